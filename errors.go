@@ -1,0 +1,63 @@
+package filestore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors returned by a Store. Every error a Store returns for one of
+// these conditions wraps the matching sentinel, so callers test them with
+// errors.Is; the message around it adds context (the operation, the id or
+// name) and is not part of the contract.
+var (
+	// ErrNotFound: no file with that id for that owner, or (for content) the
+	// file is in the trash. Another owner's file is indistinguishable from one
+	// that does not exist.
+	ErrNotFound = errors.New("filestore: not found")
+	// ErrConflict: the (owner, folder, name) path is already taken by a live
+	// file.
+	ErrConflict = errors.New("filestore: path already taken")
+	// ErrInvalidName: a name, folder or owner breaks the naming rules.
+	ErrInvalidName = errors.New("filestore: invalid name")
+	// ErrInvalidArgument: a malformed option such as a bad cursor, limit or
+	// digest, or an update with nothing to change.
+	ErrInvalidArgument = errors.New("filestore: invalid argument")
+	// ErrTooLarge: the content is larger than the configured maximum size.
+	ErrTooLarge = errors.New("filestore: content too large")
+	// ErrDigestMismatch: the content's SHA-256 differs from the expected one.
+	ErrDigestMismatch = errors.New("filestore: digest mismatch")
+	// ErrInfected: the scanner found malware; errors.As with *InfectedError
+	// gives the signature.
+	ErrInfected = errors.New("filestore: content infected")
+	// ErrScannerUnavailable: the scanner could not give a verdict and the
+	// policy is fail-closed.
+	ErrScannerUnavailable = errors.New("filestore: scanner unavailable")
+	// ErrScanLimit: the content exceeds what the scanner can scan. Scanners
+	// return it; Put turns it into the configured oversize rule.
+	ErrScanLimit = errors.New("filestore: content exceeds the scanner's limit")
+	// ErrTypeNotAllowed: the sniffed content type is not in the allow list.
+	ErrTypeNotAllowed = errors.New("filestore: content type not allowed")
+	// ErrTypeMismatch: the bytes contradict the name's extension or the
+	// declared content type.
+	ErrTypeMismatch = errors.New("filestore: content type mismatch")
+	// ErrUnavailable: a dependency (database or bucket) is down and retries
+	// were exhausted.
+	ErrUnavailable = errors.New("filestore: dependency unavailable")
+	// ErrClosed: the Store has been closed.
+	ErrClosed = errors.New("filestore: store closed")
+)
+
+// InfectedError is the error Put returns when the scanner finds malware. It
+// matches ErrInfected with errors.Is.
+type InfectedError struct {
+	// Signature is the scanner's name for what it found.
+	Signature string
+}
+
+// Error implements error.
+func (e *InfectedError) Error() string {
+	return fmt.Sprintf("filestore: content infected: %s", e.Signature)
+}
+
+// Is reports whether target is ErrInfected.
+func (e *InfectedError) Is(target error) bool { return target == ErrInfected }

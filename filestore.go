@@ -1,0 +1,267 @@
+// Package filestore stores files securely: uploads stream in one pass through
+// hashing, an optional virus scanner, content sniffing and a size limit into
+// object storage (gocloud.dev/blob), and identical content is stored once,
+// reference counted in a SQL catalogue (SQLite or PostgreSQL through bun).
+//
+// Open a Store from URLs:
+//
+//	st, err := filestore.Open(ctx, filestore.Options{
+//		Database: "sqlite://./data/filestore.db",
+//		Bucket:   "file://./data/blobs",
+//	})
+//
+// Every method takes the owner explicitly; a Store never shows one owner's
+// files to another, and answers ErrNotFound for another owner's file id
+// exactly as for an id that does not exist.
+package filestore
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store is the file storage service. Implementations are safe for concurrent
+// use by multiple goroutines, and several Stores (in one or more processes)
+// may share one database and bucket.
+//
+// Every method honours ctx: when it is cancelled the method returns an error
+// wrapping ctx.Err() and changes nothing that it had not already committed.
+type Store interface {
+	// Put stores the content read from r (until io.EOF) as the file name in
+	// folder for owner, and returns the stored File. It reads r exactly once.
+	// It returns only when the bytes and the catalogue row are durable. On any
+	// error nothing is stored: no file row, no reference, and staged bytes
+	// are removed (or left for Collect after a crash). A nil opts is the zero
+	// PutOptions. A live file at the same path gives ErrConflict unless
+	// opts.Overwrite is set, in which case the old file goes to the trash.
+	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
+
+	// Get returns a live file and a reader of its content. The reader's Seek
+	// is lazy (no I/O until the next Read), so http.ServeContent can serve
+	// ranges without reading the object; the caller must Close it. A trashed
+	// file, an unknown id and another owner's id give ErrNotFound.
+	Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error)
+
+	// Stat returns a file, live or trashed. An unknown id and another
+	// owner's id give ErrNotFound.
+	Stat(ctx context.Context, owner, id string) (*File, error)
+
+	// List returns one page of owner's files, ordered by folder then name
+	// (bytewise, then by id), with keyset pagination. A nil opts lists the
+	// first 100 live files of the root folder. A malformed cursor or a limit
+	// outside 1-1000 gives ErrInvalidArgument.
+	List(ctx context.Context, owner string, opts *ListOptions) (*Page, error)
+
+	// Update renames and/or moves a live file. Only the catalogue changes.
+	// ErrConflict if the new path is taken; ErrNotFound for an unknown,
+	// trashed or foreign id; ErrInvalidArgument if u changes nothing.
+	Update(ctx context.Context, owner, id string, u Update) (*File, error)
+
+	// Delete moves a live file to the trash (soft delete); the reference to
+	// its content is kept. Deleting a trashed file succeeds and changes
+	// nothing. ErrNotFound for an unknown or foreign id.
+	Delete(ctx context.Context, owner, id string) error
+
+	// Restore brings a trashed file back. ErrConflict if its path has been
+	// taken meanwhile; restoring a live file returns it unchanged.
+	// ErrNotFound for an unknown or foreign id.
+	Restore(ctx context.Context, owner, id string) (*File, error)
+
+	// Purge removes a file (live or trashed) for good and drops its
+	// reference; the content's bytes are removed when the last reference
+	// goes. ErrNotFound for an unknown or foreign id.
+	Purge(ctx context.Context, owner, id string) error
+
+	// Collect is the garbage collector: it purges trash older than the
+	// retention, removes objects with no reference and staging objects older
+	// than the staging TTL (what a crash leaves). A nil opts uses the Store's
+	// configured retention and TTL. It is safe to run concurrently with any
+	// other operation, in any number of processes.
+	Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error)
+
+	// Stats returns totals over the whole store (all owners).
+	Stats(ctx context.Context) (*Stats, error)
+
+	// Ping checks that the database, the bucket and, when the scan policy is
+	// fail-closed, the scanner answer.
+	Ping(ctx context.Context) error
+
+	// Close releases the Store's resources. Operations after Close return
+	// ErrClosed.
+	Close() error
+}
+
+// Scanner checks content for malware during Put, in the same pass that
+// hashes and stores it.
+//
+// Scan reads r until io.EOF, or until it stops early with an error; Put keeps
+// storing the rest of the content either way (the reader never blocks once
+// Scan has returned). It returns a result whose Signature is non-empty when
+// malware was found and nil error, or an error when it could not give a
+// verdict: one wrapping ErrScanLimit when the content exceeds what the
+// scanner can scan, any other for an unreachable, failing or timed-out
+// scanner (Put then applies the scan policy). Cancelling ctx must end Scan
+// promptly.
+type Scanner interface {
+	Scan(ctx context.Context, r io.Reader) (*ScanResult, error)
+}
+
+// ScanResult is a scanner's verdict on one content.
+type ScanResult struct {
+	// Engine names the scanner, for example "clamav".
+	Engine string
+	// Version is the engine's and signature database's version, when known.
+	Version string
+	// Signature is the name of the malware found; empty when clean.
+	Signature string
+}
+
+// Pinger is an optional interface of a Scanner: Store.Ping calls it when the
+// scan policy is fail-closed, so that a readiness probe fails while the
+// scanner is down.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// MetaExtractor finds what the content is: its type from the bytes, and
+// image dimensions and EXIF. Put calls it after the upload pass and before
+// commit. It returns an error wrapping ErrTypeNotAllowed or ErrTypeMismatch
+// to reject the content; any other error rejects the upload too, so an
+// extractor should turn unparseable content into partial metadata instead.
+type MetaExtractor interface {
+	Extract(ctx context.Context, in *MetaInput) (*Metadata, error)
+}
+
+// MetaInput is what a MetaExtractor sees of one upload.
+type MetaInput struct {
+	// Name is the file's (sanitized) name, for its extension.
+	Name string
+	// DeclaredType is the content type the client claimed; empty when it
+	// claimed nothing.
+	DeclaredType string
+	// Head holds the first bytes of the content, at most HeadSize of them
+	// (all of it when the content is smaller).
+	Head []byte
+	// Size is the content's size in bytes.
+	Size int64
+	// Content reads the staged content at any offset with range reads, for
+	// formats whose metadata lies beyond Head. It is valid only during
+	// Extract.
+	Content io.ReaderAt
+}
+
+// HeadSize is how many leading bytes of an upload Put keeps for the
+// MetaExtractor.
+const HeadSize = 1 << 20
+
+// Metadata is what a MetaExtractor found.
+type Metadata struct {
+	// ContentType is the content's media type from its bytes;
+	// "application/octet-stream" when unknown.
+	ContentType string
+	// Meta holds dimensions and EXIF, only what was found.
+	Meta Meta
+}
+
+// File is one stored file as its owner sees it.
+type File struct {
+	ID          string     `json:"id"`
+	Owner       string     `json:"-"`
+	Name        string     `json:"name"`
+	Folder      string     `json:"folder"`
+	Size        int64      `json:"size"`
+	SHA256      string     `json:"sha256"`
+	ContentType string     `json:"content_type"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	DeletedAt   *time.Time `json:"deleted_at"`
+	Scan        ScanInfo   `json:"scan"`
+	Meta        Meta       `json:"meta"`
+}
+
+// ScanStatus says whether a file's content was scanned.
+type ScanStatus string
+
+// Scan statuses.
+const (
+	// ScanClean: a scanner read the whole content and found nothing.
+	ScanClean ScanStatus = "clean"
+	// ScanUnscanned: no scanner was configured, or the policy let the file
+	// in without a verdict.
+	ScanUnscanned ScanStatus = "unscanned"
+)
+
+// ScanInfo records the scan of a file's content.
+type ScanInfo struct {
+	Status    ScanStatus `json:"status"`
+	Engine    string     `json:"engine,omitempty"`
+	Version   string     `json:"version,omitempty"`
+	ScannedAt *time.Time `json:"scanned_at,omitempty"`
+}
+
+// Meta holds what was found in a file's content. Absent fields were not
+// found; a found field keeps its value even when it is zero.
+type Meta struct {
+	// Width and Height are as displayed (EXIF orientations 5-8 swap them).
+	Width  *int `json:"width,omitempty"`
+	Height *int `json:"height,omitempty"`
+	// StoredWidth and StoredHeight are the encoded size, set only when it
+	// differs from the displayed one.
+	StoredWidth  *int  `json:"stored_width,omitempty"`
+	StoredHeight *int  `json:"stored_height,omitempty"`
+	EXIF         *EXIF `json:"exif,omitempty"`
+}
+
+// EXIF holds the EXIF fields filestore extracts.
+type EXIF struct {
+	Make     string `json:"make,omitempty"`
+	Model    string `json:"model,omitempty"`
+	Lens     string `json:"lens,omitempty"`
+	Software string `json:"software,omitempty"`
+	// TakenAt is DateTimeOriginal as YYYY-MM-DDTHH:MM:SS, followed by
+	// OffsetTimeOriginal when present; never converted.
+	TakenAt      string   `json:"taken_at,omitempty"`
+	Orientation  *int     `json:"orientation,omitempty"`
+	GPS          *GPS     `json:"gps,omitempty"`
+	ExposureTime string   `json:"exposure_time,omitempty"`
+	FNumber      *float64 `json:"f_number,omitempty"`
+	ISO          *int     `json:"iso,omitempty"`
+	FocalLength  *float64 `json:"focal_length,omitempty"`
+}
+
+// GPS is a position in decimal degrees and metres above sea level.
+type GPS struct {
+	Lat *float64 `json:"lat,omitempty"`
+	Lon *float64 `json:"lon,omitempty"`
+	Alt *float64 `json:"alt,omitempty"`
+}
+
+// Update says what to change in Store.Update; nil fields stay as they are.
+type Update struct {
+	Name   *string
+	Folder *string
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Files []*File
+	// NextCursor continues the listing; empty on the last page.
+	NextCursor string
+}
+
+// CollectResult counts what Collect removed.
+type CollectResult struct {
+	PurgedFiles    int `json:"purged_files"`
+	RemovedObjects int `json:"removed_objects"`
+	RemovedStaging int `json:"removed_staging"`
+}
+
+// Stats are totals over the whole store.
+type Stats struct {
+	Files        int64 `json:"files"`
+	Owners       int64 `json:"owners"`
+	LogicalBytes int64 `json:"logical_bytes"`
+	StoredBytes  int64 `json:"stored_bytes"`
+	Objects      int64 `json:"objects"`
+}

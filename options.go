@@ -1,0 +1,137 @@
+package filestore
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures Open and New. The zero value is useful: every field has
+// a default, filled in once when the Store is made.
+type Options struct {
+	// Database is the catalogue's URL: sqlite://PATH (sqlite://:memory: for
+	// a private in-memory database) or postgres://user:pass@host:port/db.
+	// Default: sqlite://./data/filestore.db. Ignored by New.
+	Database string
+	// Bucket is the object storage URL: file://DIR (durable local
+	// directory), mem:// (memory, for tests), or
+	// s3://BUCKET?endpoint=URL&region=R&use_path_style=true for S3 and
+	// S3-compatible servers (credentials from the AWS environment). Default:
+	// file://./data/blobs. Ignored by New.
+	Bucket string
+
+	// Scanner, when set, scans every upload in the upload pass.
+	Scanner Scanner
+	// ScanPolicy decides what happens when the scanner cannot give a
+	// verdict. Default: FailClosed.
+	ScanPolicy ScanPolicy
+	// ScanOversize decides what happens to content larger than the scanner
+	// can scan. Default: OversizeReject.
+	ScanOversize OversizeRule
+
+	// Extractor, when set, decides the content type and finds image
+	// metadata; without it the content type comes from
+	// http.DetectContentType over the first bytes.
+	Extractor MetaExtractor
+
+	// MaxSize is the largest content Put accepts, in bytes. Default 5 GiB.
+	MaxSize int64
+	// TrashRetention is how long trashed files stay before Collect purges
+	// them. Default 720h.
+	TrashRetention time.Duration
+	// StagingTTL is how old a staging object with no catalogue row must be
+	// before Collect removes it. An upload whose staging finished more than
+	// half of it ago is refused at commit, so Collect never removes bytes a
+	// commit is about to reference. Default 24h.
+	StagingTTL time.Duration
+	// RetryAttempts bounds how often a transient database or bucket error is
+	// tried in all. Default 5; 1 turns retries off.
+	RetryAttempts int
+	// RetryBaseDelay is the first backoff delay; it doubles, with jitter, up
+	// to RetryMaxDelay. Defaults 50ms and 2s.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+
+	// Logger receives warnings (infected uploads, fail-open scans, metadata
+	// parser failures, failed cleanups). Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// NewID makes file ids. Default: UUIDv7 strings.
+	NewID func() string
+}
+
+// ScanPolicy says what Put does when the scanner cannot give a verdict.
+type ScanPolicy string
+
+// Scan policies.
+const (
+	// FailClosed refuses the upload with ErrScannerUnavailable.
+	FailClosed ScanPolicy = "fail-closed"
+	// FailOpen stores the file with scan status "unscanned" and logs a
+	// warning.
+	FailOpen ScanPolicy = "fail-open"
+)
+
+// OversizeRule says what Put does with content larger than the scanner can
+// scan.
+type OversizeRule string
+
+// Oversize rules.
+const (
+	// OversizeReject refuses the upload with ErrTooLarge: content that
+	// cannot be scanned is not let in behind the operator's back. This is
+	// the default because a scanner that is configured is meant to see
+	// everything.
+	OversizeReject OversizeRule = "reject"
+	// OversizeUnscanned stores it with scan status "unscanned" and logs a
+	// warning.
+	OversizeUnscanned OversizeRule = "unscanned"
+)
+
+// PutOptions adjusts one Put. A nil *PutOptions is the zero value.
+type PutOptions struct {
+	// Overwrite replaces a live file at the same path; the old one goes to
+	// the trash.
+	Overwrite bool
+	// ContentType is what the client claims the content is; empty (or
+	// application/octet-stream) claims nothing.
+	ContentType string
+	// SHA256 is the expected digest in lowercase or uppercase hex; Put
+	// fails with ErrDigestMismatch when the content's differs.
+	SHA256 string
+	// MaxSize lowers the Store's MaxSize for this upload when positive.
+	MaxSize int64
+}
+
+// ListOptions selects what List returns. A nil *ListOptions is the zero
+// value.
+type ListOptions struct {
+	// Folder is the folder to list; "" is the root.
+	Folder string
+	// Recursive lists the whole subtree under Folder.
+	Recursive bool
+	// Query keeps files whose name contains it, ignoring case (Unicode
+	// simple case folding); % and _ are literal.
+	Query string
+	// Trash lists only trashed files instead of only live ones.
+	Trash bool
+	// Limit is the page size, 1-1000; 0 means 100.
+	Limit int
+	// Cursor continues from a previous Page.NextCursor.
+	Cursor string
+}
+
+// CollectOptions adjusts one Collect. A nil *CollectOptions is the zero value.
+type CollectOptions struct {
+	// TrashRetention overrides the Store's when positive.
+	TrashRetention time.Duration
+	// StagingTTL overrides the Store's when positive.
+	StagingTTL time.Duration
+}
+
+const (
+	defaultDatabase       = "sqlite://./data/filestore.db"
+	defaultBucket         = "file://./data/blobs"
+	defaultMaxSize        = 5 << 30
+	defaultTrashRetention = 720 * time.Hour
+	defaultStagingTTL     = 24 * time.Hour
+)
