@@ -1,0 +1,115 @@
+package filestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+)
+
+// collectBatch is how many rows or keys Collect handles per database round.
+const collectBatch = 500
+
+// Collect implements Store.Collect. Its three steps each keep invariants on
+// their own, so a crash or a concurrent Collect at any point is harmless:
+// purging old trash drops references in transactions; objects with no
+// reference are marked, their bytes deleted, then their rows; staged keys
+// without a row are deleted only when older than the staging TTL, which no
+// commit can still reference (Put refuses to commit after half of it).
+func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &CollectOptions{}
+	}
+	retention, ttl := s.opts.TrashRetention, s.opts.StagingTTL
+	if opts.TrashRetention > 0 {
+		retention = opts.TrashRetention
+	}
+	if opts.StagingTTL > 0 {
+		ttl = opts.StagingTTL
+	}
+	res := &CollectResult{}
+	now := s.opts.Now()
+
+	before := dedup.Micros(now.Add(-retention))
+	for {
+		n, doomed, err := s.cat.PurgeTrash(ctx, before, collectBatch)
+		res.PurgedFiles += n
+		for _, d := range doomed {
+			if err := s.dispose(ctx, d); err != nil {
+				return res, s.translate("collect", err)
+			}
+			res.RemovedObjects++
+		}
+		if err != nil {
+			return res, s.translate("collect", err)
+		}
+		if n < collectBatch {
+			break
+		}
+	}
+
+	for {
+		doomed, err := s.cat.MarkUnreferenced(ctx, collectBatch)
+		if err != nil {
+			return res, s.translate("collect", err)
+		}
+		for _, d := range doomed {
+			if err := s.dispose(ctx, d); err != nil {
+				return res, s.translate("collect", err)
+			}
+			res.RemovedObjects++
+		}
+		if len(doomed) < collectBatch {
+			break
+		}
+	}
+
+	n, err := s.sweepStaging(ctx, now.Add(-ttl))
+	res.RemovedStaging = n
+	if err != nil {
+		return res, s.translate("collect", err)
+	}
+	return res, nil
+}
+
+// sweepStaging deletes keys older than cutoff that no object row names:
+// what a crash left between staging and commit.
+func (s *Service) sweepStaging(ctx context.Context, cutoff time.Time) (int, error) {
+	removed := 0
+	var batch []string
+	flush := func() error {
+		known, err := s.cat.KnownKeys(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, k := range batch {
+			if known[k] {
+				continue
+			}
+			if err := s.bucket.Delete(ctx, k); err != nil {
+				return fmt.Errorf("delete staged %q: %w", k, err)
+			}
+			removed++
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := s.bucket.List(ctx, func(key string, mod time.Time, _ int64) error {
+		if !mod.Before(cutoff) {
+			return nil
+		}
+		batch = append(batch, key)
+		if len(batch) == collectBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	return removed, err
+}

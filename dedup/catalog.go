@@ -1,0 +1,147 @@
+package dedup
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/filestore-go/filestore/internal/retry"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// Catalog is the SQL catalogue of objects and files. It is safe for
+// concurrent use, and several Catalogs (in one process or many) may share
+// one database.
+type Catalog struct {
+	db    *bun.DB
+	pg    bool
+	retry retry.Policy
+	now   func() time.Time
+}
+
+// Options configures New. The zero value is useful.
+type Options struct {
+	// Retry bounds the retries of transient database errors.
+	Retry retry.Policy
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// New returns a Catalog over db after bringing its schema up to date. A nil
+// opts is the zero Options. The caller keeps ownership of db.
+func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	c := &Catalog{db: db, pg: db.Dialect().Name() == dialect.PG, retry: opts.Retry, now: opts.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	err := retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error { return Migrate(ctx, db) })
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DB returns the underlying database.
+func (c *Catalog) DB() *bun.DB { return c.db }
+
+// Ping checks that the database answers.
+func (c *Catalog) Ping(ctx context.Context) error {
+	return c.db.PingContext(ctx)
+}
+
+// inTx runs fn in a transaction, retrying the whole transaction on
+// transient errors. SQLite transactions begin with the write lock
+// (BEGIN IMMEDIATE, set when the database is opened).
+func (c *Catalog) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error {
+		return c.db.RunInTx(ctx, &sql.TxOptions{}, fn)
+	})
+}
+
+// do runs a single statement or read with retries.
+func (c *Catalog) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return retry.Do(ctx, c.retry, IsTransient, fn)
+}
+
+// forUpdate adds a row lock on PostgreSQL; SQLite's write transaction
+// already holds the database's write lock.
+func (c *Catalog) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
+	if c.pg {
+		return q.For("UPDATE")
+	}
+	return q
+}
+
+// fileQuery selects files with their object's key.
+func fileQuery(db bun.IDB, f any) *bun.SelectQuery {
+	return db.NewSelect().Model(f).
+		ColumnExpr("f.*").
+		ColumnExpr("o.key AS key").
+		Join("JOIN objects AS o ON o.sha256 = f.sha256")
+}
+
+// Get returns owner's file id, live or trashed, with its object's key.
+// ErrNotFound when there is none.
+func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
+	var f File
+	err := c.do(ctx, func(ctx context.Context) error {
+		return fileQuery(c.db, &f).Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dedup: get: %w", err)
+	}
+	return &f, nil
+}
+
+// PathTaken reports whether a live file of owner has that folder and name.
+func (c *Catalog) PathTaken(ctx context.Context, owner, folder, name string) (bool, error) {
+	var taken bool
+	err := c.do(ctx, func(ctx context.Context) error {
+		var err error
+		taken, err = c.db.NewSelect().Model((*File)(nil)).
+			Where("owner = ?", owner).Where("folder = ?", folder).Where("name = ?", name).
+			Where("deleted_at IS NULL").Exists(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("dedup: path check: %w", err)
+	}
+	return taken, nil
+}
+
+// lockFile reads owner's file id for update inside tx.
+func (c *Catalog) lockFile(ctx context.Context, tx bun.Tx, owner, id string) (*File, error) {
+	var f File
+	err := c.forUpdate(tx.NewSelect().Model(&f).Where("id = ?", id).Where("owner = ?", owner)).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// liveAt returns the id of owner's live file at folder/name, or "".
+func (c *Catalog) liveAt(ctx context.Context, tx bun.Tx, owner, folder, name string) (string, error) {
+	var ids []string
+	q := tx.NewSelect().Model((*File)(nil)).Column("id").
+		Where("owner = ?", owner).Where("folder = ?", folder).Where("name = ?", name).
+		Where("deleted_at IS NULL")
+	if err := c.forUpdate(q).Scan(ctx, &ids); err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[0], nil
+}

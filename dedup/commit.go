@@ -1,0 +1,133 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// ErrStagingExpired: the staged bytes are older than the commit deadline, so
+// the collector may already have removed them; the upload must be retried.
+var ErrStagingExpired = errors.New("dedup: staged object expired before commit")
+
+// CommitRequest describes a new file whose content is staged under Key.
+type CommitRequest struct {
+	// File is the new row; ID, Owner, Folder, Name, SHA256, Size and the
+	// descriptive fields must be set. NameFold, times and Key are filled.
+	File *File
+	// Key is where the content was staged.
+	Key string
+	// Overwrite trashes a live file at the same path instead of failing.
+	Overwrite bool
+	// Deadline: the commit is refused with ErrStagingExpired after it.
+	Deadline time.Time
+}
+
+// CommitResult says what Commit did with the staged content.
+type CommitResult struct {
+	// File is the committed row, Key set to the object's key.
+	File *File
+	// DedupHit is true when the content was already stored: the staged key
+	// is not referenced and the caller should delete it.
+	DedupHit bool
+}
+
+// Commit inserts the file row and references its content in one
+// transaction: an existing object (by SHA-256) gets ref_count+1 and the
+// staged key is left unreferenced (DedupHit); otherwise the staged key
+// becomes the object. An object that the collector is deleting is taken
+// over with the staged key. ErrConflict when a live file has the path and
+// Overwrite is false. Transient errors retry the whole transaction; a retry
+// after a commit whose outcome was lost finds the row and reports it.
+func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
+	var res *CommitResult
+	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		res, err = c.commitTx(ctx, tx, req)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrStagingExpired) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dedup: commit: %w", err)
+	}
+	return res, nil
+}
+
+func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*CommitResult, error) {
+	f := *req.File
+	// A previous attempt may have committed before its reply was lost.
+	var done []File
+	if err := fileQuery(tx, &done).Where("f.id = ?", f.ID).Scan(ctx); err != nil {
+		return nil, err
+	}
+	if len(done) == 1 {
+		return &CommitResult{File: &done[0], DedupHit: done[0].Key != req.Key}, nil
+	}
+
+	now := c.now()
+	if !req.Deadline.IsZero() && now.After(req.Deadline) {
+		return nil, ErrStagingExpired
+	}
+	f.NameFold = Fold(f.Name)
+	f.CreatedAt, f.UpdatedAt, f.DeletedAt = Micros(now), Micros(now), nil
+
+	old, err := c.liveAt(ctx, tx, f.Owner, f.Folder, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	if old != "" {
+		if !req.Overwrite {
+			return nil, ErrConflict
+		}
+		if _, err := tx.NewUpdate().Model((*File)(nil)).
+			Set("deleted_at = ?", Micros(now)).Set("updated_at = ?", Micros(now)).
+			Where("id = ?", old).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	obj := &object{SHA256: f.SHA256, Size: f.Size, Key: req.Key, State: stateLive, CreatedAt: Micros(now)}
+	if _, err := tx.NewInsert().Model(obj).On("CONFLICT (sha256) DO NOTHING").Exec(ctx); err != nil {
+		return nil, err
+	}
+	var cur object
+	if err := c.forUpdate(tx.NewSelect().Model(&cur).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	hit := cur.Key != req.Key
+	if hit && cur.State == stateDeleting {
+		// The collector is deleting the old bytes (by their key): take the
+		// row over with ours, which it will not touch.
+		if _, err := tx.NewUpdate().Model((*object)(nil)).
+			Set("key = ?", req.Key).Set("state = ?", stateLive).Set("size = ?", f.Size).
+			Set("created_at = ?", Micros(now)).
+			Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
+			return nil, err
+		}
+		hit = false
+	}
+
+	if _, err := tx.NewInsert().Model(&f).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			if req.Overwrite {
+				return nil, fmt.Errorf("%w: %w", errRetryOverwrite, err)
+			}
+			return nil, ErrConflict
+		}
+		return nil, err
+	}
+	if _, err := tx.NewUpdate().Model((*object)(nil)).
+		Set("ref_count = ref_count + 1").Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
+		return nil, err
+	}
+	f.Key = req.Key
+	if hit {
+		f.Key = cur.Key
+	}
+	return &CommitResult{File: &f, DedupHit: hit}, nil
+}

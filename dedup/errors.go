@@ -1,0 +1,19 @@
+package dedup
+
+import (
+	"database/sql"
+	"errors"
+)
+
+// Errors returned by the Catalog. The root package translates them into
+// filestore's sentinel errors.
+var (
+	// ErrNotFound: no such file for that owner.
+	ErrNotFound = errors.New("dedup: not found")
+	// ErrConflict: a live file already has that (owner, folder, name).
+	ErrConflict = errors.New("dedup: path taken")
+	// ErrBadCursor: a list cursor that this catalogue did not make.
+	ErrBadCursor = errors.New("dedup: malformed cursor")
+)
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

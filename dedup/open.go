@@ -1,0 +1,103 @@
+package dedup
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// OpenDB opens a catalogue database from a URL:
+//
+//   - sqlite://PATH: a SQLite file (its directory is created), in WAL mode
+//     with synchronous=FULL (a committed transaction survives a power loss),
+//     a busy timeout, foreign keys on, and write transactions that take the
+//     write lock when they begin (BEGIN IMMEDIATE).
+//   - sqlite://:memory: a private in-memory database (one connection).
+//   - postgres://... or postgresql://...: PostgreSQL through pgx.
+//
+// The caller closes the returned *bun.DB.
+func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		cfg, err := pgx.ParseConfig(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("dedup: postgres url: %w", err)
+		}
+		sqldb := stdlib.OpenDB(*cfg)
+		sqldb.SetMaxOpenConns(32)
+		sqldb.SetMaxIdleConns(32)
+		db := bun.NewDB(sqldb, pgdialect.New())
+		if err := db.PingContext(ctx); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("dedup: postgres: %w", err)
+		}
+		return db, nil
+	default:
+		return nil, fmt.Errorf("dedup: unsupported database url %q (want sqlite:// or postgres://)", redact(rawURL))
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
+	path, query, _ := strings.Cut(path, "?")
+	if path == "" {
+		return nil, fmt.Errorf("dedup: sqlite url needs a path")
+	}
+	params := url.Values{}
+	params.Add("_pragma", "busy_timeout(15000)")
+	params.Add("_pragma", "foreign_keys(1)")
+	params.Set("_txlock", "immediate")
+	memory := path == ":memory:"
+	var dsn string
+	if memory {
+		dsn = "file::memory:?" + params.Encode()
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("dedup: sqlite directory: %w", err)
+		}
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(FULL)")
+		dsn = "file:" + path + "?" + params.Encode()
+	}
+	if query != "" {
+		dsn += "&" + query
+	}
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("dedup: sqlite: %w", err)
+	}
+	if memory {
+		sqldb.SetMaxOpenConns(1)
+	} else {
+		sqldb.SetMaxOpenConns(8)
+		sqldb.SetMaxIdleConns(8)
+	}
+	sqldb.SetConnMaxLifetime(0)
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("dedup: sqlite: %w", err)
+	}
+	return db, nil
+}
+
+// redact hides a password in a database URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,88 @@
+package filestore
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// chunkSize is the unit of the upload pass: bytes are read, hashed and
+// handed to the sinks (bucket writer, scanner) in chunks of this size.
+const chunkSize = 256 << 10
+
+// sinkDepth is how many chunks may wait for one sink; a slower sink makes
+// the pass wait (back-pressure) rather than letting memory grow.
+const sinkDepth = 4
+
+// chunk is a pooled buffer shared by the sinks of one pass; the last sink
+// done with it returns it to the pool.
+type chunk struct {
+	buf  []byte
+	n    int
+	refs atomic.Int32
+}
+
+// sink consumes chunks in its own goroutine. After its first write error it
+// keeps draining (releasing chunks) without writing, so the pass never
+// blocks on a dead sink.
+type sink struct {
+	ch     chan *chunk
+	write  func([]byte) error
+	failed atomic.Bool
+	err    error // written by the goroutine, read after done is closed
+	done   chan struct{}
+	closed bool
+}
+
+// startSink starts a goroutine that calls write for every chunk sent to the
+// returned sink; finish joins it.
+func (s *Service) startSink(write func([]byte) error) *sink {
+	k := &sink{ch: make(chan *chunk, sinkDepth), write: write, done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		for c := range k.ch {
+			if k.err == nil {
+				if err := k.write(c.buf[:c.n]); err != nil {
+					k.err = err
+					k.failed.Store(true)
+				}
+			}
+			s.release(c)
+		}
+	}()
+	return k
+}
+
+// send hands c to k, waiting while k is behind; it gives up when ctx is
+// done, releasing c's reference for k.
+func (s *Service) send(ctx context.Context, k *sink, c *chunk) bool {
+	select {
+	case k.ch <- c:
+		return true
+	case <-ctx.Done():
+		s.release(c)
+		return false
+	}
+}
+
+// finish closes k's input and waits until it has drained; it returns k's
+// first write error. Calling it again returns the same error.
+func (k *sink) finish() error {
+	if !k.closed {
+		k.closed = true
+		close(k.ch)
+	}
+	<-k.done
+	return k.err
+}
+
+func (s *Service) getChunk() *chunk {
+	c := s.chunks.Get().(*chunk)
+	c.n = 0
+	return c
+}
+
+func (s *Service) release(c *chunk) {
+	if c.refs.Add(-1) == 0 {
+		s.chunks.Put(c)
+	}
+}

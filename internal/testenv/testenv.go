@@ -1,0 +1,116 @@
+// Package testenv finds the real services that integration tests use.
+//
+// Each service is named by an environment variable, set by the scripts in
+// .ci/services (eval "$(bash .ci/services/s3.sh)"):
+//
+//	FILESTORE_TEST_S3        s3://BUCKET?endpoint=…&region=…&use_path_style=true
+//	                         (credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
+//	FILESTORE_TEST_POSTGRES  postgres://user:pass@127.0.0.1:5432/db?sslmode=disable
+//	FILESTORE_TEST_CLAMD     host:port (TCP) or an absolute unix socket path
+//
+// When a variable is unset the test is skipped with a message naming it,
+// except when CI=true, where a missing service fails the test.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/s3blob"
+)
+
+// Names of the environment variables.
+const (
+	S3Var       = "FILESTORE_TEST_S3"
+	PostgresVar = "FILESTORE_TEST_POSTGRES"
+	ClamdVar    = "FILESTORE_TEST_CLAMD"
+)
+
+// lookup returns the value of the environment variable name, or skips t
+// (fails it when CI=true) if it is unset.
+func lookup(t testing.TB, name, script string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set, and CI=true requires the service: run eval \"$(bash .ci/services/%s)\"", name, script)
+	}
+	t.Skipf("%s is not set: skipping (start the service with eval \"$(bash .ci/services/%s)\")", name, script)
+	return ""
+}
+
+// S3URL returns FILESTORE_TEST_S3 with a prefix= parameter naming a fresh,
+// random key prefix (appended to any prefix already there), so the test has
+// a key space of its own. When the test ends, every object under that prefix
+// is deleted. Without the variable it skips t, or fails it when CI=true.
+func S3URL(t testing.TB) string {
+	t.Helper()
+	raw := lookup(t, S3Var, "s3.sh")
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "s3" {
+		t.Fatalf("%s=%q is not an s3:// URL (err %v)", S3Var, raw, err)
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	q := u.Query()
+	prefix := q.Get("prefix") + "test-" + hex.EncodeToString(r[:]) + "/"
+	q.Set("prefix", prefix)
+	u.RawQuery = q.Encode()
+	t.Cleanup(func() { deletePrefix(t, u, prefix) })
+	return u.String()
+}
+
+// deletePrefix deletes every object under prefix in the bucket of u.
+func deletePrefix(t testing.TB, u *url.URL, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := *u
+	q := base.Query()
+	q.Del("prefix")
+	if q.Get("response_checksum_validation") == "" {
+		q.Set("response_checksum_validation", "when_required")
+	}
+	base.RawQuery = q.Encode()
+	b, err := new(s3blob.URLOpener).OpenBucketURL(ctx, &base)
+	if err != nil {
+		t.Errorf("testenv: cleanup of %s: %v", prefix, err)
+		return
+	}
+	defer b.Close()
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("testenv: cleanup of %s: list: %v", prefix, err)
+			}
+			return
+		}
+		if err := b.Delete(ctx, obj.Key); err != nil {
+			t.Errorf("testenv: cleanup of %s: %v", obj.Key, err)
+		}
+	}
+}
+
+// PostgresDSN returns FILESTORE_TEST_POSTGRES, a DSN for a role with
+// CREATEDB. Without the variable it skips t, or fails it when CI=true.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	return lookup(t, PostgresVar, "postgres.sh")
+}
+
+// ClamdAddr returns FILESTORE_TEST_CLAMD, the address of a clamd. Without
+// the variable it skips t, or fails it when CI=true.
+func ClamdAddr(t testing.TB) string {
+	t.Helper()
+	return lookup(t, ClamdVar, "clamd.sh")
+}

@@ -1,0 +1,89 @@
+package filestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+)
+
+// Update implements Store.Update.
+func (s *Service) Update(ctx context.Context, owner, id string, u Update) (*File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if u.Name == nil && u.Folder == nil {
+		return nil, fmt.Errorf("filestore: update %s: %w: nothing to change", id, ErrInvalidArgument)
+	}
+	var name, folder *string
+	if u.Name != nil {
+		n, err := CleanName(*u.Name)
+		if err != nil {
+			return nil, fmt.Errorf("filestore: update %s: %w", id, err)
+		}
+		name = &n
+	}
+	if u.Folder != nil {
+		f, err := CleanFolder(*u.Folder)
+		if err != nil {
+			return nil, fmt.Errorf("filestore: update %s: %w", id, err)
+		}
+		folder = &f
+	}
+	row, err := s.cat.Move(ctx, owner, id, folder, name)
+	if err != nil {
+		return nil, s.translate("update "+id, err)
+	}
+	return toFile(row)
+}
+
+// Delete implements Store.Delete.
+func (s *Service) Delete(ctx context.Context, owner, id string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.translate("delete "+id, s.cat.Trash(ctx, owner, id))
+}
+
+// Restore implements Store.Restore.
+func (s *Service) Restore(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	row, err := s.cat.Restore(ctx, owner, id)
+	if err != nil {
+		return nil, s.translate("restore "+id, err)
+	}
+	return toFile(row)
+}
+
+// Purge implements Store.Purge. When the file held the content's last
+// reference, the bytes are deleted before Purge returns; if that fails (or
+// the process dies), the object stays marked and Collect finishes it.
+func (s *Service) Purge(ctx context.Context, owner, id string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	doomed, err := s.cat.Purge(ctx, owner, id)
+	if err != nil {
+		return s.translate("purge "+id, err)
+	}
+	if doomed != nil {
+		// The reference is gone for good whatever happens to ctx now.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := s.dispose(dctx, *doomed); err != nil {
+			s.log.WarnContext(ctx, "filestore: could not remove object; Collect will", "sha256", doomed.SHA256, "error", err)
+		}
+	}
+	return nil
+}
+
+// dispose deletes a doomed object's bytes, then its row.
+func (s *Service) dispose(ctx context.Context, d dedup.Doomed) error {
+	if err := s.bucket.Delete(ctx, d.Key); err != nil {
+		return err
+	}
+	return s.cat.RemoveObject(ctx, d)
+}

@@ -1,0 +1,86 @@
+package filestore
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Name and path limits, in bytes after NFC normalisation.
+const (
+	MaxNameBytes   = 255
+	MaxFolderBytes = 1024
+	MaxOwnerBytes  = 255
+)
+
+// CleanName returns name in NFC, or an error wrapping ErrInvalidName when it
+// is not a valid file or folder name: empty or only spaces, "." or "..",
+// longer than MaxNameBytes, not UTF-8, or containing "/", "\", NUL, a
+// control character (C0, DEL, C1) or a bidi control (U+061C, U+200E,
+// U+200F, U+202A-U+202E, U+2066-U+2069). A valid name is kept byte-exact
+// after NFC: it is never rewritten into another name.
+func CleanName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
+	}
+	n := norm.NFC.String(name)
+	switch {
+	case strings.TrimSpace(n) == "" || strings.Trim(n, " ") == "":
+		return "", fmt.Errorf("%w: empty", ErrInvalidName)
+	case n == "." || n == "..":
+		return "", fmt.Errorf("%w: %q is not a name", ErrInvalidName, n)
+	case len(n) > MaxNameBytes:
+		return "", fmt.Errorf("%w: longer than %d bytes", ErrInvalidName, MaxNameBytes)
+	}
+	for _, r := range n {
+		switch {
+		case r == '/' || r == '\\':
+			return "", fmt.Errorf("%w: contains a path separator", ErrInvalidName)
+		case unicode.IsControl(r):
+			return "", fmt.Errorf("%w: contains control character %U", ErrInvalidName, r)
+		case unicode.Is(unicode.Bidi_Control, r):
+			return "", fmt.Errorf("%w: contains bidi control %U", ErrInvalidName, r)
+		}
+	}
+	return n, nil
+}
+
+// CleanFolder returns folder in NFC, or an error wrapping ErrInvalidName.
+// "" is the root; otherwise it is names (each valid for CleanName) joined by
+// "/", without a leading, trailing or doubled "/", at most MaxFolderBytes.
+func CleanFolder(folder string) (string, error) {
+	if folder == "" {
+		return "", nil
+	}
+	segs := strings.Split(folder, "/")
+	for i, s := range segs {
+		if s == "" {
+			return "", fmt.Errorf("%w: folder %q has an empty segment", ErrInvalidName, folder)
+		}
+		c, err := CleanName(s)
+		if err != nil {
+			return "", fmt.Errorf("folder segment %d: %w", i+1, err)
+		}
+		segs[i] = c
+	}
+	f := strings.Join(segs, "/")
+	if len(f) > MaxFolderBytes {
+		return "", fmt.Errorf("%w: folder longer than %d bytes", ErrInvalidName, MaxFolderBytes)
+	}
+	return f, nil
+}
+
+// checkOwner validates an owner id: 1-255 bytes of UTF-8 with no control
+// characters.
+func checkOwner(owner string) error {
+	if owner == "" || len(owner) > MaxOwnerBytes || !utf8.ValidString(owner) {
+		return fmt.Errorf("%w: owner must be 1-%d bytes of UTF-8", ErrInvalidName, MaxOwnerBytes)
+	}
+	if strings.IndexFunc(owner, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: owner contains a control character", ErrInvalidName)
+	}
+	return nil
+}

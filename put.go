@@ -1,0 +1,311 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+)
+
+// errScanEnded ends the scanner's pipe once Scan has returned, so that the
+// pass never blocks on a scanner that stopped reading.
+var errScanEnded = errors.New("filestore: scanner returned")
+
+// staged is what the upload pass produced.
+type staged struct {
+	key  string
+	size int64
+	sum  []byte
+	head []byte
+	scan ScanInfo
+	at   time.Time // when the staged bytes became durable
+}
+
+// Put implements Store.Put. The pass reads r once, in chunks: each is hashed
+// and counted against the size limit here, and handed to the bucket writer
+// and the scanner, each in its own goroutine (a slow one holds the pass
+// back; nothing buffers the file). The verdicts (digest, scan) are known
+// before the staged object is closed, so a rejected upload never becomes
+// visible; after the close, the content type and metadata are extracted and
+// the catalogue commits the file in one transaction (see package dedup).
+func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &PutOptions{}
+	}
+	if err := checkOwner(owner); err != nil {
+		return nil, fmt.Errorf("filestore: put: %w", err)
+	}
+	name, err := CleanName(name)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: put: %w", err)
+	}
+	folder, err = CleanFolder(folder)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: put: %w", err)
+	}
+	var want []byte
+	if opts.SHA256 != "" {
+		want, err = hex.DecodeString(opts.SHA256)
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("filestore: put: %w: expected SHA-256 must be 64 hex digits", ErrInvalidArgument)
+		}
+	}
+	limit := s.opts.MaxSize
+	if opts.MaxSize > 0 && opts.MaxSize < limit {
+		limit = opts.MaxSize
+	}
+	if !opts.Overwrite {
+		// Fail before reading gigabytes; the commit checks again.
+		taken, err := s.cat.PathTaken(ctx, owner, folder, name)
+		if err != nil {
+			return nil, s.translate("put", err)
+		}
+		if taken {
+			return nil, fmt.Errorf("filestore: put %q: %w", name, ErrConflict)
+		}
+	}
+
+	st, err := s.pass(ctx, r, limit, want, owner, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.commit(ctx, st, owner, folder, name, opts)
+	if err != nil {
+		s.dropStaged(st.key)
+		return nil, err
+	}
+	return f, nil
+}
+
+// pass runs the upload pass and leaves the content durable under a fresh
+// key. On any error nothing has become visible in the bucket.
+func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name string) (_ *staged, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	key := s.bucket.NewKey()
+	w, err := s.bucket.NewWriter(ctx, key)
+	if err != nil {
+		return nil, s.translate("put", err)
+	}
+	store := s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
+	sinks := []*sink{store}
+
+	var (
+		pw       *io.PipeWriter
+		scanDone chan struct{}
+		scanRes  *ScanResult
+		scanErr  error
+	)
+	if s.opts.Scanner != nil {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		scanDone = make(chan struct{})
+		go func() {
+			defer close(scanDone)
+			scanRes, scanErr = s.opts.Scanner.Scan(ctx, pr)
+			pr.CloseWithError(errScanEnded)
+		}()
+		sinks = append(sinks, s.startSink(func(b []byte) error { _, err := pw.Write(b); return err }))
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Abort: cancelling ctx makes the writer's Close discard the
+		// object; every goroutine is joined before returning.
+		cancel()
+		if pw != nil {
+			pw.CloseWithError(err)
+		}
+		for _, k := range sinks {
+			_ = k.finish()
+		}
+		_ = w.Close()
+		if scanDone != nil {
+			<-scanDone
+		}
+	}()
+
+	h := sha256.New()
+	var size int64
+	var head []byte
+	for {
+		c := s.getChunk()
+		n, rerr := io.ReadFull(r, c.buf)
+		c.n = n
+		if n > 0 {
+			size += int64(n)
+			if size > limit {
+				s.chunks.Put(c)
+				return nil, fmt.Errorf("filestore: put: %w: more than %d bytes", ErrTooLarge, limit)
+			}
+			h.Write(c.buf[:n])
+			if len(head) < HeadSize {
+				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
+			}
+			c.refs.Store(int32(len(sinks)))
+			for _, k := range sinks {
+				if !s.send(ctx, k, c) {
+					return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+				}
+			}
+		} else {
+			s.chunks.Put(c)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("filestore: put: reading content: %w", rerr)
+		}
+		if store.failed.Load() {
+			break
+		}
+	}
+	if err := store.finish(); err != nil {
+		return nil, s.translate("put: staging", err)
+	}
+	if len(sinks) > 1 {
+		_ = sinks[1].finish()
+		pw.Close()
+		<-scanDone
+	}
+	sum := h.Sum(nil)
+	if want != nil && !bytes.Equal(want, sum) {
+		return nil, fmt.Errorf("filestore: put: %w: content is %x", ErrDigestMismatch, sum)
+	}
+	scan, err := s.verdict(ctx, scanRes, scanErr, owner, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+		}
+		return nil, s.translate("put: staging", err)
+	}
+	return &staged{key: key, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+}
+
+// verdict applies the scan policy to the scanner's outcome.
+func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, owner, name string) (ScanInfo, error) {
+	unscanned := ScanInfo{Status: ScanUnscanned}
+	switch {
+	case s.opts.Scanner == nil:
+		return unscanned, nil
+	case scanErr == nil && res != nil && res.Signature != "":
+		s.log.WarnContext(ctx, "filestore: infected upload refused", "owner", owner, "name", name, "signature", res.Signature)
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w", &InfectedError{Signature: res.Signature})
+	case scanErr == nil && res != nil:
+		now := s.opts.Now().UTC()
+		return ScanInfo{Status: ScanClean, Engine: res.Engine, Version: res.Version, ScannedAt: &now}, nil
+	case ctx.Err() != nil:
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w", ctx.Err())
+	case errors.Is(scanErr, ErrScanLimit):
+		if s.opts.ScanOversize == OversizeUnscanned {
+			s.log.WarnContext(ctx, "filestore: upload too large to scan, stored unscanned", "owner", owner, "name", name, "error", scanErr)
+			return unscanned, nil
+		}
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrTooLarge, scanErr)
+	case s.opts.ScanPolicy == FailOpen:
+		s.log.WarnContext(ctx, "filestore: scanner unavailable, stored unscanned (fail-open)", "owner", owner, "name", name, "error", scanErr)
+		return unscanned, nil
+	default:
+		if scanErr == nil {
+			scanErr = errors.New("scanner returned no verdict")
+		}
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
+	}
+}
+
+// commit extracts metadata from the staged content and commits the file.
+func (s *Service) commit(ctx context.Context, st *staged, owner, folder, name string, opts *PutOptions) (*File, error) {
+	declared := strings.TrimSpace(opts.ContentType)
+	if strings.EqualFold(declared, "application/octet-stream") {
+		declared = ""
+	}
+	md := &Metadata{ContentType: http.DetectContentType(st.head)}
+	if s.opts.Extractor != nil {
+		var err error
+		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
+			Name: name, DeclaredType: declared, Head: st.head, Size: st.size,
+			Content: s.bucket.ReaderAt(ctx, st.key),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("filestore: put: %w", err)
+		}
+	}
+	metaJSON, err := json.Marshal(md.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: put: metadata: %w", err)
+	}
+	row := &dedup.File{
+		ID: s.opts.NewID(), Owner: owner, Folder: folder, Name: name,
+		SHA256: hex.EncodeToString(st.sum), Size: st.size, ContentType: md.ContentType,
+		Meta: string(metaJSON), ScanStatus: string(st.scan.Status), ScanEngine: st.scan.Engine,
+		ScanVersion: st.scan.Version,
+	}
+	if st.scan.ScannedAt != nil {
+		us := dedup.Micros(*st.scan.ScannedAt)
+		row.ScannedAt = &us
+	}
+	res, err := s.cat.Commit(ctx, dedup.CommitRequest{
+		File: row, Key: st.key, Overwrite: opts.Overwrite,
+		Deadline: st.at.Add(s.opts.StagingTTL / 2),
+	})
+	if err != nil {
+		return nil, s.translate(fmt.Sprintf("put %q", name), err)
+	}
+	if res.DedupHit {
+		s.dropStaged(st.key)
+	}
+	return toFile(res.File)
+}
+
+// dropStaged deletes staged bytes that no row references. A failure only
+// costs space until Collect, so it is logged, not returned.
+func (s *Service) dropStaged(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.bucket.Delete(ctx, key); err != nil {
+		s.log.Warn("filestore: could not delete staged object; Collect will", "key", key, "error", err)
+	}
+}
+
+// toFile converts a catalogue row to a File.
+func toFile(r *dedup.File) (*File, error) {
+	f := &File{
+		ID: r.ID, Owner: r.Owner, Name: r.Name, Folder: r.Folder, Size: r.Size, SHA256: r.SHA256,
+		ContentType: r.ContentType, CreatedAt: dedup.Time(r.CreatedAt), UpdatedAt: dedup.Time(r.UpdatedAt),
+		Scan: ScanInfo{Status: ScanStatus(r.ScanStatus), Engine: r.ScanEngine, Version: r.ScanVersion},
+	}
+	if r.DeletedAt != nil {
+		t := dedup.Time(*r.DeletedAt)
+		f.DeletedAt = &t
+	}
+	if r.ScannedAt != nil {
+		t := dedup.Time(*r.ScannedAt)
+		f.Scan.ScannedAt = &t
+	}
+	if r.Meta != "" {
+		if err := json.Unmarshal([]byte(r.Meta), &f.Meta); err != nil {
+			return nil, fmt.Errorf("filestore: file %s: metadata: %w", r.ID, err)
+		}
+	}
+	return f, nil
+}

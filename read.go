@@ -1,0 +1,82 @@
+package filestore
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/filestore-go/filestore/dedup"
+)
+
+// Get implements Store.Get.
+func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error) {
+	if err := s.check(); err != nil {
+		return nil, nil, err
+	}
+	row, err := s.cat.Get(ctx, owner, id)
+	if err != nil {
+		return nil, nil, s.translate("get "+id, err)
+	}
+	if row.DeletedAt != nil {
+		return nil, nil, fmt.Errorf("filestore: get %s: %w (in the trash)", id, ErrNotFound)
+	}
+	f, err := toFile(row)
+	if err != nil {
+		return nil, nil, err
+	}
+	rd, err := s.bucket.NewReader(ctx, row.Key)
+	if err != nil {
+		// A purge may have removed it since the row was read.
+		return nil, nil, s.translate("get "+id, err)
+	}
+	return f, rd, nil
+}
+
+// Stat implements Store.Stat.
+func (s *Service) Stat(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	row, err := s.cat.Get(ctx, owner, id)
+	if err != nil {
+		return nil, s.translate("stat "+id, err)
+	}
+	return toFile(row)
+}
+
+// List implements Store.List.
+func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*Page, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &ListOptions{}
+	}
+	limit := opts.Limit
+	switch {
+	case limit == 0:
+		limit = 100
+	case limit < 1 || limit > 1000:
+		return nil, fmt.Errorf("filestore: list: %w: limit %d is outside 1-1000", ErrInvalidArgument, opts.Limit)
+	}
+	folder, err := CleanFolder(opts.Folder)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: list: %w", err)
+	}
+	rows, next, err := s.cat.List(ctx, owner, dedup.ListQuery{
+		Folder: folder, Recursive: opts.Recursive, Query: opts.Query, Trash: opts.Trash,
+		Limit: limit, Cursor: opts.Cursor,
+	})
+	if err != nil {
+		return nil, s.translate("list", err)
+	}
+	page := &Page{Files: make([]*File, 0, len(rows)), NextCursor: next}
+	for _, r := range rows {
+		f, err := toFile(r)
+		if err != nil {
+			return nil, err
+		}
+		page.Files = append(page.Files, f)
+	}
+	return page, nil
+}

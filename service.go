@@ -1,0 +1,198 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/retry"
+	"github.com/filestore-go/filestore/storage"
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"gocloud.dev/blob"
+)
+
+// Service is the Store implementation: a SQL catalogue (package dedup) over
+// an object storage bucket (package storage). Make one with Open or New.
+type Service struct {
+	cat    *dedup.Catalog
+	bucket *storage.Bucket
+	opts   Options
+	log    *slog.Logger
+
+	ownDB     *bun.DB // closed by Close when Open opened it
+	ownBucket bool
+
+	chunks sync.Pool // *chunk buffers of the upload pass
+	closed atomic.Bool
+}
+
+var _ Store = (*Service)(nil)
+
+// Open opens the database and bucket named by opts.Database and
+// opts.Bucket (defaults: sqlite://./data/filestore.db and
+// file://./data/blobs), brings the catalogue's schema up to date and returns
+// the Store. Close releases both. Cancelling ctx aborts the opening.
+func Open(ctx context.Context, opts Options) (*Service, error) {
+	opts = opts.withDefaults()
+	db, err := dedup.OpenDB(ctx, opts.Database)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open database: %w", err)
+	}
+	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("filestore: open bucket: %w", err)
+	}
+	s, err := newService(ctx, db, b, opts)
+	if err != nil {
+		_ = b.Close()
+		_ = db.Close()
+		return nil, err
+	}
+	s.ownDB, s.ownBucket = db, true
+	return s, nil
+}
+
+// New returns a Store over an existing database and bucket, which the caller
+// keeps ownership of (Close does not close them). opts.Database and
+// opts.Bucket are ignored. The bucket's durability is its own: use Open
+// with a file:// URL for filestore's durable local directory.
+func New(ctx context.Context, db *bun.DB, bucket *blob.Bucket, opts Options) (*Service, error) {
+	if db == nil || bucket == nil {
+		return nil, errors.New("filestore: New needs a database and a bucket")
+	}
+	opts = opts.withDefaults()
+	return newService(ctx, db, storage.New(bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger}), opts)
+}
+
+func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options) (*Service, error) {
+	cat, err := dedup.New(ctx, db, &dedup.Options{Retry: opts.retry(), Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("filestore: catalogue: %w", err)
+	}
+	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger}
+	s.chunks.New = func() any { return &chunk{buf: make([]byte, chunkSize)} }
+	return s, nil
+}
+
+// withDefaults fills the zero fields of o.
+func (o Options) withDefaults() Options {
+	if o.Database == "" {
+		o.Database = defaultDatabase
+	}
+	if o.Bucket == "" {
+		o.Bucket = defaultBucket
+	}
+	if o.ScanPolicy == "" {
+		o.ScanPolicy = FailClosed
+	}
+	if o.ScanOversize == "" {
+		o.ScanOversize = OversizeReject
+	}
+	if o.MaxSize <= 0 {
+		o.MaxSize = defaultMaxSize
+	}
+	if o.TrashRetention <= 0 {
+		o.TrashRetention = defaultTrashRetention
+	}
+	if o.StagingTTL <= 0 {
+		o.StagingTTL = defaultStagingTTL
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	return o
+}
+
+func (o Options) retry() retry.Policy {
+	return retry.Policy{Attempts: o.RetryAttempts, Base: o.RetryBaseDelay, Max: o.RetryMaxDelay}
+}
+
+// Close releases what Open opened. Operations after Close return ErrClosed;
+// closing twice is harmless.
+func (s *Service) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if s.ownBucket {
+		errs = append(errs, s.bucket.Close())
+	}
+	if s.ownDB != nil {
+		errs = append(errs, s.ownDB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database and the bucket answer, and, when a scanner
+// that implements Pinger is configured with the fail-closed policy, that it
+// answers too.
+func (s *Service) Ping(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := s.cat.Ping(ctx); err != nil {
+		return fmt.Errorf("filestore: database: %w: %w", ErrUnavailable, err)
+	}
+	if err := s.bucket.Ping(ctx); err != nil {
+		return fmt.Errorf("filestore: bucket: %w: %w", ErrUnavailable, err)
+	}
+	if p, ok := s.opts.Scanner.(Pinger); ok && s.opts.ScanPolicy == FailClosed {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("filestore: scanner: %w: %w", ErrScannerUnavailable, err)
+		}
+	}
+	return nil
+}
+
+// Stats returns totals over the whole store: files (live and trashed),
+// distinct owners, the sum of file sizes, and the number and size of stored
+// objects.
+func (s *Service) Stats(ctx context.Context) (*Stats, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	st, err := s.cat.Stats(ctx)
+	if err != nil {
+		return nil, s.translate("stats", err)
+	}
+	return &Stats{Files: st.Files, Owners: st.Owners, LogicalBytes: st.LogicalBytes, StoredBytes: st.StoredBytes, Objects: st.Objects}, nil
+}
+
+func (s *Service) check() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// translate maps catalogue and storage errors to filestore's sentinels.
+func (s *Service) translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dedup.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("filestore: %s: %w", op, ErrNotFound)
+	case errors.Is(err, dedup.ErrConflict):
+		return fmt.Errorf("filestore: %s: %w", op, ErrConflict)
+	case errors.Is(err, dedup.ErrBadCursor):
+		return fmt.Errorf("filestore: %s: %w: malformed cursor", op, ErrInvalidArgument)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("filestore: %s: %w", op, err)
+	case dedup.IsTransient(err), storage.IsTransient(err), errors.Is(err, dedup.ErrStagingExpired):
+		return fmt.Errorf("filestore: %s: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("filestore: %s: %w", op, err)
+}

@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"gocloud.dev/gcerrors"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrNotFound means the object does not exist.
+	ErrNotFound = errors.New("storage: object not found")
+	// ErrNoBucket means the bucket (or local directory) does not exist.
+	ErrNoBucket = errors.New("storage: bucket does not exist")
+	// ErrInvalidKey means a key is outside the object key space (see NewKey).
+	ErrInvalidKey = errors.New("storage: invalid object key")
+	// ErrInvalidURL means Open could not use the bucket URL.
+	ErrInvalidURL = errors.New("storage: invalid bucket URL")
+	// ErrInvalidRange means a negative offset was given to ReadAt.
+	ErrInvalidRange = errors.New("storage: invalid range")
+	// ErrClosed means a Writer was used after Close.
+	ErrClosed = errors.New("storage: writer closed")
+)
+
+// IsTransient reports whether err is worth retrying: the backend was
+// overloaded, failed internally or timed out (gcerrors ResourceExhausted,
+// Internal, DeadlineExceeded; gcerrors has no "unavailable" code), answered an
+// HTTP 5xx or 429, or the network failed (connection refused or reset, a
+// timeout, a truncated response). A done context (context.Canceled or
+// context.DeadlineExceeded anywhere in the chain), a missing object, denied
+// access, an invalid argument, a failed precondition and nil are not
+// transient.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	switch gcerrors.Code(err) {
+	case gcerrors.ResourceExhausted, gcerrors.Internal, gcerrors.DeadlineExceeded:
+		return true
+	case gcerrors.Unknown:
+		return isTransientUnknown(err)
+	default:
+		return false
+	}
+}
+
+// isTransientUnknown classifies errors that carry no gcerrors code: HTTP
+// statuses from the S3 SDK, and network failures.
+func isTransientUnknown(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		c := status.HTTPStatusCode()
+		if c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout {
+			return true
+		}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout || dnsErr.IsTemporary
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ETIMEDOUT)
+}
+
+// isNotFound reports whether err says the object is missing.
+func isNotFound(err error) bool {
+	return gcerrors.Code(err) == gcerrors.NotFound
+}
+
+// opError wraps err from operation op on key, adding ErrNotFound when the
+// backend said the object is missing.
+func opError(op, key string, err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("storage: %s %q: %w: %w", op, key, ErrNotFound, err)
+	}
+	return fmt.Errorf("storage: %s %q: %w", op, key, err)
+}

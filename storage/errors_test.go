@@ -1,0 +1,191 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore/internal/retry"
+)
+
+var retryOnce = retry.Policy{Attempts: 1}
+
+// fakeS3 answers every request with status and an S3 error document: a
+// fault injector, not a stand-in for S3.
+func fakeS3(t *testing.T, status int, code string) string {
+	t.Helper()
+	url, _ := countingFakeS3(t, status, code)
+	return url
+}
+
+// countingFakeS3 is fakeS3 that also counts the requests it answered.
+func countingFakeS3(t *testing.T, status int, code string) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected</Message></Error>`, code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+// openFakeS3 opens a bucket at an S3 endpoint with one SDK attempt per
+// request, so that only our retries repeat requests.
+func openFakeS3(t *testing.T, endpoint string, p retry.Policy) *Bucket {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	u := "s3://bucket?region=us-east-1&use_path_style=true&endpoint=" + url.QueryEscape(endpoint)
+	b, err := Open(t.Context(), u, &Options{Retry: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// s3Error returns the error of reading a key from an S3 endpoint (one SDK
+// attempt, no retry of ours).
+func s3Error(t *testing.T, endpoint string) error {
+	t.Helper()
+	b := openFakeS3(t, endpoint, retryOnce)
+	_, err := b.NewReader(t.Context(), b.NewKey())
+	if err == nil {
+		t.Fatal("NewReader succeeded against a failing endpoint")
+	}
+	return err
+}
+
+// closedPort returns an address on which nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestIsTransient(t *testing.T) {
+	mem, err := Open(t.Context(), "mem://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, notFound := mem.NewReader(t.Context(), mem.NewKey())
+	_, invalidArg := mem.b.NewReader(t.Context(), "o/\xff", nil) // gcerrors.InvalidArgument
+	mem.Close()
+	_, closedBucket := mem.b.NewReader(t.Context(), "o/x", nil) // gcerrors.FailedPrecondition
+
+	_, dialErr := net.Dial("tcp", closedPort(t))
+	deadline, cancel := context.WithTimeout(t.Context(), 0)
+	defer cancel()
+	<-deadline.Done()
+
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"not found", notFound, false},
+		{"invalid argument", invalidArg, false},
+		{"failed precondition", closedBucket, false},
+		{"context canceled", fmt.Errorf("op: %w", context.Canceled), false},
+		{"context deadline", fmt.Errorf("op: %w", deadline.Err()), false},
+		{"permission", &fs.PathError{Op: "open", Path: "x", Err: fs.ErrPermission}, false},
+		{"disk I/O error", &fs.PathError{Op: "write", Path: "x", Err: syscall.EIO}, false},
+		{"connection refused (dial)", dialErr, true},
+		{"connection reset", fmt.Errorf("read: %w", os.NewSyscallError("read", syscall.ECONNRESET)), true},
+		{"truncated response", fmt.Errorf("body: %w", io.ErrUnexpectedEOF), true},
+		{"S3 unreachable", s3Error(t, "http://"+closedPort(t)), true},
+		{"S3 503 SlowDown", s3Error(t, fakeS3(t, http.StatusServiceUnavailable, "SlowDown")), true},
+		{"S3 500 InternalError", s3Error(t, fakeS3(t, http.StatusInternalServerError, "InternalError")), true},
+		{"S3 403 AccessDenied", s3Error(t, fakeS3(t, http.StatusForbidden, "AccessDenied")), false},
+		{"S3 404 NoSuchKey", s3Error(t, fakeS3(t, http.StatusNotFound, "NoSuchKey")), false},
+		{"S3 400 InvalidArgument", s3Error(t, fakeS3(t, http.StatusBadRequest, "InvalidArgument")), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsTransient(tt.err); got != tt.want {
+				t.Errorf("IsTransient(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNotFoundMapping(t *testing.T) {
+	err := s3Error(t, fakeS3(t, http.StatusNotFound, "NoSuchKey"))
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("S3 NoSuchKey = %v, want ErrNotFound", err)
+	}
+	err = s3Error(t, fakeS3(t, http.StatusForbidden, "AccessDenied"))
+	if errors.Is(err, ErrNotFound) {
+		t.Errorf("S3 AccessDenied = %v, must not be ErrNotFound", err)
+	}
+}
+
+// TestOperationsRetryTransientErrors counts the requests that reach a failing
+// S3 endpoint: a transient failure is tried Attempts times, a permanent one
+// once.
+func TestOperationsRetryTransientErrors(t *testing.T) {
+	const attempts = 3
+	ops := []struct {
+		name string
+		do   func(ctx context.Context, b *Bucket) error
+	}{
+		{"NewReader", func(ctx context.Context, b *Bucket) error { _, err := b.NewReader(ctx, b.NewKey()); return err }},
+		{"ReadAt", func(ctx context.Context, b *Bucket) error {
+			_, err := b.ReaderAt(ctx, b.NewKey()).ReadAt(make([]byte, 8), 0)
+			return err
+		}},
+		{"Delete", func(ctx context.Context, b *Bucket) error { return b.Delete(ctx, b.NewKey()) }},
+		{"List", func(ctx context.Context, b *Bucket) error {
+			return b.List(ctx, func(string, time.Time, int64) error { return nil })
+		}},
+	}
+	faults := []struct {
+		status       int
+		code         string
+		wantRequests int64
+	}{
+		{http.StatusServiceUnavailable, "SlowDown", attempts},
+		{http.StatusForbidden, "AccessDenied", 1},
+	}
+	type result struct {
+		Requests int64
+		Failed   bool
+	}
+	for _, op := range ops {
+		for _, f := range faults {
+			t.Run(fmt.Sprintf("%s/%d", op.name, f.status), func(t *testing.T) {
+				endpoint, n := countingFakeS3(t, f.status, f.code)
+				b := openFakeS3(t, endpoint, retry.Policy{Attempts: attempts, Base: time.Millisecond, Max: time.Millisecond})
+				err := op.do(t.Context(), b)
+				got := result{n.Load(), err != nil}
+				if diff := cmp.Diff(result{f.wantRequests, true}, got); diff != "" {
+					t.Errorf("(-want +got):\n%s\nerr: %v", diff, err)
+				}
+			})
+		}
+	}
+}

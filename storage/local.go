@@ -1,0 +1,167 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Permissions of what a local bucket creates (before the umask).
+const (
+	localDirMode  fs.FileMode = 0o750
+	localFileMode fs.FileMode = 0o640
+)
+
+// writebackChunk is how many bytes a local writer lets accumulate before it
+// starts their writeback (see startWriteback).
+const writebackChunk = 8 << 20
+
+// localDir holds the durability machinery of a file:// bucket: fsyncs of
+// files and directories, and the coalescing of directory fsyncs.
+type localDir struct {
+	root   string // absolute path of the bucket directory
+	noSync bool
+
+	// The system calls, replaceable by tests to observe and order them.
+	syncFile  func(f *os.File) error
+	syncDir   func(path string) error
+	writeback func(f *os.File, prevOff, off, n int64) error
+	chunk     int64 // writeback range size
+
+	mu      sync.Mutex
+	syncers map[string]*dirSyncer // by directory path
+	durable map[string]bool       // directories whose entry in their parent is known to be durable
+}
+
+func newLocalDir(root string, noSync bool) *localDir {
+	return &localDir{
+		root:      root,
+		noSync:    noSync,
+		syncFile:  fdatasync,
+		syncDir:   fsyncDir,
+		writeback: startWriteback,
+		chunk:     writebackChunk,
+		syncers:   make(map[string]*dirSyncer),
+		durable:   map[string]bool{root: true},
+	}
+}
+
+// fsyncDir makes the entries of directory path durable.
+func fsyncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncer returns the dirSyncer of directory path.
+func (l *localDir) syncer(path string) *dirSyncer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.syncers[path]
+	if s == nil {
+		s = newDirSyncer(path, func(p string) error { return l.syncDir(p) })
+		l.syncers[path] = s
+	}
+	return s
+}
+
+// commitDir makes durable the rename just done into directory dir (a
+// directory under l.root): it fsyncs dir, coalesced with concurrent commits,
+// and, the first time this process uses dir, every directory between l.root
+// and dir's parent, so that dir's own entry cannot be lost either.
+func (l *localDir) commitDir(dir string) error {
+	rel, err := filepath.Rel(l.root, dir)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("directory %s outside bucket %s", dir, l.root)
+	}
+	// Ancestors from the top: root/o before root/o/ab.
+	var chain []string
+	for d := dir; d != l.root; d = filepath.Dir(d) {
+		chain = append(chain, d)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		if err := l.ensureEntry(chain[i]); err != nil {
+			return err
+		}
+	}
+	return l.syncer(dir).sync()
+}
+
+// ensureEntry makes the entry of directory d in its parent durable, once per
+// process.
+func (l *localDir) ensureEntry(d string) error {
+	l.mu.Lock()
+	known := l.durable[d]
+	l.mu.Unlock()
+	if known {
+		return nil
+	}
+	if err := l.syncer(filepath.Dir(d)).sync(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.durable[d] = true
+	l.mu.Unlock()
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents like os.MkdirAll and returns
+// the directories it created, top first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("%s: not a directory", d)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var created []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], localDirMode)
+		if errors.Is(err, fs.ErrExist) {
+			continue // made concurrently by someone else
+		}
+		if err != nil {
+			return created, err
+		}
+		created = append(created, missing[i])
+	}
+	return created, nil
+}
+
+// makeRoot creates the bucket directory if missing and, unless noSync, makes
+// the entries of what it created durable.
+func (l *localDir) makeRoot() error {
+	created, err := mkdirAll(l.root)
+	if err != nil {
+		return err
+	}
+	if l.noSync {
+		return nil
+	}
+	for _, d := range created {
+		if err := l.syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// syncLog records the sync calls of a local bucket, in order, with what was
+// visible at the time.
+type syncLog struct {
+	mu     sync.Mutex
+	root   string
+	events []string
+}
+
+func (s *syncLog) add(e string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+func (s *syncLog) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.events
+	s.events = nil
+	return e
+}
+
+// observe replaces l's system calls with ones that log and then do the real
+// work. final is the path of the object being written.
+func (s *syncLog) observe(l *localDir, final *string) {
+	l.syncFile = func(f *os.File) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		tmp := strings.HasPrefix(f.Name(), *final+".") && strings.HasSuffix(f.Name(), ".tmp")
+		s.add(fmt.Sprintf("fdatasync temp=%v size=%d visible=%v", tmp, fi.Size(), exists(*final)))
+		return fdatasync(f)
+	}
+	l.syncDir = func(p string) error {
+		rel, _ := filepath.Rel(s.root, p)
+		s.add(fmt.Sprintf("fsync dir %s visible=%v", rel, exists(*final)))
+		return fsyncDir(p)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func openLocalForTest(t *testing.T, opts *Options) (*Bucket, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bucket")
+	b, err := Open(t.Context(), "file://"+dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, dir
+}
+
+func writeKey(t *testing.T, b *Bucket, key string, data []byte) error {
+	t.Helper()
+	w, err := b.NewWriter(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return w.Close()
+}
+
+// TestLocalCloseSyncsFileAndDirectories checks the order of the syncs: the
+// temporary file's data before it becomes visible, then (once per process)
+// the directories above the key's directory, then the key's directory.
+func TestLocalCloseSyncsFileAndDirectories(t *testing.T) {
+	b, dir := openLocalForTest(t, nil)
+	log := &syncLog{root: dir}
+	var final string
+	log.observe(b.local, &final)
+
+	key1 := "o/ab/" + strings.Repeat("1", 32)
+	final = filepath.Join(dir, key1)
+	if err := writeKey(t, b, key1, []byte("hello, world")); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	want := []string{
+		"fdatasync temp=true size=12 visible=false",
+		"fsync dir . visible=true",    // entry of o/ in the bucket
+		"fsync dir o visible=true",    // entry of o/ab/ in o/
+		"fsync dir o/ab visible=true", // the rename
+	}
+	if diff := cmp.Diff(want, log.take()); diff != "" {
+		t.Errorf("first write into a new directory (-want +got):\n%s", diff)
+	}
+
+	key2 := "o/ab/" + strings.Repeat("2", 32)
+	final = filepath.Join(dir, key2)
+	if err := writeKey(t, b, key2, []byte("again")); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	want = []string{
+		"fdatasync temp=true size=5 visible=false",
+		"fsync dir o/ab visible=true",
+	}
+	if diff := cmp.Diff(want, log.take()); diff != "" {
+		t.Errorf("second write into the same directory (-want +got):\n%s", diff)
+	}
+
+	key3 := "o/cd/" + strings.Repeat("3", 32)
+	final = filepath.Join(dir, key3)
+	if err := writeKey(t, b, key3, nil); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	want = []string{
+		"fdatasync temp=true size=0 visible=false",
+		"fsync dir o visible=true",
+		"fsync dir o/cd visible=true",
+	}
+	if diff := cmp.Diff(want, log.take()); diff != "" {
+		t.Errorf("first write into a sibling directory (-want +got):\n%s", diff)
+	}
+}
+
+func TestLocalOpenSyncsCreatedDirectories(t *testing.T) {
+	parent := t.TempDir()
+	log := &syncLog{root: parent}
+	l := newLocalDir(filepath.Join(parent, "a", "b"), false)
+	none := ""
+	log.observe(l, &none)
+	if err := l.makeRoot(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fsync dir . visible=false", "fsync dir a visible=false"}
+	if diff := cmp.Diff(want, log.take()); diff != "" {
+		t.Errorf("makeRoot (-want +got):\n%s", diff)
+	}
+	if err := l.makeRoot(); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); len(got) != 0 {
+		t.Errorf("makeRoot of an existing directory synced %v, want nothing", got)
+	}
+}
+
+func TestLocalNoSyncSyncsNothing(t *testing.T) {
+	b, dir := openLocalForTest(t, &Options{NoSync: true})
+	log := &syncLog{root: dir}
+	var final string
+	log.observe(b.local, &final)
+	b.local.writeback = func(*os.File, int64, int64, int64) error {
+		log.add("writeback")
+		return nil
+	}
+	b.local.chunk = 1
+	key := b.NewKey()
+	final = filepath.Join(dir, key)
+	if err := writeKey(t, b, key, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); len(got) != 0 {
+		t.Errorf("NoSync bucket made sync calls %v", got)
+	}
+	if !exists(final) {
+		t.Errorf("object %s not visible after Close", final)
+	}
+}
+
+func TestLocalSyncFailure(t *testing.T) {
+	errDisk := errors.New("injected I/O error")
+	tests := []struct {
+		name        string
+		failFile    bool
+		wantVisible bool
+	}{
+		{name: "fdatasync fails: nothing visible", failFile: true, wantVisible: false},
+		// The rename happened; the caller must treat the object as not
+		// stored and delete it (or leave it to GC).
+		{name: "directory fsync fails", failFile: false, wantVisible: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, dir := openLocalForTest(t, nil)
+			if tt.failFile {
+				b.local.syncFile = func(*os.File) error { return errDisk }
+			} else {
+				b.local.syncDir = func(string) error { return errDisk }
+			}
+			key := b.NewKey()
+			err := writeKey(t, b, key, []byte("data"))
+			if !errors.Is(err, errDisk) {
+				t.Fatalf("Close = %v, want the injected error", err)
+			}
+			if got := exists(filepath.Join(dir, key)); got != tt.wantVisible {
+				t.Errorf("object visible = %v, want %v", got, tt.wantVisible)
+			}
+			var leftovers []string
+			_ = b.List(t.Context(), func(k string, _ time.Time, _ int64) error {
+				if k != key {
+					leftovers = append(leftovers, k)
+				}
+				return nil
+			})
+			if len(leftovers) != 0 {
+				t.Errorf("temporary files left behind: %v", leftovers)
+			}
+		})
+	}
+}
+
+// TestLocalWriteback checks that writeback starts for each chunk written
+// and waits for the chunk before it.
+func TestLocalWriteback(t *testing.T) {
+	b, _ := openLocalForTest(t, nil)
+	type call struct{ PrevOff, Off, N int64 }
+	var calls []call
+	b.local.chunk = 64 << 10
+	b.local.writeback = func(f *os.File, prevOff, off, n int64) error {
+		calls = append(calls, call{prevOff, off, n})
+		return startWriteback(f, prevOff, off, n) // the real system call must work here
+	}
+	w, err := b.NewWriter(t.Context(), b.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 10240)
+	for range 20 {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []call{{0, 0, 71680}, {0, 71680, 71680}}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("writeback calls (-want +got):\n%s", diff)
+	}
+	if w.noWB {
+		t.Error("writeback was disabled by an error")
+	}
+}
+
+// TestLocalListReportsCrashedTempFiles creates the temporary file that a
+// writer killed mid-write leaves behind and checks that List reports it and
+// Delete removes it.
+func TestLocalListReportsCrashedTempFiles(t *testing.T) {
+	b, dir := openLocalForTest(t, nil)
+	key := b.NewKey()
+	if err := writeKey(t, b, key, []byte("committed")); err != nil {
+		t.Fatal(err)
+	}
+	tmpKey := b.NewKey() + ".18a2b3c4d5e6f708.tmp" // fileblob's temp name: key.<hex nanotime>.tmp
+	tmp := filepath.Join(dir, filepath.FromSlash(tmpKey))
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		Key  string
+		Size int64
+	}
+	list := func() []entry {
+		var got []entry
+		if err := b.List(t.Context(), func(k string, _ time.Time, size int64) error {
+			got = append(got, entry{k, size})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := []entry{{key, 9}, {tmpKey, 7}}
+	slices.SortFunc(want, func(a, b entry) int { return strings.Compare(a.Key, b.Key) })
+	if diff := cmp.Diff(want, list()); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	if err := b.Delete(t.Context(), tmpKey); err != nil {
+		t.Fatalf("Delete(%q): %v", tmpKey, err)
+	}
+	if diff := cmp.Diff([]entry{{key, 9}}, list()); diff != "" {
+		t.Errorf("List after deleting the temp file (-want +got):\n%s", diff)
+	}
+}
+
+// TestDirSyncerCoalesces holds the first fsync until n more callers wait, and
+// checks that a single further fsync serves all of them.
+func TestDirSyncerCoalesces(t *testing.T) {
+	const n = 16
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	var calls int
+	s := newDirSyncer("dir", func(string) error {
+		calls++ // under the syncer's protocol only one fsync runs at a time
+		if calls == 1 {
+			started <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	var waiting sync.WaitGroup
+	waiting.Add(n)
+
+	var done sync.WaitGroup
+	errs := make(chan error, n+1)
+	done.Add(1)
+	go func() { defer done.Done(); errs <- s.sync() }()
+	<-started // the first fsync is running
+
+	s.mu.Lock()
+	waiters := 0
+	s.onWait = func() {
+		if waiters < n {
+			waiters++
+			waiting.Done()
+		}
+	}
+	s.mu.Unlock()
+	for range n {
+		done.Add(1)
+		go func() { defer done.Done(); errs <- s.sync() }()
+	}
+	waiting.Wait() // all n wait behind the running fsync
+	close(release)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("sync: %v", err)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d callers caused %d fsyncs, want 2 (the running one and one for all waiters)", n+1, calls)
+	}
+}
+
+func TestDirSyncerReportsError(t *testing.T) {
+	errDisk := errors.New("injected")
+	fail := true
+	s := newDirSyncer("dir", func(string) error {
+		if fail {
+			return errDisk
+		}
+		return nil
+	})
+	if err := s.sync(); !errors.Is(err, errDisk) {
+		t.Errorf("sync = %v, want the injected error", err)
+	}
+	fail = false
+	if err := s.sync(); err != nil {
+		t.Errorf("sync after recovery = %v, want nil", err)
+	}
+}

@@ -1,0 +1,130 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/memblob"
+	"gocloud.dev/blob/s3blob"
+)
+
+// Open opens the bucket at rawURL. A nil opts is the zero value.
+//
+//   - file:///abs/dir or file://./rel/dir: a local directory, created if
+//     missing. Writes are durable when Close returns (unless opts.NoSync):
+//     the file is fdatasync'ed before its atomic rename and its directory
+//     fsync'ed after it.
+//   - mem://: an in-memory bucket, for tests.
+//   - s3://BUCKET?region=R&endpoint=URL&use_path_style=true: S3 or an
+//     S3-compatible server, with every parameter of gocloud's s3blob URL
+//     opener. Credentials come from the AWS SDK's default chain
+//     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY first). Response checksum
+//     validation defaults to when_required (override with
+//     response_checksum_validation=when_supported).
+//
+// Every scheme accepts prefix=P/, which confines the bucket to keys under P
+// (for file://, the subdirectory P). Open does not contact remote services
+// (use Ping). An unusable URL yields an error wrapping ErrInvalidURL.
+func Open(ctx context.Context, rawURL string, opts *Options) (*Bucket, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	if prefix != "" && !filepath.IsLocal(prefix) {
+		return nil, fmt.Errorf("%w: prefix %q", ErrInvalidURL, prefix)
+	}
+	switch u.Scheme {
+	case "file":
+		return openLocal(u, prefix, opts)
+	case "mem":
+		if len(q) > 0 {
+			return nil, fmt.Errorf("%w: mem:// takes no parameters but prefix", ErrInvalidURL)
+		}
+		return newBucket(withPrefix(memblob.OpenBucket(nil), prefix), opts), nil
+	case "s3":
+		return openS3(ctx, u, prefix, opts)
+	default:
+		return nil, fmt.Errorf("%w: unsupported scheme in %q (want file, mem or s3)", ErrInvalidURL, u.Redacted())
+	}
+}
+
+func withPrefix(b *blob.Bucket, prefix string) *blob.Bucket {
+	if prefix == "" {
+		return b
+	}
+	return blob.PrefixedBucket(b, prefix)
+}
+
+// openLocal opens a file:// URL (see Open).
+func openLocal(u *url.URL, prefix string, opts *Options) (*Bucket, error) {
+	if len(u.Query()) > 0 {
+		return nil, fmt.Errorf("%w: file:// takes no parameters but prefix", ErrInvalidURL)
+	}
+	path := u.Path
+	switch u.Host {
+	case ".":
+		if len(path) > 0 {
+			path = path[1:]
+		}
+	case "", "localhost":
+	default:
+		return nil, fmt.Errorf("%w: file URL host must be empty, localhost or \".\" (file:///abs or file://./rel): %q", ErrInvalidURL, u.String())
+	}
+	if path == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%w: no directory in %q (use file:///abs or file://./rel)", ErrInvalidURL, u.String())
+	}
+	dir, err := filepath.Abs(filepath.Join(filepath.FromSlash(path), filepath.FromSlash(prefix)))
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	local := newLocalDir(dir, opts.NoSync)
+	if err := local.makeRoot(); err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	fb, err := fileblob.OpenBucket(dir, &fileblob.Options{
+		DirFileMode: localDirMode,
+		NoTempDir:   true, // temporary file next to the final one: same filesystem, atomic rename
+		Metadata:    fileblob.MetadataDontWrite,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	b := newBucket(fb, opts)
+	b.local = local
+	return b, nil
+}
+
+// openS3 opens an s3:// URL (see Open) with gocloud's s3blob URL opener.
+func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Bucket, error) {
+	q := u.Query()
+	if q.Get("response_checksum_validation") == "" {
+		// The SDK otherwise logs a warning to stderr for every response of a
+		// server that sends no checksum (most S3-compatible servers).
+		q.Set("response_checksum_validation", "when_required")
+	}
+	u.RawQuery = q.Encode()
+	sb, err := new(s3blob.URLOpener).OpenBucketURL(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+	}
+	var client *s3.Client
+	if !sb.As(&client) {
+		_ = sb.Close()
+		return nil, fmt.Errorf("storage: open %s: s3blob exposes no *s3.Client", u.Host)
+	}
+	b := newBucket(withPrefix(sb, prefix), opts)
+	b.s3 = &s3Bucket{client: client, name: u.Host, prefix: prefix, partSize: s3PartSize, concurrency: s3Concurrency}
+	return b, nil
+}

@@ -1,0 +1,120 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"gocloud.dev/blob"
+
+	"github.com/filestore-go/filestore/internal/retry"
+)
+
+// retry runs fn under the bucket's retry policy, retrying transient errors
+// (and logging each of them).
+func (b *Bucket) retry(ctx context.Context, op, key string, fn func(ctx context.Context) error) error {
+	transient := func(err error) bool {
+		if !IsTransient(err) {
+			return false
+		}
+		b.log.WarnContext(ctx, "storage: transient error", "op", op, "key", key, "err", err)
+		return true
+	}
+	return retry.Do(ctx, b.policy, transient, fn)
+}
+
+// NewReader opens the object key for reading from its start. The error wraps
+// ErrNotFound if the object does not exist, ErrInvalidKey for a key outside
+// the key space, and ctx.Err() if ctx is done. Opening is retried on
+// transient errors. The Reader reads under ctx, implements
+// io.ReadSeekCloser with a lazy Seek (seeking alone costs no request; the
+// next Read reopens at the new offset), and must be closed.
+func (b *Bucket) NewReader(ctx context.Context, key string) (*blob.Reader, error) {
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("storage: read: %w", err)
+	}
+	var opts *blob.ReaderOptions
+	size := int64(-1)
+	if b.s3 != nil {
+		opts = &blob.ReaderOptions{BeforeRead: readerHook(&size)}
+	}
+	var r *blob.Reader
+	err := b.retry(ctx, "read", key, func(ctx context.Context) error {
+		var err error
+		r, err = b.b.NewReader(ctx, key, opts)
+		return err
+	})
+	if err != nil {
+		return nil, opError("read", key, err)
+	}
+	size = r.Size()
+	return r, nil
+}
+
+// ReaderAt returns an io.ReaderAt over the object key: each ReadAt is one
+// range request (retried on transient errors) under ctx. ReadAt follows
+// io.ReaderAt: fewer than len(p) bytes come with io.EOF at the object's end;
+// a missing object gives an error wrapping ErrNotFound, a negative offset one
+// wrapping ErrInvalidRange. It is safe for concurrent use.
+func (b *Bucket) ReaderAt(ctx context.Context, key string) io.ReaderAt {
+	return &readerAt{b: b, ctx: ctx, key: key}
+}
+
+type readerAt struct {
+	b   *Bucket
+	ctx context.Context
+	key string
+}
+
+func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := checkKey(r.key); err != nil {
+		return 0, fmt.Errorf("storage: read: %w", err)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("storage: read %q at %d: %w", r.key, off, ErrInvalidRange)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var opts *blob.ReaderOptions
+	if r.b.s3 != nil {
+		opts = &blob.ReaderOptions{BeforeRead: oneAttemptHook}
+	}
+	var n int
+	var eof bool
+	err := r.b.retry(r.ctx, "read", r.key, func(ctx context.Context) error {
+		n, eof = 0, false
+		rr, err := r.b.b.NewRangeReader(ctx, r.key, off, int64(len(p)), opts)
+		if isRangeNotSatisfiable(err) {
+			// S3 answers 416 for a range that starts at or past the end.
+			eof = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer rr.Close()
+		want := int64(len(p))
+		if rest := rr.Size() - off; rest < want {
+			want = max(rest, 0)
+			eof = true
+		}
+		n, err = io.ReadFull(rr, p[:want])
+		return err
+	})
+	if err != nil {
+		return n, opError("read", r.key, err)
+	}
+	if eof {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// isRangeNotSatisfiable reports whether err is an HTTP 416 answer.
+func isRangeNotSatisfiable(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable
+}

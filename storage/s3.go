@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Upload memory of one S3 writer: the transfer manager holds up to
+// concurrency+1 parts of partSize bytes (20 MiB with these values).
+const (
+	s3PartSize    = 5 << 20 // S3's minimum part size
+	s3Concurrency = 3
+	// s3FailTimeout bounds the AbortMultipartUpload sent when an upload
+	// fails or is cancelled (it runs on a fresh context).
+	s3FailTimeout = 30 * time.Second
+)
+
+// s3Bucket holds what an s3:// bucket needs beyond gocloud's s3blob.
+type s3Bucket struct {
+	client      *s3.Client
+	name        string // the S3 bucket
+	prefix      string // the prefix= parameter, prepended to every key
+	partSize    int
+	concurrency int
+}
+
+// oneAttempt makes a request a single SDK attempt. gocloud configures the
+// SDK's standard retryer (3 attempts with backoff up to 20 s); the operations
+// that Bucket retries itself use oneAttempt so that Options.Retry alone
+// bounds them. Uploads keep the SDK's retries: they retry each part, which a
+// Writer cannot.
+func oneAttempt(o *s3.Options) { o.RetryMaxAttempts = 1 }
+
+// oneAttemptHook is a BeforeRead or BeforeList hook applying oneAttempt.
+func oneAttemptHook(as func(any) bool) error {
+	var optFns *[]func(*s3.Options)
+	if as(&optFns) {
+		*optFns = append(*optFns, oneAttempt)
+	}
+	return nil
+}
+
+// delete deletes key with one DeleteObject request (s3blob's Delete sends a
+// HEAD first to report missing keys, which Bucket.Delete ignores anyway).
+func (s *s3Bucket) delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
+		Bucket: aws.String(s.name),
+		Key:    aws.String(s.prefix + key),
+	}, oneAttempt)
+	return err
+}
+
+// configure is the BeforeWrite hook of S3 writers. s3blob builds its transfer
+// manager with the part size and concurrency it was given, but leaves the
+// multipart threshold at 16 MiB (the first 16 MiB are then read into one
+// growing buffer) and aborts failed multipart uploads with the caller's,
+// possibly cancelled, context. It exposes the *transfermanager.Client, whose
+// options are private, so the client is replaced by one built from the same
+// S3 client with the threshold at one part and a fresh-context abort.
+func (s *s3Bucket) configure(as func(any) bool) error {
+	var tm *transfermanager.Client
+	if !as(&tm) || tm == nil {
+		return nil
+	}
+	*tm = *transfermanager.New(s.client, func(o *transfermanager.Options) {
+		o.RequestChecksumCalculation = s.client.Options().RequestChecksumCalculation
+		o.PartSizeBytes = int64(s.partSize)
+		o.Concurrency = s.concurrency
+		o.MultipartUploadThreshold = int64(s.partSize)
+		o.FailTimeout = s3FailTimeout
+	})
+	return nil
+}
+
+// readerHook returns the BeforeRead hook of an S3 reader whose object has
+// *size bytes (negative until the first open returns). The first open, which
+// Bucket retries, is a single SDK attempt (see oneAttempt). Then blob.Reader
+// reopens the object at
+// the new offset on the first Read after a Seek; at exactly the end, S3
+// answers "bytes=SIZE-" with 416 InvalidRange, which Read would return as an
+// error instead of io.EOF. For that one request the hook answers, without
+// contacting S3, an empty body that still reports the object's size.
+func readerHook(size *int64) func(as func(any) bool) error {
+	return func(as func(any) bool) error {
+		if *size < 0 {
+			return oneAttemptHook(as)
+		}
+		var in *s3.GetObjectInput
+		if !as(&in) || aws.ToString(in.Range) != fmt.Sprintf("bytes=%d-", *size) {
+			return nil
+		}
+		var optFns *[]func(*s3.Options)
+		if !as(&optFns) {
+			return nil
+		}
+		n := *size
+		*optFns = append(*optFns, func(o *s3.Options) {
+			o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+				return st.Initialize.Add(middleware.InitializeMiddlewareFunc("filestoreEndOfObject",
+					func(context.Context, middleware.InitializeInput, middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+						out := &s3.GetObjectOutput{
+							Body:          http.NoBody,
+							ContentLength: aws.Int64(0),
+							ContentRange:  aws.String(fmt.Sprintf("bytes */%d", n)),
+						}
+						return middleware.InitializeOutput{Result: out}, middleware.Metadata{}, nil
+					}), middleware.Before)
+			})
+		})
+		return nil
+	}
+}

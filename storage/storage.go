@@ -1,0 +1,106 @@
+// Package storage keeps filestore's immutable objects in a gocloud.dev/blob
+// bucket: a local directory (file://, made durable with fsync), memory
+// (mem://, for tests) or S3 and S3-compatible servers (s3://).
+//
+// Objects live in one key space ("o/…") whose keys come from Bucket.NewKey;
+// user-visible names never become keys. A Writer makes an object visible only
+// when Close succeeds, and for file:// buckets only once its bytes and
+// directory entry are on stable storage. Reads, deletes and listings are
+// retried on transient errors with bounded, jittered backoff. Backend errors
+// are translated here, in one place: a missing object is ErrNotFound.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"gocloud.dev/blob"
+
+	"github.com/filestore-go/filestore/internal/retry"
+)
+
+// Options configures a Bucket. A nil *Options is the zero value.
+type Options struct {
+	// Retry bounds the retries of reads, deletes, listing pages and pings
+	// after transient errors. The zero value is retry's default (5 attempts,
+	// 50 ms doubling up to 2 s, with jitter).
+	Retry retry.Policy
+	// Logger receives a warning for each transient error that is retried.
+	// Nil discards.
+	Logger *slog.Logger
+	// NoSync skips every fsync of a file:// bucket: Close still makes the
+	// object visible atomically, but a power loss may lose it. It trades
+	// durability for speed (tests, scratch data); other backends ignore it.
+	NoSync bool
+}
+
+// Bucket is an object store for filestore's immutable objects. It is safe for
+// concurrent use. Create it with Open or New and release it with Close.
+type Bucket struct {
+	b        *blob.Bucket
+	policy   retry.Policy
+	log      *slog.Logger
+	local    *localDir // non-nil for file:// buckets
+	s3       *s3Bucket // non-nil for s3:// buckets
+	pageSize int       // listing page size for remote buckets
+}
+
+// defaultPageSize is the listing page size of remote buckets (S3's maximum).
+const defaultPageSize = 1000
+
+// New wraps an existing bucket; the Bucket takes ownership of b and closes it
+// in Close. Durability is b's own: New adds no fsyncs, even when b is a
+// fileblob bucket (use Open with a file:// URL for that). A nil opts is the
+// zero value; NoSync is ignored.
+func New(b *blob.Bucket, opts *Options) *Bucket {
+	return newBucket(b, opts)
+}
+
+func newBucket(b *blob.Bucket, opts *Options) *Bucket {
+	if opts == nil {
+		opts = &Options{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bucket{b: b, policy: opts.Retry, log: log, pageSize: defaultPageSize}
+}
+
+// Ping checks cheaply that the bucket answers: for a local directory that it
+// still exists, for a remote bucket that a one-key listing succeeds. It
+// returns an error wrapping ErrNoBucket if the bucket does not exist, and the
+// context's error if ctx is done first. Ping is not retried.
+func (b *Bucket) Ping(ctx context.Context) error {
+	if b.local != nil {
+		fi, err := os.Stat(b.local.root)
+		switch {
+		case os.IsNotExist(err):
+			return fmt.Errorf("storage: ping %s: %w", b.local.root, ErrNoBucket)
+		case err != nil:
+			return fmt.Errorf("storage: ping: %w", err)
+		case !fi.IsDir():
+			return fmt.Errorf("storage: ping %s: not a directory: %w", b.local.root, ErrNoBucket)
+		}
+		return ctx.Err()
+	}
+	ok, err := b.b.IsAccessible(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("storage: ping: %w", ErrNoBucket)
+	}
+	return nil
+}
+
+// Close releases the bucket. Writers and readers still open must not be used
+// afterwards; later calls on b fail.
+func (b *Bucket) Close() error {
+	if err := b.b.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}

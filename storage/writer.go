@@ -1,0 +1,162 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gocloud.dev/blob"
+)
+
+// contentType is stored with every object: objects are opaque bytes here;
+// what they are is the catalogue's business.
+const contentType = "application/octet-stream"
+
+// Writer streams one object into the bucket. It is not safe for concurrent
+// use. The object becomes visible only when Close returns nil.
+type Writer struct {
+	w      *blob.Writer
+	ctx    context.Context    // the caller's context
+	cancel context.CancelFunc // cancels the context the blob.Writer runs under
+	key    string
+	closed bool
+
+	// file:// buckets only.
+	local    *localDir
+	f        *os.File // the temporary file, from BeforeWrite
+	written  int64    // bytes written to f
+	queued   int64    // writeback started for [0, queued)
+	prevSync int64    // writeback waited for [0, prevSync)
+	noWB     bool     // writeback failed once; don't try again
+}
+
+// NewWriter starts writing the object key, which must come from NewKey
+// (otherwise the error wraps ErrInvalidKey). An existing object at key would
+// be replaced; filestore never reuses a key.
+//
+// The object becomes visible only at Close. When Close returns nil the object
+// is stored; for a file:// bucket (without Options.NoSync) its bytes and its
+// directory entry are then on stable storage. To abort, cancel ctx and then
+// call Close: nothing becomes visible, and Close returns an error wrapping
+// ctx.Err(). The caller must call Close in every case. A Writer is not
+// retried: the bytes it was given cannot be replayed.
+func (b *Bucket) NewWriter(ctx context.Context, key string) (*Writer, error) {
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("storage: write: %w", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &Writer{ctx: ctx, cancel: cancel, key: key, local: b.local}
+	opts := &blob.WriterOptions{ContentType: contentType}
+	switch {
+	case b.local != nil:
+		opts.BeforeWrite = w.captureFile
+	case b.s3 != nil:
+		opts.BufferSize = b.s3.partSize
+		opts.MaxConcurrency = b.s3.concurrency
+		opts.BeforeWrite = b.s3.configure
+	}
+	bw, err := b.b.NewWriter(wctx, key, opts)
+	if err != nil {
+		cancel()
+		return nil, opError("write", key, err)
+	}
+	w.w = bw
+	if b.local != nil && w.f == nil {
+		// fileblob always hands over its *os.File; without it nothing could be synced.
+		w.cancel()
+		_ = bw.Close()
+		return nil, fmt.Errorf("storage: write %q: local writer has no file to sync", key)
+	}
+	return w, nil
+}
+
+// captureFile is the BeforeWrite hook of local writers: it keeps the
+// temporary file so that Close can sync it.
+func (w *Writer) captureFile(as func(any) bool) error {
+	var f *os.File
+	if !as(&f) {
+		return nil
+	}
+	w.f = f
+	return f.Chmod(localFileMode)
+}
+
+// Write writes p to the object. It fails fast with an error wrapping
+// ctx.Err() once the writer's context is done, and with ErrClosed after Close.
+// A nil error does not mean the bytes are stored: only Close says so.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, fmt.Errorf("storage: write %q: %w", w.key, ErrClosed)
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("storage: write %q: %w", w.key, err)
+	}
+	n, err := w.w.Write(p)
+	if w.f != nil {
+		w.written += int64(n)
+		w.startWriteback()
+	}
+	if err != nil {
+		return n, fmt.Errorf("storage: write %q: %w", w.key, err)
+	}
+	return n, nil
+}
+
+// startWriteback starts the writeback of each full chunk written since the
+// last call (file:// only; advisory).
+func (w *Writer) startWriteback() {
+	l := w.local
+	if l.noSync || w.noWB || w.written-w.queued < l.chunk {
+		return
+	}
+	off, n := w.queued, w.written-w.queued
+	if err := l.writeback(w.f, w.prevSync, off, n); err != nil {
+		w.noWB = true // the final fdatasync still makes the bytes durable
+		return
+	}
+	w.prevSync, w.queued = off, off+n
+}
+
+// Close completes the object, or aborts it if the writer's context is done.
+// It returns nil only when the object is stored (see NewWriter for what
+// durable means per backend). On error nothing may be assumed stored: a local
+// object whose final directory fsync failed may be visible, and the caller
+// should delete it (or let garbage collection remove the unreferenced key).
+// Closing twice returns an error wrapping ErrClosed.
+func (w *Writer) Close() error {
+	if w.closed {
+		return fmt.Errorf("storage: close %q: %w", w.key, ErrClosed)
+	}
+	w.closed = true
+	defer w.cancel()
+	if err := w.ctx.Err(); err != nil {
+		return w.abort(fmt.Errorf("aborted: %w", err))
+	}
+	syncing := w.local != nil && !w.local.noSync
+	if syncing {
+		if err := w.local.syncFile(w.f); err != nil {
+			return w.abort(fmt.Errorf("fdatasync: %w", err))
+		}
+	}
+	if err := w.w.Close(); err != nil {
+		return opError("close", w.key, err)
+	}
+	if syncing {
+		if err := w.local.commitDir(filepath.Dir(w.f.Name())); err != nil {
+			return fmt.Errorf("storage: close %q: sync directory: %w", w.key, err)
+		}
+	}
+	return nil
+}
+
+// abort cancels the underlying write so that nothing becomes visible, and
+// returns cause.
+func (w *Writer) abort(cause error) error {
+	w.cancel()
+	if err := w.w.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		cause = fmt.Errorf("%w (and closing: %v)", cause, err)
+	}
+	return fmt.Errorf("storage: close %q: %w", w.key, cause)
+}
