@@ -33,19 +33,36 @@ var (
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// openStore opens a fresh Store on the named pairing, closed when t ends.
-func openStore(t *testing.T, db, bucket string, opts filestore.Options) *filestore.Service {
+// pairURLs makes a fresh, empty database and bucket of the named kinds and
+// returns their URLs.
+func pairURLs(t *testing.T, db, bucket string) (dbURL, bucketURL string) {
 	t.Helper()
 	for _, d := range databases {
 		if d.name == db {
-			opts.Database = d.url(t)
+			dbURL = d.url(t)
 		}
 	}
 	for _, b := range buckets {
 		if b.name == bucket {
-			opts.Bucket = b.url(t)
+			bucketURL = b.url(t)
 		}
 	}
+	if dbURL == "" || bucketURL == "" {
+		t.Fatalf("no pairing %s/%s", db, bucket)
+	}
+	return dbURL, bucketURL
+}
+
+// openStore opens a fresh Store on the named pairing, closed when t ends.
+func openStore(t *testing.T, db, bucket string, opts filestore.Options) *filestore.Service {
+	t.Helper()
+	opts.Database, opts.Bucket = pairURLs(t, db, bucket)
+	return openURLs(t, opts)
+}
+
+// openURLs opens a Store on opts' URLs, closed when t ends.
+func openURLs(t *testing.T, opts filestore.Options) *filestore.Service {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}

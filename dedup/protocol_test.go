@@ -1,0 +1,271 @@
+package dedup_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/testenv"
+	"github.com/google/go-cmp/cmp"
+	"github.com/uptrace/bun"
+)
+
+var dialects = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "c.db") }},
+	{"postgres", func(t *testing.T) string { return testenv.PostgresDatabase(t) }},
+}
+
+func openCatalog(t *testing.T, url string) *dedup.Catalog {
+	t.Helper()
+	db, err := dedup.OpenDB(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := dedup.New(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func forEachDialect(t *testing.T, fn func(t *testing.T, url string, c *dedup.Catalog)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			url := d.url(t)
+			fn(t, url, openCatalog(t, url))
+		})
+	}
+}
+
+const sha = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+func commit(t *testing.T, c *dedup.Catalog, id, name, key string) *dedup.CommitResult {
+	t.Helper()
+	res, err := c.Commit(context.Background(), dedup.CommitRequest{
+		File: &dedup.File{ID: id, Owner: "o", Name: name, SHA256: sha, Size: 3, ContentType: "x", Meta: "{}", ScanStatus: "unscanned"},
+		Key:  key,
+	})
+	if err != nil {
+		t.Fatalf("Commit %s: %v", id, err)
+	}
+	return res
+}
+
+type objectState struct {
+	Key      string `bun:"key"`
+	RefCount int64  `bun:"ref_count"`
+	State    string `bun:"state"`
+}
+
+func object(t *testing.T, c *dedup.Catalog) *objectState {
+	t.Helper()
+	var rows []objectState
+	if err := c.DB().NewRaw("SELECT key, ref_count, state FROM objects WHERE sha256 = ?", sha).Scan(context.Background(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return &rows[0]
+}
+
+func TestCommitDedup(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		a := commit(t, c, "a", "a", "k1")
+		b := commit(t, c, "b", "b", "k2")
+		if a.DedupHit || a.File.Key != "k1" || !b.DedupHit || b.File.Key != "k1" {
+			t.Fatalf("first commit %+v (hit %v), second %+v (hit %v); want k1 new, then a hit on k1", a.File, a.DedupHit, b.File, b.DedupHit)
+		}
+		if diff := cmp.Diff(&objectState{"k1", 2, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+		// A retried commit whose first reply was lost finds its row and
+		// does not count the reference twice.
+		again := commit(t, c, "b", "b", "k2")
+		if !again.DedupHit || again.File.ID != "b" || object(t, c).RefCount != 2 {
+			t.Errorf("repeated commit: %+v, object %+v; want the same row and ref_count 2", again, object(t, c))
+		}
+	})
+}
+
+func TestPurgeMarksLastReferenceAndCommitTakesOver(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commit(t, c, "a", "a", "k1")
+		commit(t, c, "b", "b", "k2")
+		if d, err := c.Purge(ctx, "o", "a"); err != nil || d != nil {
+			t.Fatalf("Purge with a reference left: %+v, %v; want nothing doomed", d, err)
+		}
+		d, err := c.Purge(ctx, "o", "b")
+		if err != nil || d == nil || *d != (dedup.Doomed{SHA256: sha, Key: "k1"}) {
+			t.Fatalf("Purge of the last reference: %+v, %v; want k1 doomed", d, err)
+		}
+		if diff := cmp.Diff(&objectState{"k1", 0, "deleting"}, object(t, c)); diff != "" {
+			t.Fatalf("object row after the last purge (-want +got):\n%s", diff)
+		}
+		// The process dies before deleting the bytes: the next collector
+		// finds the marked row.
+		marked, err := c.MarkUnreferenced(ctx, 10)
+		if err != nil || len(marked) != 1 || marked[0] != *d {
+			t.Fatalf("MarkUnreferenced: %+v, %v; want the doomed row", marked, err)
+		}
+		// Meanwhile the same content is uploaded again: the commit takes
+		// the row over with its own key instead of referencing k1, whose
+		// bytes are being deleted.
+		n := commit(t, c, "n", "n", "k3")
+		if n.DedupHit || n.File.Key != "k3" {
+			t.Fatalf("commit onto a deleting row: key %s, hit %v; want its own key k3", n.File.Key, n.DedupHit)
+		}
+		if err := c.RemoveObject(ctx, *d); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&objectState{"k3", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row after the collector finished with k1 (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestCommitDeadline(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		_, err := c.Commit(context.Background(), dedup.CommitRequest{
+			File:     &dedup.File{ID: "late", Owner: "o", Name: "late", SHA256: sha, Meta: "{}"},
+			Key:      "k",
+			Deadline: time.Now().Add(-time.Second),
+		})
+		if !errors.Is(err, dedup.ErrStagingExpired) {
+			t.Fatalf("Commit after the deadline: %v, want ErrStagingExpired", err)
+		}
+		if o := object(t, c); o != nil {
+			t.Errorf("an expired commit left an object row %+v", o)
+		}
+	})
+}
+
+func TestConflicts(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commit(t, c, "a", "same", "k1")
+		_, err := c.Commit(ctx, dedup.CommitRequest{
+			File: &dedup.File{ID: "b", Owner: "o", Name: "same", SHA256: sha, Meta: "{}"}, Key: "k2",
+		})
+		if !errors.Is(err, dedup.ErrConflict) {
+			t.Fatalf("Commit on a taken path: %v, want ErrConflict", err)
+		}
+		if o := object(t, c); o.RefCount != 1 {
+			t.Errorf("a refused commit changed ref_count to %d", o.RefCount)
+		}
+		res, err := c.Commit(ctx, dedup.CommitRequest{
+			File: &dedup.File{ID: "b", Owner: "o", Name: "same", SHA256: sha, Meta: "{}"}, Key: "k2", Overwrite: true,
+		})
+		if err != nil || !res.DedupHit {
+			t.Fatalf("overwrite: %+v, %v", res, err)
+		}
+		old, err := c.Get(ctx, "o", "a")
+		if err != nil || old.DeletedAt == nil {
+			t.Fatalf("overwritten file: %+v, %v; want it trashed", old, err)
+		}
+		if o := object(t, c); o.RefCount != 2 {
+			t.Errorf("ref_count %d after overwrite, want 2 (the trashed file keeps its reference)", o.RefCount)
+		}
+	})
+}
+
+// TestCollectorSkipsLockedRows: the collector must not wait for, nor mark,
+// an object row that a commit holds locked (PostgreSQL FOR UPDATE SKIP
+// LOCKED); the commit then adds its reference and the row lives on.
+func TestCollectorSkipsLockedRows(t *testing.T) {
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url)
+	other := openCatalog(t, url)
+	ctx := context.Background()
+	commit(t, c, "a", "a", "k1")
+	// Drop the reference without marking, as a crash of an older version
+	// might leave it: ref_count 0 and live.
+	if _, err := c.DB().ExecContext(ctx, "DELETE FROM files"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DB().ExecContext(ctx, "UPDATE objects SET ref_count = 0"); err != nil {
+		t.Fatal(err)
+	}
+	err := c.DB().RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT 1 FROM objects WHERE sha256 = ? FOR UPDATE", sha); err != nil {
+			return err
+		}
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		marked, err := other.MarkUnreferenced(mctx, 10)
+		if err != nil || len(marked) != 0 {
+			t.Errorf("MarkUnreferenced while a commit holds the row: %+v, %v; want nothing, at once", marked, err)
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE objects SET ref_count = ref_count + 1 WHERE sha256 = ?", sha)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := object(t, c); o.State != "live" || o.RefCount != 1 {
+		t.Errorf("object after the commit: %+v, want live with one reference", o)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			url := d.url(t)
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() {
+					db, err := dedup.OpenDB(context.Background(), url)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer db.Close()
+					_, errs[i] = dedup.New(context.Background(), db, nil)
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("opener %d: %v", i, err)
+				}
+			}
+			c := openCatalog(t, url)
+			var v int
+			if err := c.DB().NewRaw("SELECT version FROM filestore_schema").Scan(context.Background(), &v); err != nil || v != dedup.SchemaVersion() {
+				t.Errorf("schema version %d (%v), want %d", v, err, dedup.SchemaVersion())
+			}
+		})
+	}
+}
+
+func TestFold(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"abc", "ABC", true},
+		{"Report.PDF", "report.pdf", true},
+		{"\u017Fecret", "SECRET", true}, // long s folds with s
+		{"\u212A", "k", true},           // Kelvin sign folds with k
+		{"ΣΑΣ", "σας", true},            // final sigma folds with sigma
+		{"straße", "STRASSE", false},    // simple folding does not expand ß
+		{"a_b", "a-b", false},
+		{"é", "e", false},
+	}
+	for _, tt := range tests {
+		if got := dedup.Fold(tt.a) == dedup.Fold(tt.b); got != tt.same {
+			t.Errorf("Fold(%q) == Fold(%q) is %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
+}
