@@ -20,6 +20,9 @@ func testContent(t *testing.T, newStore Harness) {
 	sizes := []int{0, 1, 511, 512, 513, 5<<20 + 1, 64 << 20}
 	for i, size := range sizes {
 		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			if size > 8<<20 && testing.Short() {
+				t.Skip("the largest size is skipped in -short mode")
+			}
 			data := Content(uint64(i+1), size)
 			sum := sha256.Sum256(data)
 			name := fmt.Sprintf("f%d.bin", size)

@@ -1,0 +1,140 @@
+// Package scan holds filestore.Scanner implementations. ClamAV talks to a
+// ClamAV daemon (clamd) over TCP or a unix socket with clamd's own protocol
+// (zINSTREAM, zPING, zVERSION); it needs no clamd client library.
+//
+//	clam, err := scan.New("tcp://127.0.0.1:3310", nil)
+//	st, err := filestore.Open(ctx, filestore.Options{Scanner: clam})
+//
+// Connections: every Scan dials its own connection and closes it after the
+// verdict, and at most Options.MaxConcurrent scans run at once. clamd's
+// IDSESSION would let one connection carry several scans, but clamd closes a
+// session after IdleTimeout and on any INSTREAM error (a stream over
+// StreamMaxLength ends the whole connection), and a session must interleave
+// reading replies with writing data; meanwhile a dial on loopback or a unix
+// socket costs microseconds next to scanning a file. Dial-per-scan keeps a
+// failure confined to the one scan it hit and leaves no idle connection to
+// go stale when clamd restarts; the bound keeps a burst of uploads from
+// opening more connections than clamd has threads.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/filestore-go/filestore"
+)
+
+// ClamAV is a filestore.Scanner and filestore.Pinger backed by clamd. It is
+// safe for concurrent use; it holds no connection between calls, so it needs
+// no Close, and it keeps working across clamd restarts.
+type ClamAV struct {
+	ep    endpoint
+	opts  Options
+	slots chan struct{} // semaphore of MaxConcurrent scans
+
+	mu        sync.Mutex
+	version   Version
+	versionAt time.Time // zero: nothing cached
+}
+
+var (
+	_ filestore.Scanner = (*ClamAV)(nil)
+	_ filestore.Pinger  = (*ClamAV)(nil)
+)
+
+// New returns a ClamAV for the clamd at addr: "tcp://host:port" (port 3310
+// when absent) or "unix:///path/to/clamd.sock". A nil opts uses the defaults
+// of Options. It does not contact clamd (call Ping for that); a malformed
+// address or option gives an error wrapping filestore.ErrInvalidArgument.
+func New(addr string, opts *Options) (*ClamAV, error) {
+	ep, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent)}, nil
+}
+
+// Ping checks that clamd answers PING with PONG, within DialTimeout and
+// ReadTimeout. It does not wait for a scan slot, so it answers while every
+// slot is busy. An error wraps filestore.ErrScannerUnavailable, or ctx's
+// error when ctx ends first.
+func (c *ClamAV) Ping(ctx context.Context) error {
+	reply, err := c.command(ctx, cmdPing)
+	if err == nil && reply != replyPong {
+		err = fmt.Errorf("unexpected reply %q: %w", reply, filestore.ErrScannerUnavailable)
+	}
+	if err != nil {
+		return c.fail(ctx, ctx, "PING", err)
+	}
+	return nil
+}
+
+// command sends one z-command on a new connection and returns the reply
+// without its NUL. Errors are raw; callers classify them with fail.
+func (c *ClamAV) command(ctx context.Context, cmd string) (string, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	release := closeOnDone(ctx, conn)
+	defer release()
+	if err := conn.SetDeadline(time.Now().Add(c.opts.ReadTimeout)); err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(conn, cmd); err != nil {
+		return "", err
+	}
+	return readReply(conn)
+}
+
+func (c *ClamAV) dial(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.opts.DialTimeout}
+	return d.DialContext(ctx, c.ep.network, c.ep.address)
+}
+
+// closeOnDone closes conn as soon as ctx is done, so that a Read or Write
+// blocked on it returns at once. The returned release stops watching, waits
+// for a close already under way (nothing is left running) and closes conn.
+func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		conn.Close()
+		close(closed)
+	})
+	return func() {
+		if !stop() {
+			<-closed
+		}
+		conn.Close()
+	}
+}
+
+// fail turns err from an operation op into the error a caller sees: the
+// caller's context error when parent is done; ErrScannerUnavailable for the
+// ScanTimeout (ctx done while parent is not), timeouts and I/O errors; err
+// itself, with context, when it already wraps ErrScannerUnavailable or
+// ErrScanLimit.
+func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
+	case ctx.Err() != nil:
+		return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v: %w", c.ep, op, c.opts.ScanTimeout, filestore.ErrScannerUnavailable)
+	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
+		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("scan: clamd %s: %s: no answer within ReadTimeout %v: %w: %w", c.ep, op, c.opts.ReadTimeout, filestore.ErrScannerUnavailable, err)
+	default:
+		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)
+	}
+}

@@ -1,0 +1,94 @@
+package scan
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/filestore-go/filestore"
+)
+
+// Options configures New. A nil *Options, and every zero field, takes the
+// default given with the field.
+type Options struct {
+	// DialTimeout bounds connecting to clamd. Default 5s.
+	DialTimeout time.Duration
+	// ReadTimeout bounds every single wait on clamd: one reply (PONG, the
+	// version, or a scan verdict after the whole stream was sent) and one
+	// write of a chunk of the stream. A verdict for a large archive can take
+	// clamd a while, so keep it generous. Default 60s.
+	ReadTimeout time.Duration
+	// ScanTimeout bounds one whole Scan, from waiting for a free connection
+	// slot to the verdict, including the time spent waiting for the content
+	// reader. Default 10m.
+	ScanTimeout time.Duration
+	// ChunkSize is the size of the INSTREAM chunks sent to clamd, and of the
+	// one buffer a Scan holds. 1 byte to 16 MiB; default 64 KiB.
+	ChunkSize int
+	// StreamMaxLength is clamd's StreamMaxLength, in bytes, when known. A
+	// Scan whose content grows beyond it stops at once with an error
+	// wrapping filestore.ErrScanLimit, instead of sending clamd bytes that it
+	// would refuse. Zero means unknown: clamd's "INSTREAM size limit
+	// exceeded" reply decides (it is mapped to ErrScanLimit too).
+	StreamMaxLength int64
+	// MaxConcurrent bounds how many scans talk to clamd at the same time;
+	// further Scans wait for a slot (within ScanTimeout and their context).
+	// Match it to clamd's MaxThreads. Default 8.
+	MaxConcurrent int
+	// Logger receives a debug record per scan. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultDialTimeout   = 5 * time.Second
+	defaultReadTimeout   = 60 * time.Second
+	defaultScanTimeout   = 10 * time.Minute
+	defaultChunkSize     = 64 << 10
+	maxChunkSize         = 16 << 20
+	defaultMaxConcurrent = 8
+)
+
+// withDefaults returns a copy of o (nil is the zero Options) with every zero
+// field set to its default, or an error wrapping
+// filestore.ErrInvalidArgument for a negative or out-of-range value.
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"DialTimeout", &r.DialTimeout, defaultDialTimeout},
+		{"ReadTimeout", &r.ReadTimeout, defaultReadTimeout},
+		{"ScanTimeout", &r.ScanTimeout, defaultScanTimeout},
+	} {
+		if *d.v < 0 {
+			return Options{}, fmt.Errorf("scan: %s %v is negative: %w", d.name, *d.v, filestore.ErrInvalidArgument)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	switch {
+	case r.ChunkSize == 0:
+		r.ChunkSize = defaultChunkSize
+	case r.ChunkSize < 0 || r.ChunkSize > maxChunkSize:
+		return Options{}, fmt.Errorf("scan: ChunkSize %d is outside 1-%d: %w", r.ChunkSize, maxChunkSize, filestore.ErrInvalidArgument)
+	}
+	if r.StreamMaxLength < 0 {
+		return Options{}, fmt.Errorf("scan: StreamMaxLength %d is negative: %w", r.StreamMaxLength, filestore.ErrInvalidArgument)
+	}
+	switch {
+	case r.MaxConcurrent == 0:
+		r.MaxConcurrent = defaultMaxConcurrent
+	case r.MaxConcurrent < 0:
+		return Options{}, fmt.Errorf("scan: MaxConcurrent %d is negative: %w", r.MaxConcurrent, filestore.ErrInvalidArgument)
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r, nil
+}

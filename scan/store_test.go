@@ -1,0 +1,306 @@
+package scan_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/scan"
+)
+
+// These tests run a real Store (SQLite catalogue, file:// bucket) with a
+// ClamAV scanner against real clamds, and check the scan policy that Put
+// applies to the scanner's verdicts.
+
+const owner = "alice"
+
+// testNow is the Store's clock, so that ScannedAt is exact.
+var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type testStore struct {
+	filestore.Store
+	blobDir string
+}
+
+func openStore(t *testing.T, clam filestore.Scanner, policy filestore.ScanPolicy, oversize filestore.OversizeRule) *testStore {
+	t.Helper()
+	dir := t.TempDir()
+	blobDir := filepath.Join(dir, "blobs")
+	if err := os.Mkdir(blobDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := filestore.Open(context.Background(), filestore.Options{
+		Database:     "sqlite://" + filepath.Join(dir, "fs.db"),
+		Bucket:       "file://" + blobDir,
+		Scanner:      clam,
+		ScanPolicy:   policy,
+		ScanOversize: oversize,
+		Now:          func() time.Time { return testNow },
+		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	})
+	if err != nil {
+		t.Fatalf("filestore.Open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &testStore{Store: st, blobDir: blobDir}
+}
+
+// testWriter sends a Store's log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// blobFiles collects garbage (staging older than a nanosecond included) and
+// returns the regular files left in the bucket's directory.
+func (s *testStore) blobFiles(t *testing.T) []string {
+	t.Helper()
+	if _, err := s.Collect(context.Background(), &filestore.CollectOptions{StagingTTL: time.Nanosecond}); err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	var files []string
+	err := filepath.WalkDir(s.blobDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// fileCount returns how many live files owner has, anywhere.
+func (s *testStore) fileCount(t *testing.T) int {
+	t.Helper()
+	page, err := s.List(context.Background(), owner, &filestore.ListOptions{Recursive: true, Limit: 1000})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	return len(page.Files)
+}
+
+func (s *testStore) put(name string, r io.Reader) (*filestore.File, error) {
+	return s.Put(context.Background(), owner, "", name, r, nil)
+}
+
+// wantInfected checks that err is the Put error for signature sig.
+func wantInfected(t *testing.T, f *filestore.File, err error, sig string) {
+	t.Helper()
+	var ie *filestore.InfectedError
+	if !errors.Is(err, filestore.ErrInfected) || !errors.As(err, &ie) {
+		t.Fatalf("Put = %v, %v; want an *InfectedError", f, err)
+	}
+	if ie.Signature != sig {
+		t.Errorf("InfectedError.Signature = %q, want %q", ie.Signature, sig)
+	}
+}
+
+func scanned(t *testing.T, clam *scan.ClamAV) filestore.ScanInfo {
+	t.Helper()
+	v, err := clam.Version(context.Background())
+	if err != nil {
+		t.Fatalf("Version: %v", err)
+	}
+	at := testNow
+	return filestore.ScanInfo{Status: filestore.ScanClean, Engine: "clamav", Version: v.String(), ScannedAt: &at}
+}
+
+var unscanned = filestore.ScanInfo{Status: filestore.ScanUnscanned}
+
+// TestStoreRejectsInfected puts EICAR and every clamav-testfiles file: each
+// is refused with its signature, and nothing of them stays in the bucket.
+func TestStoreRejectsInfected(t *testing.T) {
+	clam := newClam(t, needService(t, envClamd), nil)
+	st := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
+
+	f, err := st.put("eicar.com", bytes.NewReader(eicar(t)))
+	wantInfected(t, f, err, sigEICAR)
+	f, err = st.put("eicar-at-end.bin", noiseThen(5<<20, eicar(t)))
+	wantInfected(t, f, err, sigEICAR)
+
+	entries, err := os.ReadDir(testfilesDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && os.Getenv("CI") != "true":
+		t.Logf("%s is absent: install clamav-testfiles (.ci/services/clamd.sh does) to put them too", testfilesDir)
+	case err != nil:
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			file, err := os.Open(filepath.Join(testfilesDir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer file.Close()
+			f, err := st.put(e.Name(), file)
+			wantInfected(t, f, err, sigClamExe)
+		})
+	}
+
+	if n := st.fileCount(t); n != 0 {
+		t.Errorf("%d files stored, want none", n)
+	}
+	if files := st.blobFiles(t); len(files) != 0 {
+		t.Errorf("bucket holds %q after Collect, want nothing", files)
+	}
+}
+
+func TestStoreClean(t *testing.T) {
+	clam := newClam(t, needService(t, envClamdUnix), nil)
+	st := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
+	want := scanned(t, clam)
+
+	f, err := st.put("noise.bin", noiseThen(3<<20, nil))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if diff := cmp.Diff(want, f.Scan); diff != "" {
+		t.Errorf("Put: File.Scan (-want +got):\n%s", diff)
+	}
+	got, err := st.Stat(context.Background(), owner, f.ID)
+	if err != nil {
+		t.Fatalf("Stat: %v", err)
+	}
+	if diff := cmp.Diff(want, got.Scan); diff != "" {
+		t.Errorf("Stat: File.Scan (-want +got):\n%s", diff)
+	}
+	if err := st.Ping(context.Background()); err != nil {
+		t.Errorf("Store.Ping: %v", err)
+	}
+}
+
+// TestStoreClamdDown stops a clamd of its own under two Stores sharing one
+// ClamAV: fail-closed refuses uploads and its Ping fails, fail-open stores
+// them unscanned; after a restart both scan again without being reopened.
+func TestStoreClamdDown(t *testing.T) {
+	clamd := startTestClamd(t)
+	clam := newClam(t, clamd.addr, &scan.Options{DialTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second})
+	closed := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
+	open := openStore(t, clam, filestore.FailOpen, filestore.OversizeReject)
+	clean := scanned(t, clam)
+	ctx := context.Background()
+
+	for _, st := range []*testStore{closed, open} {
+		f, err := st.put("before.bin", noiseThen(1<<20, nil))
+		if err != nil {
+			t.Fatalf("Put before stop: %v", err)
+		}
+		if diff := cmp.Diff(clean, f.Scan); diff != "" {
+			t.Errorf("Put before stop: File.Scan (-want +got):\n%s", diff)
+		}
+	}
+	blobsBefore := len(closed.blobFiles(t))
+
+	clamd.stop()
+	f, err := closed.put("down.bin", noiseThen(1<<20, nil))
+	if !errors.Is(err, filestore.ErrScannerUnavailable) {
+		t.Errorf("fail-closed Put with clamd down = %v, %v; want ErrScannerUnavailable", f, err)
+	}
+	if n := closed.fileCount(t); n != 1 {
+		t.Errorf("fail-closed store holds %d files, want 1", n)
+	}
+	if n := len(closed.blobFiles(t)); n != blobsBefore {
+		t.Errorf("fail-closed bucket holds %d files after Collect, want %d as before", n, blobsBefore)
+	}
+	if err := closed.Ping(ctx); !errors.Is(err, filestore.ErrScannerUnavailable) {
+		t.Errorf("fail-closed Store.Ping with clamd down = %v, want ErrScannerUnavailable", err)
+	}
+	f, err = open.put("down.bin", noiseThen(1<<20, nil))
+	if err != nil {
+		t.Fatalf("fail-open Put with clamd down: %v", err)
+	}
+	if diff := cmp.Diff(unscanned, f.Scan); diff != "" {
+		t.Errorf("fail-open Put with clamd down: File.Scan (-want +got):\n%s", diff)
+	}
+	if err := open.Ping(ctx); err != nil {
+		t.Errorf("fail-open Store.Ping with clamd down: %v (the scanner is not required)", err)
+	}
+
+	clamd.start()
+	if err := closed.Ping(ctx); err != nil {
+		t.Errorf("fail-closed Store.Ping after restart: %v", err)
+	}
+	for _, st := range []*testStore{closed, open} {
+		f, err := st.put("after.bin", noiseThen(1<<20, nil))
+		if err != nil {
+			t.Fatalf("Put after restart: %v", err)
+		}
+		if diff := cmp.Diff(clean, f.Scan); diff != "" {
+			t.Errorf("Put after restart: File.Scan (-want +got):\n%s", diff)
+		}
+		wantInfected(t, nil, firstErr(st.put("eicar.com", bytes.NewReader(eicar(t)))), sigEICAR)
+	}
+}
+
+func firstErr(_ *filestore.File, err error) error { return err }
+
+// TestStoreOversize runs a clamd of its own with StreamMaxLength 1M and
+// MaxFileSize 512K: content over either limit follows ScanOversize.
+func TestStoreOversize(t *testing.T) {
+	clamd := startTestClamd(t,
+		"StreamMaxLength 1M",
+		"MaxFileSize 512K",
+		"MaxScanSize 1M",
+		"AlertExceedsMax yes",
+	)
+	clam := newClam(t, clamd.addr, nil)
+	reject := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
+	unscannedStore := openStore(t, clam, filestore.FailClosed, filestore.OversizeUnscanned)
+
+	sizes := []struct {
+		name string
+		size int64
+	}{
+		{"over StreamMaxLength", 2 << 20},
+		{"over MaxFileSize (AlertExceedsMax)", 768 << 10},
+	}
+	for _, tt := range sizes {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := reject.put("big.bin", noiseThen(tt.size, nil))
+			if !errors.Is(err, filestore.ErrTooLarge) {
+				t.Errorf("OversizeReject Put = %v, %v; want ErrTooLarge", f, err)
+			}
+			if n := reject.fileCount(t); n != 0 {
+				t.Errorf("OversizeReject store holds %d files, want 0", n)
+			}
+			if files := reject.blobFiles(t); len(files) != 0 {
+				t.Errorf("OversizeReject bucket holds %q after Collect, want nothing", files)
+			}
+
+			f, err = unscannedStore.Put(context.Background(), owner, "", "big.bin", noiseThen(tt.size, nil), &filestore.PutOptions{Overwrite: true})
+			if err != nil {
+				t.Fatalf("OversizeUnscanned Put: %v", err)
+			}
+			if diff := cmp.Diff(unscanned, f.Scan); diff != "" {
+				t.Errorf("OversizeUnscanned Put: File.Scan (-want +got):\n%s", diff)
+			}
+			if f.Size != tt.size {
+				t.Errorf("OversizeUnscanned Put: Size = %d, want %d", f.Size, tt.size)
+			}
+		})
+	}
+	// Under the limits the same stores scan.
+	f, err := unscannedStore.put("small.bin", noiseThen(256<<10, nil))
+	if err != nil {
+		t.Fatalf("Put small: %v", err)
+	}
+	if diff := cmp.Diff(scanned(t, clam), f.Scan); diff != "" {
+		t.Errorf("Put small: File.Scan (-want +got):\n%s", diff)
+	}
+	wantInfected(t, nil, firstErr(reject.put("eicar.com", noiseThen(256<<10, eicar(t)))), sigEICAR)
+}
