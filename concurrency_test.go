@@ -50,8 +50,8 @@ func runConcurrency(t *testing.T, stores []*filestore.Service) {
 	}
 	owners := []string{"alice", "bob", "carol"}
 	var (
-		mu     sync.Mutex
-		acked  []upload
+		mu        sync.Mutex
+		acked     []upload
 		purged    = map[string]bool{}
 		collected filestore.CollectResult
 	)
