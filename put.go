@@ -194,6 +194,9 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
+		// A close that failed late (the directory sync) may leave the
+		// object visible but not known durable: it must not be used.
+		s.dropStaged(key)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
 		}

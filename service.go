@@ -126,7 +126,7 @@ func (s *Service) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
+	errs := []error{s.cat.Close()}
 	if s.ownBucket {
 		errs = append(errs, s.bucket.Close())
 	}

@@ -20,6 +20,7 @@ type Catalog struct {
 	pg    bool
 	retry retry.Policy
 	now   func() time.Time
+	group *committer
 }
 
 // Options configures New. The zero value is useful.
@@ -31,7 +32,8 @@ type Options struct {
 }
 
 // New returns a Catalog over db after bringing its schema up to date. A nil
-// opts is the zero Options. The caller keeps ownership of db.
+// opts is the zero Options. The caller keeps ownership of db, and calls
+// Close when done (it stops the goroutine that batches commits).
 func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -44,7 +46,15 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.group = newCommitter(c)
 	return c, nil
+}
+
+// Close stops the Catalog's commit batching; Commits after it fail with
+// ErrClosed. It does not close the database.
+func (c *Catalog) Close() error {
+	c.group.close()
+	return nil
 }
 
 // DB returns the underlying database.

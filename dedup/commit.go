@@ -42,13 +42,11 @@ type CommitResult struct {
 // over with the staged key. ErrConflict when a live file has the path and
 // Overwrite is false. Transient errors retry the whole transaction; a retry
 // after a commit whose outcome was lost finds the row and reports it.
+//
+// Concurrent commits are grouped into one transaction (see committer);
+// each still returns only after its own changes are durably committed.
 func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
-	var res *CommitResult
-	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		res, err = c.commitTx(ctx, tx, req)
-		return err
-	})
+	res, err := c.group.submit(ctx, req)
 	if err != nil {
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrStagingExpired) {
 			return nil, err
@@ -91,12 +89,13 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		}
 	}
 
-	obj := &object{SHA256: f.SHA256, Size: f.Size, Key: req.Key, State: stateLive, CreatedAt: Micros(now)}
-	if _, err := tx.NewInsert().Model(obj).On("CONFLICT (sha256) DO NOTHING").Exec(ctx); err != nil {
-		return nil, err
-	}
-	var cur object
-	if err := c.forUpdate(tx.NewSelect().Model(&cur).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
+	// Insert the object, or lock the existing row and read it: an upsert
+	// is atomic where an insert-then-select is not (a collector could
+	// delete the row between the two statements).
+	cur := object{SHA256: f.SHA256, Size: f.Size, Key: req.Key, State: stateLive, CreatedAt: Micros(now)}
+	if _, err := tx.NewInsert().Model(&cur).
+		On("CONFLICT (sha256) DO UPDATE").Set("ref_count = ?TableAlias.ref_count").
+		Returning("key, state, ref_count").Exec(ctx); err != nil {
 		return nil, err
 	}
 	hit := cur.Key != req.Key

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ func openCatalog(t *testing.T, url string) *dedup.Catalog {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -231,7 +233,10 @@ func TestMigrateConcurrently(t *testing.T) {
 						return
 					}
 					defer db.Close()
-					_, errs[i] = dedup.New(context.Background(), db, nil)
+					var c *dedup.Catalog
+					if c, errs[i] = dedup.New(context.Background(), db, nil); c != nil {
+						c.Close()
+					}
 				})
 			}
 			wg.Wait()
@@ -267,5 +272,55 @@ func TestFold(t *testing.T) {
 		if got := dedup.Fold(tt.a) == dedup.Fold(tt.b); got != tt.same {
 			t.Errorf("Fold(%q) == Fold(%q) is %v, want %v", tt.a, tt.b, got, tt.same)
 		}
+	}
+}
+
+// TestGroupCommit: concurrent commits share transactions, and a request
+// that fails (a taken path) rolls back only its own changes.
+func TestGroupCommit(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		const n, clashing = 60, 12
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				name := fmt.Sprintf("f%d", i)
+				if i < clashing {
+					name = "same"
+				}
+				_, errs[i] = c.Commit(ctx, dedup.CommitRequest{
+					File: &dedup.File{ID: fmt.Sprintf("id%d", i), Owner: "o", Name: name, SHA256: sha, Size: 3, Meta: "{}"},
+					Key:  fmt.Sprintf("k%d", i),
+				})
+			})
+		}
+		wg.Wait()
+		ok, conflicts := 0, 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, dedup.ErrConflict) && i < clashing:
+				conflicts++
+			default:
+				t.Errorf("commit %d: %v", i, err)
+			}
+		}
+		if want := n - clashing + 1; ok != want || conflicts != clashing-1 {
+			t.Errorf("%d commits succeeded and %d conflicted; want %d and %d", ok, conflicts, want, clashing-1)
+		}
+		if o := object(t, c); o == nil || o.RefCount != int64(ok) {
+			t.Errorf("object %+v, want ref_count %d", o, ok)
+		}
+	})
+}
+
+func TestCommitAfterClose(t *testing.T) {
+	c := openCatalog(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+	c.Close()
+	_, err := c.Commit(context.Background(), dedup.CommitRequest{File: &dedup.File{ID: "x", Owner: "o", Name: "x", SHA256: sha, Meta: "{}"}, Key: "k"})
+	if !errors.Is(err, dedup.ErrClosed) {
+		t.Errorf("Commit after Close: %v, want ErrClosed", err)
 	}
 }

@@ -47,6 +47,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // stops with an error wrapping ctx.Err(). Objects written or deleted during
 // the walk may or may not be reported.
 func (b *Bucket) List(ctx context.Context, fn func(key string, modTime time.Time, size int64) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: list: %w", err)
+	}
 	if b.local != nil {
 		return b.listLocal(ctx, fn)
 	}

@@ -15,9 +15,15 @@ const (
 	localFileMode fs.FileMode = 0o640
 )
 
-// writebackChunk is how many bytes a local writer lets accumulate before it
-// starts their writeback (see startWriteback).
-const writebackChunk = 8 << 20
+// A local writer starts the writeback of every writebackChunk bytes it
+// writes (see startWriteback), and waits for the writeback of what lies more
+// than writebackLag bytes behind (see waitWriteback). The final fdatasync
+// then finds at most about writebackLag+writebackChunk bytes still to write,
+// and one writer leaves no more dirty pages than that.
+const (
+	writebackChunk = 8 << 20
+	writebackLag   = 32 << 20
+)
 
 // localDir holds the durability machinery of a file:// bucket: fsyncs of
 // files and directories, and the coalescing of directory fsyncs.
@@ -26,10 +32,15 @@ type localDir struct {
 	noSync bool
 
 	// The system calls, replaceable by tests to observe and order them.
-	syncFile  func(f *os.File) error
-	syncDir   func(path string) error
-	writeback func(f *os.File, prevOff, off, n int64) error
-	chunk     int64 // writeback range size
+	syncFile func(f *os.File) error
+	syncDir  func(path string) error
+	startWB  func(f *os.File, off, n int64) error
+	waitWB   func(f *os.File, off, n int64) error
+	chunk    int64 // writeback range size
+	lag      int64 // how far behind the writer the writeback is waited for
+	// noCoalesce makes every commit fsync its directory itself (benchmarks
+	// compare it with the coalesced default).
+	noCoalesce bool
 
 	mu      sync.Mutex
 	syncers map[string]*dirSyncer // by directory path
@@ -38,14 +49,16 @@ type localDir struct {
 
 func newLocalDir(root string, noSync bool) *localDir {
 	return &localDir{
-		root:      root,
-		noSync:    noSync,
-		syncFile:  fdatasync,
-		syncDir:   fsyncDir,
-		writeback: startWriteback,
-		chunk:     writebackChunk,
-		syncers:   make(map[string]*dirSyncer),
-		durable:   map[string]bool{root: true},
+		root:     root,
+		noSync:   noSync,
+		syncFile: fdatasync,
+		syncDir:  fsyncDir,
+		startWB:  startWriteback,
+		waitWB:   waitWriteback,
+		chunk:    writebackChunk,
+		lag:      writebackLag,
+		syncers:  make(map[string]*dirSyncer),
+		durable:  map[string]bool{root: true},
 	}
 }
 
@@ -92,6 +105,9 @@ func (l *localDir) commitDir(dir string) error {
 		if err := l.ensureEntry(chain[i]); err != nil {
 			return err
 		}
+	}
+	if l.noCoalesce {
+		return l.syncDir(dir)
 	}
 	return l.syncer(dir).sync()
 }

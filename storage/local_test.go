@@ -161,7 +161,7 @@ func TestLocalNoSyncSyncsNothing(t *testing.T) {
 	log := &syncLog{root: dir}
 	var final string
 	log.observe(b.local, &final)
-	b.local.writeback = func(*os.File, int64, int64, int64) error {
+	b.local.startWB = func(*os.File, int64, int64) error {
 		log.add("writeback")
 		return nil
 	}
@@ -221,23 +221,27 @@ func TestLocalSyncFailure(t *testing.T) {
 	}
 }
 
-// TestLocalWriteback checks that writeback starts for each chunk written
-// and waits for the chunk before it.
+// TestLocalWriteback checks that writeback starts for each chunk written and
+// is waited for once it lags behind.
 func TestLocalWriteback(t *testing.T) {
 	b, _ := openLocalForTest(t, nil)
-	type call struct{ PrevOff, Off, N int64 }
-	var calls []call
+	var calls []string
 	b.local.chunk = 64 << 10
-	b.local.writeback = func(f *os.File, prevOff, off, n int64) error {
-		calls = append(calls, call{prevOff, off, n})
-		return startWriteback(f, prevOff, off, n) // the real system call must work here
+	b.local.lag = 128 << 10
+	b.local.startWB = func(f *os.File, off, n int64) error {
+		calls = append(calls, fmt.Sprintf("start %d+%d", off, n))
+		return startWriteback(f, off, n) // the real system calls must work here
+	}
+	b.local.waitWB = func(f *os.File, off, n int64) error {
+		calls = append(calls, fmt.Sprintf("wait %d+%d", off, n))
+		return waitWriteback(f, off, n)
 	}
 	w, err := b.NewWriter(t.Context(), b.NewKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := make([]byte, 10240)
-	for range 20 {
+	p := make([]byte, 40<<10)
+	for range 10 { // 400 KiB
 		if _, err := w.Write(p); err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +249,18 @@ func TestLocalWriteback(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := []call{{0, 0, 71680}, {0, 71680, 71680}}
+	const k = 1 << 10
+	want := []string{
+		fmt.Sprintf("start %d+%d", 0, 80*k),
+		fmt.Sprintf("start %d+%d", 80*k, 80*k), // 160 KiB queued: 32 KiB lag behind
+		fmt.Sprintf("wait %d+%d", 0, 32*k),
+		fmt.Sprintf("start %d+%d", 160*k, 80*k),
+		fmt.Sprintf("wait %d+%d", 32*k, 80*k),
+		fmt.Sprintf("start %d+%d", 240*k, 80*k),
+		fmt.Sprintf("wait %d+%d", 112*k, 80*k),
+		fmt.Sprintf("start %d+%d", 320*k, 80*k),
+		fmt.Sprintf("wait %d+%d", 192*k, 80*k),
+	}
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("writeback calls (-want +got):\n%s", diff)
 	}

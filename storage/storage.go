@@ -23,7 +23,7 @@ import (
 
 // Options configures a Bucket. A nil *Options is the zero value.
 type Options struct {
-	// Retry bounds the retries of reads, deletes, listing pages and pings
+	// Retry bounds the retries of reads, deletes and listing pages
 	// after transient errors. The zero value is retry's default (5 attempts,
 	// 50 ms doubling up to 2 s, with jitter).
 	Retry retry.Policy

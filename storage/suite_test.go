@@ -296,6 +296,13 @@ func TestAbortedWriter(t *testing.T) {
 						t.Errorf("List reports %q after the write of %q was aborted", k, key)
 					}
 				}
+				pending, err := storage.PendingUploads(t.Context(), b, key)
+				if err != nil {
+					t.Fatalf("list multipart uploads: %v", err)
+				}
+				if len(pending) != 0 {
+					t.Errorf("aborted writer left multipart uploads in progress: %v", pending)
+				}
 			})
 		}
 	})
@@ -357,6 +364,9 @@ func TestListIsComplete(t *testing.T) {
 		Size int64
 	}
 	forEachBackend(t, func(t *testing.T, b *storage.Bucket) {
+		if keys := listKeys(t, b); len(keys) != 0 {
+			t.Errorf("List of a new bucket = %q, want nothing", keys)
+		}
 		storage.SetPageSize(b, 3) // 8 objects: three pages on remote buckets
 		var want []entry
 		start := time.Now().Add(-time.Minute)

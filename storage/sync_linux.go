@@ -20,22 +20,23 @@ func fdatasync(f *os.File) error {
 	})
 }
 
-// startWriteback asks the kernel to start writing [off, off+n) of f to disk
-// now, without waiting, so that the final fdatasync has little left to do.
-// It also waits until the writeback of the range before it, [prevOff, off),
-// has finished, which bounds the dirty pages one writer leaves in the page
-// cache to about two ranges and keeps the disk busy during the upload.
-// It is advisory: errors only disable it.
-func startWriteback(f *os.File, prevOff, off, n int64) error {
+// startWriteback asks the kernel to start writing [off, off+n) of f to
+// disk now, without waiting, so that the final fdatasync has little left to
+// do. It is advisory: errors only disable it.
+func startWriteback(f *os.File, off, n int64) error {
 	return control(f, func(fd int) error {
-		if err := unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE); err != nil {
-			return err
-		}
-		if off > prevOff {
-			return unix.SyncFileRange(fd, prevOff, off-prevOff,
-				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-		}
-		return nil
+		return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}
+
+// waitWriteback waits until [off, off+n) of f has been written back (starting
+// the writeback of any page not yet under way). A writer calls it for data
+// well behind what it writes, to bound the dirty pages it leaves in the page
+// cache.
+func waitWriteback(f *os.File, off, n int64) error {
+	return control(f, func(fd int) error {
+		return unix.SyncFileRange(fd, off, n,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 	})
 }
 

@@ -8,4 +8,7 @@ import "os"
 func fdatasync(f *os.File) error { return f.Sync() }
 
 // startWriteback is a no-op where sync_file_range(2) does not exist.
-func startWriteback(f *os.File, prevOff, off, n int64) error { return nil }
+func startWriteback(f *os.File, off, n int64) error { return nil }
+
+// waitWriteback is a no-op where sync_file_range(2) does not exist.
+func waitWriteback(f *os.File, off, n int64) error { return nil }

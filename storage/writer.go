@@ -24,12 +24,12 @@ type Writer struct {
 	closed bool
 
 	// file:// buckets only.
-	local    *localDir
-	f        *os.File // the temporary file, from BeforeWrite
-	written  int64    // bytes written to f
-	queued   int64    // writeback started for [0, queued)
-	prevSync int64    // writeback waited for [0, prevSync)
-	noWB     bool     // writeback failed once; don't try again
+	local   *localDir
+	f       *os.File // the temporary file, from BeforeWrite
+	written int64    // bytes written to f
+	queued  int64    // writeback started for [0, queued)
+	waited  int64    // writeback finished for [0, waited)
+	noWB    bool     // writeback failed once; don't try again
 }
 
 // NewWriter starts writing the object key, which must come from NewKey
@@ -104,19 +104,27 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// startWriteback starts the writeback of each full chunk written since the
-// last call (file:// only; advisory).
+// startWriteback starts the writeback of what was written since the last
+// call once it reaches a chunk, and waits for the writeback of what lies more
+// than the lag behind (file:// only; advisory: an error disables it, and the
+// final fdatasync still makes the bytes durable).
 func (w *Writer) startWriteback() {
 	l := w.local
 	if l.noSync || w.noWB || w.written-w.queued < l.chunk {
 		return
 	}
-	off, n := w.queued, w.written-w.queued
-	if err := l.writeback(w.f, w.prevSync, off, n); err != nil {
-		w.noWB = true // the final fdatasync still makes the bytes durable
+	if err := l.startWB(w.f, w.queued, w.written-w.queued); err != nil {
+		w.noWB = true
 		return
 	}
-	w.prevSync, w.queued = off, off+n
+	w.queued = w.written
+	if behind := w.queued - l.lag; behind > w.waited {
+		if err := l.waitWB(w.f, w.waited, behind-w.waited); err != nil {
+			w.noWB = true
+			return
+		}
+		w.waited = behind
+	}
 }
 
 // Close completes the object, or aborts it if the writer's context is done.

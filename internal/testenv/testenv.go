@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
 )
@@ -86,6 +87,7 @@ func deletePrefix(t testing.TB, u *url.URL, prefix string) {
 		return
 	}
 	defer b.Close()
+	abortUploads(ctx, t, b, base.Host, prefix)
 	it := b.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)
@@ -113,4 +115,23 @@ func PostgresDSN(t testing.TB) string {
 func ClamdAddr(t testing.TB) string {
 	t.Helper()
 	return lookup(t, ClamdVar, "clamd.sh")
+}
+
+// abortUploads aborts the multipart uploads in progress under prefix, which
+// a test that failed mid-upload may leave behind.
+func abortUploads(ctx context.Context, t testing.TB, b *blob.Bucket, bucket, prefix string) {
+	var client *s3.Client
+	if !b.As(&client) {
+		return
+	}
+	out, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &prefix})
+	if err != nil {
+		t.Errorf("testenv: cleanup of %s: list uploads: %v", prefix, err)
+		return
+	}
+	for _, u := range out.Uploads {
+		if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
+			t.Errorf("testenv: cleanup of %s: abort upload: %v", *u.Key, err)
+		}
+	}
 }

@@ -1,0 +1,142 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/url"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/s3blob"
+
+	"github.com/filestore-go/filestore/internal/testenv"
+)
+
+const s3BenchSize = 256 << 20
+
+// stream is an endless reader of pseudo-random bytes (a 1 MiB random block
+// repeated), standing in for an upload of unknown size.
+type stream struct {
+	block []byte
+	off   int
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	n := copy(p, s.block[s.off:])
+	s.off = (s.off + n) % len(s.block)
+	return n, nil
+}
+
+// heapPeak samples the bytes of heap objects (live and not yet swept) every
+// millisecond until stop is called, which returns the peak.
+func heapPeak() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
+// BenchmarkS3UploadMemory uploads 256 MiB from a stream to the real S3
+// server of FILESTORE_TEST_S3 and reports the peak heap above the baseline
+// (peak-heap-MiB), for this package's writer settings and for gocloud's
+// defaults. Run it with -benchtime=2x.
+func BenchmarkS3UploadMemory(b *testing.B) {
+	rawURL := testenv.S3URL(b)
+	ctx := context.Background()
+	block := make([]byte, 1<<20)
+	_, _ = rand.Read(block)
+
+	variants := []struct {
+		name string
+		open func(b *testing.B) *Bucket
+	}{
+		{"storage", func(b *testing.B) *Bucket {
+			bk, err := Open(ctx, rawURL, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return bk
+		}},
+		{"gocloud-defaults", func(b *testing.B) *Bucket {
+			// The same bucket without this package's writer settings.
+			u, err := url.Parse(rawURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q := u.Query()
+			prefix := q.Get("prefix")
+			q.Del("prefix")
+			q.Set("response_checksum_validation", "when_required")
+			u.RawQuery = q.Encode()
+			plain, err := new(s3blob.URLOpener).OpenBucketURL(ctx, u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return New(blob.PrefixedBucket(plain, prefix), nil)
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			bk := v.open(b)
+			defer bk.Close()
+			buf := make([]byte, 256<<10)
+			b.SetBytes(s3BenchSize)
+			var worst uint64
+			for b.Loop() {
+				b.StopTimer()
+				runtime.GC()
+				sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+				metrics.Read(sample)
+				base := sample[0].Value.Uint64()
+				key := bk.NewKey()
+				stop := heapPeak()
+				b.StartTimer()
+
+				w, err := bk.NewWriter(ctx, key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.CopyBuffer(w, io.LimitReader(&stream{block: block}, s3BenchSize), buf); err != nil {
+					_ = w.Close()
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+
+				b.StopTimer()
+				if peak := stop(); peak > base {
+					worst = max(worst, peak-base)
+				}
+				if err := bk.Delete(ctx, key); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(worst)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
