@@ -81,12 +81,35 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.commit(ctx, st, owner, folder, name, opts)
-	if err != nil {
+	id := s.opts.NewID()
+	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, dedup.ErrOutcomeUnknown):
+		return s.recoverCommit(ctx, st, id, owner, err)
+	default:
 		s.dropStaged(st.key)
 		return nil, err
 	}
-	return f, nil
+}
+
+// recoverCommit handles a commit whose outcome is unknown: if the row is
+// there, the upload succeeded; otherwise the staged bytes stay for Collect,
+// which removes them once no commit can still reference them. Deleting them
+// here could leave a committed row without its bytes.
+func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner string, cause error) (*File, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	row, err := s.cat.Get(rctx, owner, id)
+	if err != nil {
+		s.log.WarnContext(ctx, "filestore: commit outcome unknown; staged bytes left for Collect", "id", id, "key", st.key, "error", cause)
+		return nil, s.translate("put", cause)
+	}
+	if row.Key != st.key {
+		s.dropStaged(st.key)
+	}
+	return toFile(row)
 }
 
 // pass runs the upload pass and leaves the content durable under a fresh
@@ -237,7 +260,7 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 }
 
 // commit extracts metadata from the staged content and commits the file.
-func (s *Service) commit(ctx context.Context, st *staged, owner, folder, name string, opts *PutOptions) (*File, error) {
+func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, name string, opts *PutOptions) (*File, error) {
 	declared := strings.TrimSpace(opts.ContentType)
 	if strings.EqualFold(declared, "application/octet-stream") {
 		declared = ""
@@ -258,7 +281,7 @@ func (s *Service) commit(ctx context.Context, st *staged, owner, folder, name st
 		return nil, fmt.Errorf("filestore: put: metadata: %w", err)
 	}
 	row := &dedup.File{
-		ID: s.opts.NewID(), Owner: owner, Folder: folder, Name: name,
+		ID: id, Owner: owner, Folder: folder, Name: name,
 		SHA256: hex.EncodeToString(st.sum), Size: st.size, ContentType: md.ContentType,
 		Meta: string(metaJSON), ScanStatus: string(st.scan.Status), ScanEngine: st.scan.Engine,
 		ScanVersion: st.scan.Version,
@@ -272,6 +295,9 @@ func (s *Service) commit(ctx context.Context, st *staged, owner, folder, name st
 		Deadline: st.at.Add(s.opts.StagingTTL / 2),
 	})
 	if err != nil {
+		if errors.Is(err, dedup.ErrOutcomeUnknown) {
+			return nil, err
+		}
 		return nil, s.translate(fmt.Sprintf("put %q", name), err)
 	}
 	if res.DedupHit {

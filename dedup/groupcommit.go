@@ -2,11 +2,14 @@ package dedup
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/uptrace/bun"
 )
 
@@ -129,37 +132,69 @@ func (g *committer) run(batch []*pendingCommit) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	err := g.c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		for _, p := range live {
-			p.res, p.err = nil, nil
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT filestore_commit"); err != nil {
-				return err
-			}
-			res, err := g.c.commitTx(ctx, tx, p.req)
-			if err != nil {
-				if IsTransient(err) {
-					return err
-				}
-				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT filestore_commit"); rerr != nil {
-					return rerr
-				}
-				p.err = err
-			} else {
-				p.res = res
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT filestore_commit"); err != nil {
-				return err
-			}
+	// unknown is set once any attempt fails at COMMIT: that attempt may
+	// have committed, whatever later attempts do.
+	unknown := false
+	err := retry.Do(ctx, g.c.retry, IsTransient, func(ctx context.Context) error {
+		tx, err := g.c.db.BeginTx(ctx, &sql.TxOptions{})
+		if err != nil {
+			return err
+		}
+		if err := g.batchTx(ctx, tx, live); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			unknown = true
+			return err
 		}
 		return nil
 	})
 	for _, p := range live {
-		if err != nil {
+		switch {
+		case err == nil:
+		case unknown:
+			p.res, p.err = nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		default:
 			p.res, p.err = nil, err
 		}
 		close(p.done)
 	}
 }
+
+// batchTx runs each pending commit of a batch inside tx, in a savepoint of
+// its own. A transient error fails the whole batch (to be retried); any
+// other error rolls back only that request's savepoint.
+func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommit) error {
+	for _, p := range live {
+		p.res, p.err = nil, nil
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT filestore_commit"); err != nil {
+			return err
+		}
+		res, err := g.c.commitTx(ctx, tx, p.req)
+		if err != nil {
+			if IsTransient(err) {
+				return err
+			}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT filestore_commit"); rerr != nil {
+				return rerr
+			}
+			p.err = err
+		} else {
+			p.res = res
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT filestore_commit"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrOutcomeUnknown: a commit's transaction failed at COMMIT (in this or
+// an earlier attempt), so it may have committed. The caller must not delete the staged bytes: a row may
+// reference them. Get by the file's id tells once the database answers;
+// Collect removes the bytes later if no row names them.
+var ErrOutcomeUnknown = errors.New("dedup: commit outcome unknown")
 
 // ErrClosed: the Catalog has been closed.
 var ErrClosed = errors.New("dedup: catalog closed")

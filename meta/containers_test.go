@@ -1,0 +1,115 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore"
+)
+
+// bmffBox encodes an ISO BMFF box.
+func bmffBox(typ string, payload ...[]byte) []byte {
+	body := bytes.Join(payload, nil)
+	b := binary.BigEndian.AppendUint32(nil, uint32(8+len(body)))
+	return append(append(b, typ...), body...)
+}
+
+// heifWithExif builds a HEIC whose Exif item lives in the meta box's idat
+// (iloc version 1, construction method 1).
+func heifWithExif(tiff []byte) []byte {
+	exifItem := append(binary.BigEndian.AppendUint32(nil, 6), "Exif\x00\x00"...)
+	exifItem = append(exifItem, tiff...)
+	infe := func(id uint16, typ string) []byte {
+		p := []byte{2, 0, 0, 0}
+		p = binary.BigEndian.AppendUint16(p, id)
+		p = append(p, 0, 0)
+		p = append(p, typ...)
+		return bmffBox("infe", append(p, 0))
+	}
+	iinf := bmffBox("iinf", []byte{0, 0, 0, 0, 0, 2}, infe(1, "hvc1"), infe(2, "Exif"))
+	iloc := []byte{1, 0, 0, 0, 0x44, 0x00} // version 1; offset and length 4 bytes
+	iloc = binary.BigEndian.AppendUint16(iloc, 1)
+	iloc = binary.BigEndian.AppendUint16(iloc, 2) // item 2
+	iloc = binary.BigEndian.AppendUint16(iloc, 1) // construction method 1 (idat)
+	iloc = binary.BigEndian.AppendUint16(iloc, 0) // data reference
+	iloc = binary.BigEndian.AppendUint16(iloc, 1) // one extent
+	iloc = binary.BigEndian.AppendUint32(iloc, 0)
+	iloc = binary.BigEndian.AppendUint32(iloc, uint32(len(exifItem)))
+	hdlr := bmffBox("hdlr", make([]byte, 8), []byte("pict"), make([]byte, 13))
+	meta := bmffBox("meta", []byte{0, 0, 0, 0}, hdlr, iinf, bmffBox("iloc", iloc), bmffBox("idat", exifItem))
+	return append(ftyp("heic", "mif1", "heic")[:24], meta...)
+}
+
+func TestHEIFExifInIdat(t *testing.T) {
+	e, _ := newTestExtractor(t, nil)
+	md, err := e.Extract(context.Background(), input("a.heic", heifWithExif(exifTIFF())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.ContentType != "image/heic" {
+		t.Errorf("ContentType = %q, want image/heic", md.ContentType)
+	}
+	if diff := cmp.Diff(exifTIFFFields(), md.Meta.EXIF, approx()); diff != "" {
+		t.Errorf("EXIF (-want +got):\n%s", diff)
+	}
+}
+
+// pngWithExif inserts an eXIf chunk after the IHDR chunk of a PNG.
+func pngWithExif(png, tiff []byte) []byte {
+	const ihdrEnd = 8 + 8 + 13 + 4
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(tiff)))
+	chunk = append(chunk, "eXIf"...)
+	chunk = append(chunk, tiff...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	out := append([]byte{}, png[:ihdrEnd]...)
+	out = append(out, chunk...)
+	return append(out, png[ihdrEnd:]...)
+}
+
+// webpWithExif makes an extended WebP (VP8X) of a lossless w×h image with
+// an EXIF chunk after the image data.
+func webpWithExif(w, h int, tiff []byte) []byte {
+	simple := webpBytes(w, h)
+	vp8l := simple[12:]
+	vp8x := []byte("VP8X")
+	vp8x = binary.LittleEndian.AppendUint32(vp8x, 10)
+	vp8x = append(vp8x, 0x08, 0, 0, 0) // EXIF flag
+	vp8x = append(vp8x, byte(w-1), byte((w-1)>>8), byte((w-1)>>16), byte(h-1), byte((h-1)>>8), byte((h-1)>>16))
+	exif := []byte("EXIF")
+	exif = binary.LittleEndian.AppendUint32(exif, uint32(len(tiff)))
+	exif = append(exif, tiff...)
+	if len(tiff)%2 == 1 {
+		exif = append(exif, 0)
+	}
+	body := append(append(append([]byte("WEBP"), vp8x...), vp8l...), exif...)
+	return append(binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(len(body))), body...)
+}
+
+// TestExifInPNGAndWebP finds EXIF in a PNG eXIf chunk and in a WebP EXIF
+// chunk; its orientation 8 swaps the displayed size of the 7×5 images.
+func TestExifInPNGAndWebP(t *testing.T) {
+	e, _ := newTestExtractor(t, nil)
+	want := filestore.Meta{Width: ptr(5), Height: ptr(7), StoredWidth: ptr(7), StoredHeight: ptr(5), EXIF: exifTIFFFields()}
+	for _, tt := range []struct {
+		name string
+		give []byte
+	}{
+		{"a.png", pngWithExif(pngBytes(t, 7, 5), exifTIFF())},
+		{"a.webp", webpWithExif(7, 5, exifTIFF())},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			md, err := e.Extract(context.Background(), input(tt.name, tt.give))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, md.Meta, approx()); diff != "" {
+				t.Errorf("Meta (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,60 @@
+package meta
+
+import (
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+
+	"github.com/filestore-go/filestore"
+)
+
+// dimensions decodes the encoded width and height of an image of type t
+// with that format's DecodeConfig (no decoder registry is involved); ok is
+// false for other types and for images whose header does not decode.
+func dimensions(s *source, t string) (w, h int, ok bool) {
+	// A *io.SectionReader is also an io.ReaderAt, which tiff.DecodeConfig
+	// uses instead of reading the whole content into memory.
+	r := s.reader()
+	var cfg image.Config
+	var err error
+	switch t {
+	case typeJPEG:
+		cfg, err = jpeg.DecodeConfig(r)
+	case typePNG:
+		cfg, err = png.DecodeConfig(r)
+	case typeGIF:
+		cfg, err = gif.DecodeConfig(r)
+	case typeWebP:
+		cfg, err = webp.DecodeConfig(r)
+	case typeBMP:
+		cfg, err = bmp.DecodeConfig(r)
+	case typeTIFF:
+		cfg, err = tiff.DecodeConfig(r)
+	default:
+		return 0, 0, false
+	}
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
+		return 0, 0, false
+	}
+	return cfg.Width, cfg.Height, true
+}
+
+// setDimensions records the size as displayed, swapping width and height
+// for EXIF orientations 5 to 8, and then the encoded size as well when it
+// differs from the displayed one.
+func setDimensions(m *filestore.Meta, w, h int, x *filestore.EXIF) {
+	dw, dh := w, h
+	if x != nil && x.Orientation != nil && *x.Orientation >= 5 && *x.Orientation <= 8 {
+		dw, dh = h, w
+	}
+	m.Width, m.Height = &dw, &dh
+	if dw != w {
+		sw, sh := w, h
+		m.StoredWidth, m.StoredHeight = &sw, &sh
+	}
+}

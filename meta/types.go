@@ -1,0 +1,56 @@
+package meta
+
+// The media types Extract gives to the formats it recognises exactly.
+const (
+	typeOctetStream = "application/octet-stream"
+
+	typeJPEG = "image/jpeg"
+	typePNG  = "image/png"
+	typeGIF  = "image/gif"
+	typeWebP = "image/webp"
+	typeBMP  = "image/bmp"
+	typeTIFF = "image/tiff"
+	typeCR2  = "image/x-canon-cr2"
+	typeCR3  = "image/x-canon-cr3"
+	typeHEIC = "image/heic"
+	typeHEIF = "image/heif"
+	typeAVIF = "image/avif"
+
+	typePDF  = "application/pdf"
+	typeRTF  = "application/rtf"
+	typePS   = "application/postscript"
+	typeZIP  = "application/zip"
+	typeDOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+	typeXLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	typePPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+	typeEPUB = "application/epub+zip"
+	typeODF  = "application/vnd.oasis.opendocument." // prefix
+	typeGZIP = "application/gzip"
+	type7Z   = "application/x-7z-compressed"
+	typeCFB  = "application/x-ole-storage"
+	typeDOC  = "application/msword"
+	typeXLS  = "application/vnd.ms-excel"
+	typePPT  = "application/vnd.ms-powerpoint"
+	typeSQL  = "application/vnd.sqlite3"
+
+	typeMP4  = "video/mp4"
+	typeMOV  = "video/quicktime"
+	typeM4A  = "audio/mp4"
+	typeM4V  = "video/x-m4v"
+	type3GP  = "video/3gpp"
+	type3G2  = "video/3gpp2"
+	typeWebM = "video/webm"
+	typeMKV  = "video/x-matroska"
+	typeAVI  = "video/x-msvideo"
+	typeMP3  = "audio/mpeg"
+	typeWAV  = "audio/wav"
+	typeOGG  = "audio/ogg"
+	typeOGV  = "video/ogg"
+	typeFLAC = "audio/flac"
+
+	typeELF   = "application/x-executable"
+	typePE    = "application/vnd.microsoft.portable-executable"
+	typeDOS   = "application/x-dosexec"
+	typeMachO = "application/x-mach-binary"
+	typeClass = "application/java-vm"
+)
