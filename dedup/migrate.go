@@ -4,71 +4,37 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 )
 
-// migration is one schema step, with its SQL for each dialect.
-type migration struct {
-	sqlite   []string
-	postgres []string
-}
-
-// migrations are applied in order; a database records how many it has had.
-// Never edit a released step: append a new one.
-var migrations = []migration{
-	{ // 1: objects and files.
-		sqlite: []string{
+// migrations are the schema steps, applied in order; a database records
+// how many it has had. Never edit a released step: append a new one. In
+// each statement {C} becomes the bytewise collation on PostgreSQL (COLLATE
+// "C", so that listings order folders and names bytewise as SQLite's
+// default BINARY collation does) and nothing on SQLite, where BIGINT is an
+// INTEGER.
+func migrations() [][]string {
+	return [][]string{
+		{ // 1: objects and files.
 			`CREATE TABLE objects (
-				sha256     TEXT PRIMARY KEY,
-				size       INTEGER NOT NULL,
-				key        TEXT NOT NULL UNIQUE,
-				ref_count  INTEGER NOT NULL CHECK (ref_count >= 0),
-				state      TEXT NOT NULL CHECK (state IN ('live', 'deleting')),
-				created_at INTEGER NOT NULL
-			)`,
-			`CREATE INDEX objects_unreferenced ON objects (sha256) WHERE ref_count = 0 OR state = 'deleting'`,
-			`CREATE TABLE files (
-				id           TEXT PRIMARY KEY,
-				owner        TEXT NOT NULL,
-				folder       TEXT NOT NULL,
-				name         TEXT NOT NULL,
-				name_fold    TEXT NOT NULL,
-				sha256       TEXT NOT NULL REFERENCES objects (sha256),
-				size         INTEGER NOT NULL,
-				content_type TEXT NOT NULL,
-				meta         TEXT NOT NULL,
-				scan_status  TEXT NOT NULL,
-				scan_engine  TEXT NOT NULL,
-				scan_version TEXT NOT NULL,
-				scanned_at   INTEGER,
-				created_at   INTEGER NOT NULL,
-				updated_at   INTEGER NOT NULL,
-				deleted_at   INTEGER
-			)`,
-			`CREATE UNIQUE INDEX files_live_path ON files (owner, folder, name) WHERE deleted_at IS NULL`,
-			`CREATE INDEX files_listing ON files (owner, folder, name, id)`,
-			`CREATE INDEX files_trash ON files (deleted_at) WHERE deleted_at IS NOT NULL`,
-			`CREATE INDEX files_object ON files (sha256)`,
-		},
-		postgres: []string{
-			`CREATE TABLE objects (
-				sha256     TEXT COLLATE "C" PRIMARY KEY,
+				sha256     TEXT {C} PRIMARY KEY,
 				size       BIGINT NOT NULL,
-				key        TEXT COLLATE "C" NOT NULL UNIQUE,
+				key        TEXT {C} NOT NULL UNIQUE,
 				ref_count  BIGINT NOT NULL CHECK (ref_count >= 0),
 				state      TEXT NOT NULL CHECK (state IN ('live', 'deleting')),
 				created_at BIGINT NOT NULL
 			)`,
 			`CREATE INDEX objects_unreferenced ON objects (sha256) WHERE ref_count = 0 OR state = 'deleting'`,
 			`CREATE TABLE files (
-				id           TEXT COLLATE "C" PRIMARY KEY,
-				owner        TEXT COLLATE "C" NOT NULL,
-				folder       TEXT COLLATE "C" NOT NULL,
-				name         TEXT COLLATE "C" NOT NULL,
-				name_fold    TEXT COLLATE "C" NOT NULL,
-				sha256       TEXT COLLATE "C" NOT NULL REFERENCES objects (sha256),
+				id           TEXT {C} PRIMARY KEY,
+				owner        TEXT {C} NOT NULL,
+				folder       TEXT {C} NOT NULL,
+				name         TEXT {C} NOT NULL,
+				name_fold    TEXT {C} NOT NULL,
+				sha256       TEXT {C} NOT NULL REFERENCES objects (sha256),
 				size         BIGINT NOT NULL,
 				content_type TEXT NOT NULL,
 				meta         TEXT NOT NULL,
@@ -85,11 +51,11 @@ var migrations = []migration{
 			`CREATE INDEX files_trash ON files (deleted_at) WHERE deleted_at IS NOT NULL`,
 			`CREATE INDEX files_object ON files (sha256)`,
 		},
-	},
+	}
 }
 
 // SchemaVersion is the number of migrations this code knows.
-func SchemaVersion() int { return len(migrations) }
+func SchemaVersion() int { return len(migrations()) }
 
 // Migrate brings the schema up to date. It is safe to run from several
 // processes at once: PostgreSQL serialises it with an advisory lock, SQLite
@@ -116,21 +82,22 @@ func Migrate(ctx context.Context, db *bun.DB) error {
 		case err != nil:
 			return fmt.Errorf("dedup: migrate: %w", err)
 		}
-		if version > len(migrations) {
-			return fmt.Errorf("dedup: database schema version %d is newer than this code's %d", version, len(migrations))
+		steps := migrations()
+		if version > len(steps) {
+			return fmt.Errorf("dedup: database schema version %d is newer than this code's %d", version, len(steps))
 		}
-		for i := version; i < len(migrations); i++ {
-			stmts := migrations[i].sqlite
-			if pg {
-				stmts = migrations[i].postgres
-			}
-			for _, stmt := range stmts {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		collate := ""
+		if pg {
+			collate = `COLLATE "C"`
+		}
+		for i := version; i < len(steps); i++ {
+			for _, stmt := range steps[i] {
+				if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{C}", collate)); err != nil {
 					return fmt.Errorf("dedup: migration %d: %w", i+1, err)
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE filestore_schema SET version = ?`, len(migrations)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE filestore_schema SET version = ?`, len(steps)); err != nil {
 			return fmt.Errorf("dedup: migrate: %w", err)
 		}
 		return nil
