@@ -19,9 +19,13 @@ const (
 // CleanName returns name in NFC, or an error wrapping ErrInvalidName when it
 // is not a valid file or folder name: empty or only spaces, "." or "..",
 // longer than MaxNameBytes, not UTF-8, or containing "/", "\", NUL, a
-// control character (C0, DEL, C1) or a bidi control (U+061C, U+200E,
-// U+200F, U+202A-U+202E, U+2066-U+2069). A valid name is kept byte-exact
-// after NFC: it is never rewritten into another name.
+// control character (C0, DEL, C1), a bidi control (U+061C, U+200E,
+// U+200F, U+202A-U+202E, U+2066-U+2069), or an invisible character with no
+// use in a name (U+200B zero width space, U+2060 word joiner, U+FEFF zero
+// width no-break space, U+2028 and U+2029 line and paragraph separators).
+// The zero width joiner and non-joiner (U+200D, U+200C) stay allowed: emoji
+// sequences and Persian and Indic scripts need them. A valid name is kept
+// byte-exact after NFC: it is never rewritten into another name.
 func CleanName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
@@ -43,9 +47,20 @@ func CleanName(name string) (string, error) {
 			return "", fmt.Errorf("%w: contains control character %U", ErrInvalidName, r)
 		case unicode.Is(unicode.Bidi_Control, r):
 			return "", fmt.Errorf("%w: contains bidi control %U", ErrInvalidName, r)
+		case invisible(r):
+			return "", fmt.Errorf("%w: contains invisible character %U", ErrInvalidName, r)
 		}
 	}
 	return n, nil
+}
+
+// invisible reports whether r is an invisible character that names refuse.
+func invisible(r rune) bool {
+	switch r {
+	case '\u200B', '\u2060', '\uFEFF', '\u2028', '\u2029':
+		return true
+	}
+	return false
 }
 
 // CleanFolder returns folder in NFC, or an error wrapping ErrInvalidName.

@@ -44,6 +44,11 @@ func IsTransient(err error) bool {
 	if errors.Is(err, errRetryOverwrite) {
 		return true
 	}
+	// A pooled connection that broke (say, the server restarted) fails at
+	// its next use; a fresh one may well work.
+	if errors.Is(err, pgconn.ErrConnClosed) {
+		return true
+	}
 	if pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
