@@ -16,7 +16,8 @@ const collectBatch = 500
 // purging old trash drops references in transactions; objects with no
 // reference are marked, their bytes deleted, then their rows; staged keys
 // without a row are deleted only when older than the staging TTL, which no
-// commit can still reference (Put refuses to commit after half of it).
+// commit can still reference (Put refuses to commit after half of it), and
+// so are S3 multipart uploads that a crash left unfinished.
 func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -70,6 +71,12 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 
 	n, err := s.sweepStaging(ctx, now.Add(-ttl))
 	res.RemovedStaging = n
+	if err != nil {
+		return res, s.translate("collect", err)
+	}
+	// Multipart uploads a crash left on S3 are invisible to the sweep.
+	n, err = s.bucket.AbortStaleUploads(ctx, now.Add(-ttl))
+	res.RemovedStaging += n
 	if err != nil {
 		return res, s.translate("collect", err)
 	}

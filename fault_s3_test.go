@@ -66,11 +66,14 @@ func TestFaultS3Outage(t *testing.T) {
 	}
 	checkInvariants(t, dbURL, bucketURL, true)
 	// Multipart uploads that the outage cut off and whose abort failed
-	// are invisible to listing (so Collect cannot see them): only a bucket
-	// lifecycle rule (AbortIncompleteMultipartUpload) removes them.
+	// are invisible to listing; Collect aborts them (they are older than
+	// its staging TTL here).
 	mp, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(faults.S3Bucket)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(mp.Uploads) != 0 {
+		t.Errorf("%d incomplete multipart uploads left after Collect, want none", len(mp.Uploads))
 	}
 	t.Logf("%d uploads acknowledged and read back, %d failed with ErrUnavailable; Collect removed %+v; %d incomplete multipart uploads left",
 		acked, failed, *res, len(mp.Uploads))
@@ -80,9 +83,10 @@ func TestFaultS3Outage(t *testing.T) {
 // with filestore's writer settings: an object over one part (5 MiB) is sent
 // as a multipart upload, and one that is cut off without its abort reaching
 // the server (here the server dies; equally, the process crashes) stays as
-// an incomplete upload that no listing shows, so neither Collect nor the
-// invariant check can see it. Objects up to one part are sent with a single
-// PUT at Close and leave nothing.
+// an incomplete upload that no listing shows; Collect's last step
+// (storage.Bucket.AbortStaleUploads) aborts it once it is older than the
+// staging TTL. Objects up to one part are sent with a single PUT at Close
+// and leave nothing.
 func TestFaultS3IncompleteMultipart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops and restarts a private versitygw; skipped in -short mode")
@@ -172,5 +176,14 @@ func TestFaultS3IncompleteMultipart(t *testing.T) {
 	}
 	if n := uploads(); n != 1 || len(listed) != 0 {
 		t.Fatalf("after the cut-off small write: %d incomplete multipart uploads and keys %v; want 1 and none", n, listed)
+	}
+
+	// The collector's last step aborts such uploads once they are older
+	// than the staging TTL, and spares younger ones (possibly in progress).
+	if n, err := b.AbortStaleUploads(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 || uploads() != 1 {
+		t.Fatalf("AbortStaleUploads with an old cutoff: %d aborted (%v), %d left; want 0 and 1", n, err, uploads())
+	}
+	if n, err := b.AbortStaleUploads(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 || uploads() != 0 {
+		t.Fatalf("AbortStaleUploads: %d aborted (%v), %d left; want 1 and 0", n, err, uploads())
 	}
 }
