@@ -96,7 +96,11 @@ type PutOptions struct {
 	// application/octet-stream) claims nothing.
 	ContentType string
 	// SHA256 is the expected digest in lowercase or uppercase hex; Put
-	// fails with ErrDigestMismatch when the content's differs.
+	// fails with ErrDigestMismatch when the content's differs. When content
+	// with that digest is already stored, Put only hashes (and scans) the
+	// upload to verify it and writes nothing; in the rare case that the
+	// stored content is purged and collected during the upload, Put fails
+	// with ErrUnavailable and the upload can be retried.
 	SHA256 string
 	// MaxSize lowers the Store's MaxSize for this upload when positive.
 	MaxSize int64

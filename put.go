@@ -22,12 +22,15 @@ var errScanEnded = errors.New("filestore: scanner returned")
 
 // staged is what the upload pass produced.
 type staged struct {
-	key  string
-	size int64
-	sum  []byte
-	head []byte
-	scan ScanInfo
-	at   time.Time // when the staged bytes became durable
+	// key holds the content: the staged object, or with existing the
+	// stored object that the pass verified the upload against.
+	key      string
+	existing bool
+	size     int64
+	sum      []byte
+	head     []byte
+	scan     ScanInfo
+	at       time.Time // when the staged bytes became durable
 }
 
 // Put implements Store.Put. The pass reads r once, in chunks: each is hashed
@@ -77,7 +80,20 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 		}
 	}
 
-	st, err := s.pass(ctx, r, limit, want, owner, name)
+	// With the digest known in advance and its content already stored,
+	// the pass only hashes (and scans) to verify the bytes: nothing is
+	// written, and the file references the stored object.
+	existing := ""
+	if want != nil {
+		key, ok, err := s.cat.LiveObject(ctx, hex.EncodeToString(want))
+		if err != nil {
+			return nil, s.translate("put", err)
+		}
+		if ok {
+			existing = key
+		}
+	}
+	st, err := s.pass(ctx, r, limit, want, owner, name, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +105,9 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	case errors.Is(err, dedup.ErrOutcomeUnknown):
 		return s.recoverCommit(ctx, st, id, owner, err)
 	default:
-		s.dropStaged(st.key)
+		if !st.existing {
+			s.dropStaged(st.key)
+		}
 		return nil, err
 	}
 }
@@ -106,21 +124,28 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 		s.log.WarnContext(ctx, "filestore: commit outcome unknown; staged bytes left for Collect", "id", id, "key", st.key, "error", cause)
 		return nil, s.translate("put", cause)
 	}
-	if row.Key != st.key {
+	if row.Key != st.key && !st.existing {
 		s.dropStaged(st.key)
 	}
 	return toFile(row)
 }
 
 // pass runs the upload pass and leaves the content durable under a fresh
-// key. On any error nothing has become visible in the bucket.
-func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name string) (_ *staged, err error) {
+// key; with existing (the key of a stored object whose digest the client
+// announced) it writes nothing. On any error nothing has become visible in
+// the bucket.
+func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string) (_ *staged, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	key := s.bucket.NewKey()
-	w, err := s.bucket.NewWriter(ctx, key)
-	if err != nil {
-		return nil, s.translate("put", err)
+	key := existing
+	var w writer = discard{}
+	if existing == "" {
+		key = s.bucket.NewKey()
+		bw, err := s.bucket.NewWriter(ctx, key)
+		if err != nil {
+			return nil, s.translate("put", err)
+		}
+		w = bw
 	}
 	store := s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
 	sinks := []*sink{store}
@@ -219,14 +244,28 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	if err := w.Close(); err != nil {
 		// A close that failed late (the directory sync) may leave the
 		// object visible but not known durable: it must not be used.
-		s.dropStaged(key)
+		if existing == "" {
+			s.dropStaged(key)
+		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
 		}
 		return nil, s.translate("put: staging", err)
 	}
-	return &staged{key: key, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+	return &staged{key: key, existing: existing != "", size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
 }
+
+// writer is where the pass writes the content.
+type writer interface {
+	Write(p []byte) (int, error)
+	Close() error
+}
+
+// discard is the writer of a pass that stores nothing.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) Close() error                { return nil }
 
 // verdict applies the scan policy to the scanner's outcome.
 func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, owner, name string) (ScanInfo, error) {
@@ -291,7 +330,7 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		row.ScannedAt = &us
 	}
 	res, err := s.cat.Commit(ctx, dedup.CommitRequest{
-		File: row, Key: st.key, Overwrite: opts.Overwrite,
+		File: row, Key: st.key, Overwrite: opts.Overwrite, Existing: st.existing,
 		Deadline: st.at.Add(s.opts.StagingTTL / 2),
 	})
 	if err != nil {
@@ -300,7 +339,7 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		}
 		return nil, s.translate(fmt.Sprintf("put %q", name), err)
 	}
-	if res.DedupHit {
+	if res.DedupHit && !st.existing {
 		s.dropStaged(st.key)
 	}
 	return toFile(res.File)

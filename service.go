@@ -192,7 +192,7 @@ func (s *Service) translate(op string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("filestore: %s: %w", op, err)
 	case dedup.IsTransient(err), storage.IsTransient(err), errors.Is(err, dedup.ErrStagingExpired),
-		errors.Is(err, dedup.ErrOutcomeUnknown):
+		errors.Is(err, dedup.ErrOutcomeUnknown), errors.Is(err, dedup.ErrObjectGone):
 		return fmt.Errorf("filestore: %s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("filestore: %s: %w", op, err)

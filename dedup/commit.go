@@ -9,6 +9,10 @@ import (
 	"github.com/uptrace/bun"
 )
 
+// ErrObjectGone: a commit of an existing object found it gone or being
+// deleted; the upload has no bytes of its own to fall back on.
+var ErrObjectGone = errors.New("dedup: stored object went away during the upload")
+
 // ErrStagingExpired: the staged bytes are older than the commit deadline, so
 // the collector may already have removed them; the upload must be retried.
 var ErrStagingExpired = errors.New("dedup: staged object expired before commit")
@@ -24,6 +28,10 @@ type CommitRequest struct {
 	Overwrite bool
 	// Deadline: the commit is refused with ErrStagingExpired after it.
 	Deadline time.Time
+	// Existing means nothing was staged: Key is the key of the live object
+	// with File's SHA-256, which the file is to reference. The commit fails
+	// with ErrObjectGone if that object is no longer live.
+	Existing bool
 }
 
 // CommitResult says what Commit did with the staged content.
@@ -48,7 +56,7 @@ type CommitResult struct {
 func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
 	res, err := c.group.submit(ctx, req)
 	if err != nil {
-		if errors.Is(err, ErrConflict) || errors.Is(err, ErrStagingExpired) {
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrStagingExpired) || errors.Is(err, ErrObjectGone) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("dedup: commit: %w", err)
@@ -89,6 +97,9 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		}
 	}
 
+	if req.Existing {
+		return c.commitExistingTx(ctx, tx, &f, req.Key)
+	}
 	// Insert the object, or lock the existing row and read it: an upsert
 	// is atomic where an insert-then-select is not (a collector could
 	// delete the row between the two statements).
@@ -129,4 +140,46 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		f.Key = cur.Key
 	}
 	return &CommitResult{File: &f, DedupHit: hit}, nil
+}
+
+// commitExistingTx inserts f referencing the live object under key, which
+// it locks first.
+func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key string) (*CommitResult, error) {
+	var objs []object
+	if err := c.forUpdate(tx.NewSelect().Model(&objs).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 || objs[0].State != stateLive || objs[0].Key != key {
+		return nil, ErrObjectGone
+	}
+	if _, err := tx.NewInsert().Model(f).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return nil, ErrConflict
+		}
+		return nil, err
+	}
+	if _, err := tx.NewUpdate().Model((*object)(nil)).
+		Set("ref_count = ref_count + 1").Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
+		return nil, err
+	}
+	f.Key = key
+	return &CommitResult{File: f}, nil
+}
+
+// LiveObject returns the key of the live object with that SHA-256 (hex),
+// or ok false when there is none.
+func (c *Catalog) LiveObject(ctx context.Context, sha256 string) (key string, ok bool, err error) {
+	var keys []string
+	err = c.do(ctx, func(ctx context.Context) error {
+		keys = nil
+		return c.db.NewSelect().Model((*object)(nil)).Column("key").
+			Where("sha256 = ?", sha256).Where("state = ?", stateLive).Scan(ctx, &keys)
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("dedup: object lookup: %w", err)
+	}
+	if len(keys) == 0 {
+		return "", false, nil
+	}
+	return keys[0], true, nil
 }

@@ -324,3 +324,43 @@ func TestCommitAfterClose(t *testing.T) {
 		t.Errorf("Commit after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestCommitExisting: a commit that references a stored object without
+// staged bytes of its own succeeds only while that object is live.
+func TestCommitExisting(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commit(t, c, "a", "a", "k1")
+		key, ok, err := c.LiveObject(ctx, sha)
+		if err != nil || !ok || key != "k1" {
+			t.Fatalf("LiveObject: %q, %v, %v; want k1", key, ok, err)
+		}
+		existing := func(id string) error {
+			_, err := c.Commit(ctx, dedup.CommitRequest{
+				File: &dedup.File{ID: id, Owner: "o", Name: id, SHA256: sha, Size: 3, Meta: "{}"}, Key: "k1", Existing: true,
+			})
+			return err
+		}
+		if err := existing("b"); err != nil {
+			t.Fatalf("commit of an existing object: %v", err)
+		}
+		if o := object(t, c); o.RefCount != 2 {
+			t.Fatalf("ref_count %d, want 2", o.RefCount)
+		}
+		for _, id := range []string{"a", "b"} {
+			if _, err := c.Purge(ctx, "o", id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The object is being deleted: the commit has no bytes to offer.
+		if err := existing("c"); !errors.Is(err, dedup.ErrObjectGone) {
+			t.Fatalf("commit of a deleting object: %v, want ErrObjectGone", err)
+		}
+		if _, ok, _ := c.LiveObject(ctx, sha); ok {
+			t.Error("LiveObject reports a deleting object")
+		}
+		if o := object(t, c); o.RefCount != 0 || o.State != "deleting" {
+			t.Errorf("object after the refused commit: %+v", o)
+		}
+	})
+}

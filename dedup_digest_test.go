@@ -1,0 +1,85 @@
+package filestore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/filestoretest"
+	"github.com/filestore-go/filestore/internal/faults"
+)
+
+// TestPutKnownDigestOfStoredContent: when the client announces the SHA-256
+// of content that is already stored, Put verifies the upload by hashing it
+// and writes nothing to the bucket; a mismatch is refused and harms nothing.
+func TestPutKnownDigestOfStoredContent(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			env := newFaultEnv(t, db, 3)
+			ctx := context.Background()
+			data := filestoretest.Content(77, 3<<20)
+			sum := sha256.Sum256(data)
+			digest := hex.EncodeToString(sum[:])
+			first, err := env.st.Put(ctx, "alice", "", "first.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.in.Reset()
+			second, err := env.st.Put(ctx, "bob", "", "second.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest})
+			if err != nil {
+				t.Fatalf("Put of stored content with its digest: %v", err)
+			}
+			if n := env.in.Calls(faults.OpNewWriter); n != 0 {
+				t.Errorf("Put opened %d bucket writers for content already stored, want 0", n)
+			}
+			if second.SHA256 != first.SHA256 || second.Size != int64(len(data)) {
+				t.Errorf("second file %+v, want the first's content", second)
+			}
+			// The announced digest must still be the bytes' digest.
+			other := filestoretest.Content(78, 3<<20)
+			_, err = env.st.Put(ctx, "mallory", "", "forged.bin", bytes.NewReader(other), &filestore.PutOptions{SHA256: digest})
+			if !errors.Is(err, filestore.ErrDigestMismatch) {
+				t.Fatalf("Put of other bytes under a stored digest: %v, want ErrDigestMismatch", err)
+			}
+			if s := stats(t, env.st); s.Files != 2 || s.Objects != 1 {
+				t.Errorf("Stats %+v, want 2 files of 1 object", s)
+			}
+			for _, f := range []struct{ owner, id string }{{"alice", first.ID}, {"bob", second.ID}} {
+				if got := readAll(t, env.st, f.owner, f.id); !bytes.Equal(got, data) {
+					t.Errorf("%s's file reads %d bytes, want the original", f.owner, len(got))
+				}
+			}
+			if _, err := env.st.Collect(ctx, &filestore.CollectOptions{StagingTTL: 1}); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, env.dbURL, env.bucketURL, true)
+		})
+	}
+}
+
+func stats(t *testing.T, st filestore.Store) filestore.Stats {
+	t.Helper()
+	s, err := st.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *s
+}
+
+func readAll(t *testing.T, st filestore.Store, owner, id string) []byte {
+	t.Helper()
+	_, rd, err := st.Get(context.Background(), owner, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(rd); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
