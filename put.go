@@ -191,7 +191,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	var head []byte
 	for {
 		c := s.getChunk()
-		n, rerr := io.ReadFull(r, c.buf)
+		n, rerr := readChunk(r, c.buf)
 		c.n = n
 		if n > 0 {
 			size += int64(n)
@@ -212,7 +212,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		} else {
 			s.chunks.Put(c)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
@@ -253,6 +253,30 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		return nil, s.translate("put: staging", err)
 	}
 	return &staged{key: key, existing: existing != "", size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+}
+
+// readChunk fills buf from r. It returns io.EOF (with the bytes before it)
+// only when r ended; any other error of r, io.ErrUnexpectedEOF included (a
+// truncated body), is returned as r's failure. io.ReadFull cannot be used:
+// it turns a short final read into io.ErrUnexpectedEOF, indistinguishable
+// from a reader that failed with that error.
+func readChunk(r io.Reader, buf []byte) (int, error) {
+	n, idle := 0, 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			if idle++; idle == 100 {
+				return n, io.ErrNoProgress
+			}
+			continue
+		}
+		idle = 0
+	}
+	return n, nil
 }
 
 // writer is where the pass writes the content.

@@ -142,6 +142,14 @@ func testReaders(t *testing.T, newStore Harness) {
 		{"ErrorAfter600KiB", func(context.CancelFunc) io.Reader {
 			return io.MultiReader(bytes.NewReader(Content(5, 600<<10)), iotest.ErrReader(errBoom))
 		}, errBoom},
+		{"UnexpectedEOF", func(context.CancelFunc) io.Reader {
+			// A truncated body: some bytes, then the reader's own
+			// io.ErrUnexpectedEOF, which must not pass for the end.
+			return io.MultiReader(bytes.NewReader(Content(8, 3)), iotest.ErrReader(io.ErrUnexpectedEOF))
+		}, io.ErrUnexpectedEOF},
+		{"UnexpectedEOFAfter300KiB", func(context.CancelFunc) io.Reader {
+			return io.MultiReader(bytes.NewReader(Content(9, 300<<10)), iotest.ErrReader(io.ErrUnexpectedEOF))
+		}, io.ErrUnexpectedEOF},
 		{"TimeoutReader", func(context.CancelFunc) io.Reader {
 			return iotest.TimeoutReader(bytes.NewReader(Content(6, 1<<20)))
 		}, iotest.ErrTimeout},

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestBinary builds filestored with `go build`, starts it as a process with
+// its embedded defaults in an empty working directory (only the address is
+// set, to a free port), and talks to it like a newcomer would.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "filestored")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	work := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "FILESTORE_ADDR=127.0.0.1:0"}
+
+	logs := newLogBuffer()
+	srv := exec.Command(bin)
+	srv.Dir, srv.Env, srv.Stderr = work, env, logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	t.Cleanup(func() {
+		_ = srv.Process.Kill()
+		<-exited
+	})
+	addr := logs.waitFor(t, listening)[1]
+
+	tokCmd := exec.Command(bin, "token", "--sub", "alice")
+	tokCmd.Dir, tokCmd.Env = work, env
+	out, err := tokCmd.Output()
+	if err != nil {
+		t.Fatalf("filestored token: %v", err)
+	}
+	tok := strings.TrimSpace(string(out))
+
+	do := func(method, path string, body io.Reader) (int, []byte) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, body)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	if status, body := do("POST", "/v1/files?name=hello.txt", strings.NewReader("hello")); status != 201 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	if status, body := do("GET", "/v1/files", nil); status != 200 || !bytes.Contains(body, []byte(`"name":"hello.txt"`)) {
+		t.Errorf("list: %d %s", status, body)
+	}
+	for _, p := range []string{"data/jwt.secret", "data/filestore.db", "data/blobs"} {
+		if _, err := os.Stat(filepath.Join(work, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+	}
+	exited <- nil
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("no clean stop in the log:\n%s", logs)
+	}
+}

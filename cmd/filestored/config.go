@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/filestore-go/filestore"
+)
+
+// errUsage marks a bad command line or environment (exit status 2).
+var errUsage = errors.New("usage")
+
+// config is the server's configuration, from flags and FILESTORE_*
+// variables (a flag wins).
+type config struct {
+	addr            string
+	dataDir         string
+	database        string
+	bucket          string
+	jwtSecret       string
+	jwtKeys         string
+	jwtIssuer       string
+	jwtAudience     string
+	clamd           string
+	scanPolicy      string
+	maxSize         size
+	allowedTypes    string
+	rateIP          float64
+	rateUser        float64
+	trashRetention  time.Duration
+	trustedProxies  string
+	shutdownTimeout time.Duration
+	logLevel        string
+}
+
+// size is a flag.Value of a byte count written like 5GiB.
+type size int64
+
+func (s *size) String() string { return formatSize(int64(*s)) }
+
+func (s *size) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = size(n)
+	return nil
+}
+
+// envName is the FILESTORE_* variable of a flag.
+func envName(flagName string) string {
+	return "FILESTORE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// registerConfig defines the configuration flags on fs, with the contract's
+// defaults.
+func registerConfig(fs *flag.FlagSet, c *config) {
+	c.maxSize = filestore5GiB
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the default database, bucket and JWT secret")
+	fs.StringVar(&c.database, "database", "", "catalogue URL: sqlite://PATH or postgres://... (default sqlite://<data-dir>/filestore.db)")
+	fs.StringVar(&c.bucket, "bucket", "", "object storage URL: file://DIR, s3://BUCKET?..., mem:// (default file://<data-dir>/blobs)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of the tokens, at least 32 bytes (default: generated once into <data-dir>/jwt.secret)")
+	fs.StringVar(&c.jwtKeys, "jwt-keys", "", "PEM public key(s) or JWKS file of the token issuer")
+	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
+	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
+	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
+	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer: fail-closed or fail-open")
+	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB)")
+	fs.StringVar(&c.allowedTypes, "allowed-types", "", "allowed content types, comma list like image/*,application/pdf (default: all)")
+	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
+	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
+	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+const filestore5GiB = 5 << 30
+
+// parseFlags parses args into fs and then, for every flag not given on the
+// command line and not in noEnv, its FILESTORE_* variable from env.
+func parseFlags(fs *flag.FlagSet, args []string, env func(string) string, noEnv ...string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range noEnv {
+		set[name] = true
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v := env(name); v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%w: %s=%q: %w", errUsage, name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// resolve fills the defaults that depend on other settings and checks
+// values. The data directory becomes absolute.
+func (c *config) resolve() error {
+	abs, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	c.dataDir = abs
+	if c.database == "" {
+		c.database = "sqlite://" + filepath.Join(abs, "filestore.db")
+	}
+	if c.bucket == "" {
+		c.bucket = "file://" + filepath.ToSlash(filepath.Join(abs, "blobs"))
+	}
+	switch filestore.ScanPolicy(c.scanPolicy) {
+	case filestore.FailClosed, filestore.FailOpen:
+	default:
+		return fmt.Errorf("%w: --scan-policy %q: want fail-closed or fail-open", errUsage, c.scanPolicy)
+	}
+	if c.maxSize <= 0 {
+		return fmt.Errorf("%w: --max-size must be positive", errUsage)
+	}
+	if c.rateIP < 0 || c.rateUser < 0 {
+		return fmt.Errorf("%w: --rate-ip and --rate-user must not be negative", errUsage)
+	}
+	if c.trashRetention <= 0 {
+		return fmt.Errorf("%w: --trash-retention must be positive", errUsage)
+	}
+	if _, err := c.proxies(); err != nil {
+		return err
+	}
+	if _, err := c.level(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// proxies parses --trusted-proxies: CIDRs, or single addresses.
+func (c *config) proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(c.trustedProxies, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return nil, fmt.Errorf("%w: --trusted-proxies %q: %w", errUsage, item, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// level parses --log-level.
+func (c *config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return 0, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, c.logLevel)
+	}
+	return l, nil
+}
+
+// usage writes the flags and their variables.
+func usage(fs *flag.FlagSet, w io.Writer, head string) {
+	fmt.Fprintln(w, head)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def != "" {
+			def = " (default " + strconv.Quote(def) + ")"
+		}
+		fmt.Fprintf(w, "  --%s, %s\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+	})
+}

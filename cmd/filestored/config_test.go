@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		give string
+		want int64
+		bad  bool
+	}{
+		{"5GiB", 5 << 30, false},
+		{"1MiB", 1 << 20, false},
+		{"512KiB", 512 << 10, false},
+		{"100B", 100, false},
+		{"100", 100, false},
+		{"0", 0, false},
+		{"2TiB", 2 << 40, false},
+		{" 3 MiB ", 3 << 20, false},
+		{"", 0, true},
+		{"MiB", 0, true},
+		{"1.5GiB", 0, true},
+		{"-1MiB", 0, true},
+		{"+1", 0, true},
+		{"5GB", 0, true},
+		{"5gib", 0, true},
+		{"5 G", 0, true},
+		{"9223372036854775807B", 9223372036854775807, false},
+		{"9223372036854775807KiB", 0, true},
+		{"99999999999999999999", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.give)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, bad=%v", tt.give, got, err, tt.want, tt.bad)
+		}
+	}
+	for n, want := range map[int64]string{5 << 30: "5GiB", 1536: "1536B", 1000: "1000B", 0: "0B", 2048: "2KiB"} {
+		if got := formatSize(n); got != want {
+			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	type view struct {
+		Addr, DataDir, Database, Bucket, Secret, Keys, Iss, Aud, Clamd, Policy, Types string
+		MaxSize                                                                       int64
+		RateIP, RateUser                                                              float64
+		Retention, Shutdown                                                           time.Duration
+		Proxies                                                                       []string
+	}
+	viewOf := func(c *config) view {
+		ps, _ := c.proxies()
+		var p []string
+		for _, x := range ps {
+			p = append(p, x.String())
+		}
+		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, p}
+	}
+	defaults := view{
+		Addr: "127.0.0.1:8080", DataDir: abs("data"),
+		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
+		Policy: "fail-closed", MaxSize: 5 << 30, RateIP: 50, RateUser: 20,
+		Retention: 720 * time.Hour, Shutdown: 30 * time.Second,
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(v view) view
+	}{
+		{"defaults", nil, nil, func(v view) view { return v }},
+		{"env", nil, map[string]string{
+			"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_DATA_DIR": dir, "FILESTORE_MAX_SIZE": "1MiB",
+			"FILESTORE_RATE_IP": "0", "FILESTORE_RATE_USER": "2.5", "FILESTORE_SCAN_POLICY": "fail-open",
+			"FILESTORE_CLAMD": "tcp://127.0.0.1:3310", "FILESTORE_ALLOWED_TYPES": "image/*",
+			"FILESTORE_JWT_SECRET": "s", "FILESTORE_JWT_KEYS": "k.pem", "FILESTORE_JWT_ISSUER": "i", "FILESTORE_JWT_AUDIENCE": "a",
+			"FILESTORE_TRASH_RETENTION": "1h", "FILESTORE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
+			"FILESTORE_DATABASE": "postgres://u:p@h/db", "FILESTORE_BUCKET": "mem://",
+		}, func(v view) view {
+			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "postgres://u:p@h/db", Bucket: "mem://",
+				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
+				Types: "image/*", MaxSize: 1 << 20, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second,
+				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}}
+		}},
+		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
+			map[string]string{"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_MAX_SIZE": "1MiB"},
+			func(v view) view {
+				v.Addr, v.MaxSize, v.DataDir = "127.0.0.1:7777", 512<<10, dir
+				v.Database, v.Bucket = "sqlite://"+filepath.Join(dir, "filestore.db"), "file://"+filepath.Join(dir, "blobs")
+				return v
+			}},
+		{"serve subcommand", []string{"--rate-ip", "0"}, nil, func(v view) view { v.RateIP = 0; return v }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.args, envOf(tt.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want(defaults), viewOf(c)); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	bad := []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"unknown flag", []string{"--nope"}, nil},
+		{"extra argument", []string{"extra"}, nil},
+		{"bad size flag", []string{"--max-size", "5GB"}, nil},
+		{"bad size env", nil, map[string]string{"FILESTORE_MAX_SIZE": "lots"}},
+		{"zero size", []string{"--max-size", "0"}, nil},
+		{"bad policy", []string{"--scan-policy", "maybe"}, nil},
+		{"negative rate", []string{"--rate-ip", "-1"}, nil},
+		{"bad rate env", nil, map[string]string{"FILESTORE_RATE_USER": "fast"}},
+		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil},
+		{"bad retention", nil, map[string]string{"FILESTORE_TRASH_RETENTION": "forever"}},
+		{"bad log level", []string{"--log-level", "loud"}, nil},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := loadConfig(tt.args, envOf(tt.env), io.Discard); !errors.Is(err, errUsage) {
+				t.Errorf("err %v, want a usage error", err)
+			}
+		})
+	}
+}

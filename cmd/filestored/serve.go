@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/auth"
+	"github.com/filestore-go/filestore/httpapi"
+	"github.com/filestore-go/filestore/meta"
+	"github.com/filestore-go/filestore/scan"
+)
+
+// serve opens everything c names, serves until ctx is cancelled, then
+// shuts down gracefully: no new connections, in-flight requests (uploads
+// included) get c.shutdownTimeout to finish.
+func serve(ctx context.Context, c *config, stderr io.Writer) error {
+	level, _ := c.level()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	secret, err := c.secret()
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.New(auth.Config{
+		Secret: secret, KeyFile: c.jwtKeys, Issuer: c.jwtIssuer, Audience: c.jwtAudience, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	defer verifier.Close()
+
+	var scanner filestore.Scanner
+	if c.clamd != "" {
+		clam, err := scan.New(c.clamd, &scan.Options{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("%w: --clamd: %w", errUsage, err)
+		}
+		scanner = clam
+	}
+	types, err := meta.ParseAllowList(c.allowedTypes)
+	if err != nil {
+		return fmt.Errorf("%w: --allowed-types: %w", errUsage, err)
+	}
+	extractor, err := meta.New(&meta.Options{AllowedTypes: types, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("meta: %w", err)
+	}
+
+	store, err := filestore.Open(ctx, filestore.Options{
+		Database:       c.database,
+		Bucket:         c.bucket,
+		Scanner:        scanner,
+		ScanPolicy:     filestore.ScanPolicy(c.scanPolicy),
+		Extractor:      extractor,
+		MaxSize:        int64(c.maxSize),
+		TrashRetention: c.trashRetention,
+		Logger:         logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	proxies, _ := c.proxies()
+	h, err := httpapi.New(store, httpapi.Config{
+		Auth:           httpapi.JWT(verifier),
+		MaxSize:        int64(c.maxSize),
+		RateIP:         c.rateIP,
+		RateUser:       c.rateUser,
+		TrustedProxies: proxies,
+		Logger:         logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := newServer(h, logger)
+	// Called by Shutdown once the listeners are closed.
+	srv.RegisterOnShutdown(func() { logger.Info("draining", "timeout", c.shutdownTimeout) })
+	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
+		"database", redact(c.database), "bucket", redact(c.bucket),
+		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		logger.Error("serve", "error", serr)
+	}
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: requests still running after %s: %w", c.shutdownTimeout, err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// newServer is the http.Server of filestored. ReadHeaderTimeout cuts
+// clients that send headers slowly; there is no ReadTimeout or
+// WriteTimeout, which would cut long uploads and downloads: the Handler
+// moves per-read and per-write deadlines forward as data flows
+// (httpapi.Config.BodyTimeout) instead.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// redact hides a URL's password.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

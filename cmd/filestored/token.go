@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/filestore-go/filestore/auth"
+)
+
+// runToken is `filestored token`: it prints a token for --sub signed with
+// the secret the server would use (--jwt-secret, or <data-dir>/jwt.secret,
+// created when missing).
+func runToken(args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("filestored token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	registerConfig(fs, &c)
+	sub := fs.String("sub", "", "the owner id (the token's sub); required")
+	scope := fs.String("scope", auth.ScopeRead+" "+auth.ScopeWrite, "space-separated scopes: files:read, files:write, admin")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	fs.Usage = func() { usage(fs, stderr, usageHead) }
+	if err := parseFlags(fs, args, env, "sub", "scope", "ttl"); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *sub == "" {
+		return fmt.Errorf("%w: token needs --sub", errUsage)
+	}
+	scopes := strings.Fields(*scope)
+	for _, s := range scopes {
+		if !slices.Contains([]string{auth.ScopeRead, auth.ScopeWrite, auth.ScopeAdmin}, s) {
+			return fmt.Errorf("%w: unknown scope %q (want files:read, files:write or admin)", errUsage, s)
+		}
+	}
+	if err := c.resolve(); err != nil {
+		return err
+	}
+	if c.jwtIssuer != "" || c.jwtAudience != "" {
+		return fmt.Errorf("%w: the server checks iss/aud (--jwt-issuer, --jwt-audience); tokens from `filestored token` carry neither, so get one from your issuer", errUsage)
+	}
+	secret, err := c.secret()
+	if err != nil {
+		return err
+	}
+	if secret == nil {
+		return fmt.Errorf("%w: the server verifies tokens with --jwt-keys only; `filestored token` needs the HMAC secret (--jwt-secret)", errUsage)
+	}
+	tok, err := auth.Mint(secret, *sub, scopes, *ttl, time.Time{})
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+// secret is the HMAC secret of the configuration: --jwt-secret, else the
+// generated one in the data directory unless --jwt-keys is given (then
+// nil: public keys only).
+func (c *config) secret() ([]byte, error) {
+	switch {
+	case c.jwtSecret != "":
+		return []byte(c.jwtSecret), nil
+	case c.jwtKeys != "":
+		return nil, nil
+	}
+	s, err := auth.LoadOrCreateSecret(c.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("jwt secret: %w", err)
+	}
+	return s, nil
+}

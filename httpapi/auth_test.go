@@ -1,0 +1,194 @@
+package httpapi_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/filestore-go/filestore/auth"
+	"github.com/filestore-go/filestore/httpapi"
+)
+
+// signJWT signs claims with alg and key.
+func signJWT(t *testing.T, alg jose.SignatureAlgorithm, key any, claims map[string]any) string {
+	t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(sig).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// unsignedJWT is a token with "alg": "none".
+func unsignedJWT(claims map[string]any) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + "."
+}
+
+func TestTokens(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	keyFile := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(keyFile, pubPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const iss, aud = "https://issuer.example", "filestore"
+	e := newEnv(t, envOptions{auth: func(c *auth.Config) {
+		c.KeyFile = keyFile
+		c.Issuer = iss
+		c.Audience = aud
+	}})
+	now := time.Now()
+	claims := func(change func(c map[string]any)) map[string]any {
+		c := map[string]any{"sub": "alice", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	hs := func(change func(c map[string]any)) string { return signJWT(t, jose.HS256, e.secret, claims(change)) }
+	otherSecret, _ := auth.GenerateSecret()
+
+	const (
+		challenge = "Bearer"
+		invalid   = `Bearer error="invalid_token"`
+	)
+	tests := []struct {
+		name          string
+		authorization string // the whole header; "" sends none
+		method        string // default GET /v1/files
+		status        int
+		www           string
+	}{
+		{name: "valid HS256", authorization: "Bearer " + hs(nil), status: 200},
+		{name: "valid RS256", authorization: "Bearer " + signJWT(t, jose.RS256, rsaKey, claims(nil)), status: 200},
+		{name: "valid PS256", authorization: "Bearer " + signJWT(t, jose.PS256, rsaKey, claims(nil)), status: 200},
+		{name: "lower-case scheme", authorization: "bearer " + hs(nil), status: 200},
+		{name: "expired within the leeway", authorization: "Bearer " + hs(func(c map[string]any) { c["exp"] = now.Add(-30 * time.Second).Unix() }), status: 200},
+		{name: "no token", authorization: "", status: 401, www: challenge},
+		{name: "empty header", authorization: " ", status: 401, www: challenge},
+		{name: "empty bearer", authorization: "Bearer ", status: 401, www: invalid},
+		{name: "basic scheme", authorization: "Basic YWxpY2U6c2VjcmV0", status: 401, www: invalid},
+		{name: "malformed", authorization: "Bearer not.a.jwt", status: 401, www: invalid},
+		{name: "garbage", authorization: "Bearer %%%", status: 401, www: invalid},
+		{name: "expired", authorization: "Bearer " + hs(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() }), status: 401, www: invalid},
+		{name: "no exp", authorization: "Bearer " + hs(func(c map[string]any) { delete(c, "exp") }), status: 401, www: invalid},
+		{name: "not yet valid", authorization: "Bearer " + hs(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }), status: 401, www: invalid},
+		{name: "issued in the future", authorization: "Bearer " + hs(func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() }), status: 401, www: invalid},
+		{name: "wrong key", authorization: "Bearer " + signJWT(t, jose.HS256, []byte(otherSecret), claims(nil)), status: 401, www: invalid},
+		{name: "alg none", authorization: "Bearer " + unsignedJWT(claims(nil)), status: 401, www: invalid},
+		{name: "HMAC with the RSA public key", authorization: "Bearer " + signJWT(t, jose.HS256, pubPEM, claims(nil)), status: 401, www: invalid},
+		{name: "HMAC with the RSA public key DER", authorization: "Bearer " + signJWT(t, jose.HS256, der, claims(nil)), status: 401, www: invalid},
+		{name: "HS512 with a 128-byte secret is fine", authorization: "Bearer " + signJWT(t, jose.HS512, e.secret, claims(nil)), status: 200},
+		{name: "wrong iss", authorization: "Bearer " + hs(func(c map[string]any) { c["iss"] = "https://evil.example" }), status: 401, www: invalid},
+		{name: "no iss", authorization: "Bearer " + hs(func(c map[string]any) { delete(c, "iss") }), status: 401, www: invalid},
+		{name: "wrong aud", authorization: "Bearer " + hs(func(c map[string]any) { c["aud"] = "another-api" }), status: 401, www: invalid},
+		{name: "no sub", authorization: "Bearer " + hs(func(c map[string]any) { delete(c, "sub") }), status: 401, www: invalid},
+		{name: "empty sub", authorization: "Bearer " + hs(func(c map[string]any) { c["sub"] = "" }), status: 401, www: invalid},
+		{name: "long sub", authorization: "Bearer " + hs(func(c map[string]any) { c["sub"] = strings.Repeat("s", 256) }), status: 401, www: invalid},
+		{name: "read scope cannot write", method: "POST", authorization: "Bearer " + hs(func(c map[string]any) { c["scope"] = "files:read" }), status: 403,
+			www: `Bearer error="insufficient_scope", scope="files:write"`},
+		{name: "scp write cannot read", authorization: "Bearer " + hs(func(c map[string]any) { c["scp"] = []string{"files:write"} }), status: 403,
+			www: `Bearer error="insufficient_scope", scope="files:read"`},
+		{name: "empty scope grants nothing", authorization: "Bearer " + hs(func(c map[string]any) { c["scope"] = "" }), status: 403,
+			www: `Bearer error="insufficient_scope", scope="files:read"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method, path := "GET", "/v1/files"
+			if tt.method == "POST" {
+				method, path = "POST", "/v1/files?name=x.txt"
+			}
+			req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.authorization != "" {
+				req.Header.Set("Authorization", tt.authorization)
+			}
+			res := e.send(req)
+			if res.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", res.status, tt.status, res.body)
+			}
+			if got := res.header.Get("WWW-Authenticate"); got != tt.www {
+				t.Errorf("WWW-Authenticate %q, want %q", got, tt.www)
+			}
+			switch tt.status {
+			case 401:
+				wantProblem(t, res, 401, "unauthorized")
+			case 403:
+				wantProblem(t, res, 403, "forbidden")
+			}
+		})
+	}
+}
+
+// TestCustomAuthenticator: any Authenticator works, and its errors map
+// like the JWT one's.
+func TestCustomAuthenticator(t *testing.T) {
+	keys := map[string]*auth.Caller{"k-alice": {Owner: "alice", Scopes: []string{auth.ScopeRead}}}
+	a := httpapi.AuthenticatorFunc(func(r *http.Request) (*auth.Caller, error) {
+		k := r.Header.Get("X-API-Key")
+		switch {
+		case k == "":
+			return nil, auth.ErrNoToken
+		case k == "down":
+			return nil, os.ErrDeadlineExceeded
+		case keys[k] == nil:
+			return nil, auth.ErrInvalidToken
+		}
+		return keys[k], nil
+	})
+	e := newEnv(t, envOptions{cfg: httpapi.Config{Auth: a}})
+	tests := []struct {
+		key    string
+		status int
+		code   string
+	}{
+		{"k-alice", 200, ""},
+		{"", 401, "unauthorized"},
+		{"nope", 401, "unauthorized"},
+		{"down", 500, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			res := e.do("GET", "/v1/files", "", nil, "X-API-Key", tt.key)
+			if tt.code == "" {
+				if res.status != tt.status {
+					t.Fatalf("status %d: %s", res.status, res.body)
+				}
+				return
+			}
+			wantProblem(t, res, tt.status, tt.code)
+			if tt.status == 500 && strings.Contains(string(res.body), "deadline") {
+				t.Errorf("the 500 leaks its cause: %s", res.body)
+			}
+		})
+	}
+}

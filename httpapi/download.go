@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/filestore-go/filestore/auth"
+)
+
+// content serves GET and HEAD /v1/files/{id}/content through
+// http.ServeContent over the Store's lazy-seeking reader: single and
+// multiple ranges, conditional requests, If-Range. A Range header with more
+// than Config.MaxRanges ranges is ignored (the whole content, 200), which
+// keeps thousands of ranges as cheap as one GET (see fixRange).
+func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
+	id, err := fileID(r)
+	if err != nil {
+		return err
+	}
+	inline, err := boolParam(r.URL.Query(), "inline")
+	if err != nil {
+		return err
+	}
+	f, rc, err := h.store.Get(r.Context(), c.Owner, id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+
+	hdr := w.Header()
+	hdr.Set("ETag", `"`+f.SHA256+`"`)
+	hdr.Set("Content-Type", f.ContentType)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Security-Policy", "sandbox")
+	hdr.Set("Cache-Control", "private, no-cache")
+	hdr.Set("Content-Disposition", contentDisposition(inline && inlineType(f.ContentType), f.Name))
+	if v := r.Header.Get("Range"); v != "" {
+		if fixed := fixRange(v, f.Size, h.cfg.MaxRanges); fixed != v {
+			r = r.Clone(r.Context()) // the caller's headers stay as they were
+			if fixed == "" {
+				r.Header.Del("Range")
+			} else {
+				r.Header.Set("Range", fixed)
+			}
+		}
+	}
+	http.ServeContent(&contentWriter{ResponseWriter: w, r: r, size: f.Size}, r, "", f.CreatedAt, rc)
+	return nil
+}
+
+// fixRange adjusts a Range header value before http.ServeContent sees it.
+// More than maxRanges ranges (commas plus one, counted without parsing):
+// "" (no Range, the whole content). Suffix ranges of length zero ("-0"),
+// which are unsatisfiable (RFC 9110 14.1.1) but which ServeContent answers
+// with an empty 206, are dropped; when none is left the value becomes one
+// that ServeContent finds unsatisfiable, so that it answers 416 after its
+// precondition checks.
+func fixRange(v string, size int64, maxRanges int) string {
+	if strings.Count(v, ",")+1 > maxRanges {
+		return ""
+	}
+	specs, ok := strings.CutPrefix(v, "bytes=")
+	if !ok {
+		return v
+	}
+	var kept []string
+	dropped := false
+	for spec := range strings.SplitSeq(specs, ",") {
+		start, end, isRange := strings.Cut(textproto.TrimString(spec), "-")
+		end = textproto.TrimString(end)
+		if isRange && textproto.TrimString(start) == "" && end != "" && strings.Trim(end, "0") == "" {
+			dropped = true
+			continue
+		}
+		if textproto.TrimString(spec) != "" {
+			kept = append(kept, spec)
+		}
+	}
+	switch {
+	case !dropped:
+		return v
+	case len(kept) == 0:
+		return "bytes=" + strconv.FormatInt(size, 10) + "-"
+	}
+	return "bytes=" + strings.Join(kept, ",")
+}
+
+// inlineType reports whether content of type ct may be shown inline:
+// images (but not SVG, which can carry scripts), video, audio and PDF.
+func inlineType(ct string) bool {
+	ct = strings.ToLower(ct)
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = strings.TrimSpace(ct[:i])
+	}
+	switch {
+	case ct == "image/svg+xml":
+		return false
+	case strings.HasPrefix(ct, "image/"), strings.HasPrefix(ct, "video/"), strings.HasPrefix(ct, "audio/"):
+		return true
+	}
+	return ct == "application/pdf"
+}
+
+// contentDisposition is an RFC 6266 Content-Disposition for a file named
+// name: an ASCII fallback filename (other characters, quotes and
+// backslashes as "_") and filename* with the UTF-8 name percent-encoded
+// (RFC 8187).
+func contentDisposition(inline bool, name string) string {
+	var b strings.Builder
+	if inline {
+		b.WriteString("inline")
+	} else {
+		b.WriteString("attachment")
+	}
+	b.WriteString(`; filename="`)
+	for _, r := range name {
+		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' || r == '%' {
+			b.WriteByte('_')
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString(`"; filename*=UTF-8''`)
+	const hexDigits = "0123456789ABCDEF"
+	for i := range len(name) {
+		c := name[i]
+		if attrChar(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		}
+	}
+	return b.String()
+}
+
+// attrChar reports whether c is an RFC 8187 attr-char.
+func attrChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+}
+
+// contentWriter turns the plain-text errors of http.ServeContent into
+// problems: 416 with "Content-Range: bytes */<size>", 412, and any other.
+type contentWriter struct {
+	http.ResponseWriter
+	r         *http.Request
+	size      int64
+	swallowed bool
+}
+
+func (cw *contentWriter) WriteHeader(code int) {
+	if code < 400 {
+		cw.ResponseWriter.WriteHeader(code)
+		return
+	}
+	cw.swallowed = true
+	switch code {
+	case http.StatusRequestedRangeNotSatisfiable:
+		cw.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(cw.size, 10))
+		writeProblem(cw.ResponseWriter, cw.r, code, codeRangeNotSatisfied, "the Range header is malformed or no range overlaps the content")
+	case http.StatusPreconditionFailed:
+		writeProblem(cw.ResponseWriter, cw.r, code, codePreconditionFailed, "a precondition (If-Match or If-Unmodified-Since) failed")
+	default:
+		infoFrom(cw.r.Context()).err = fmt.Errorf("httpapi: http.ServeContent answered %d", code)
+		writeProblem(cw.ResponseWriter, cw.r, code, codeInternal, "internal error; quote the request id when reporting it")
+	}
+}
+
+func (cw *contentWriter) Write(p []byte) (int, error) {
+	if cw.swallowed {
+		return len(p), nil
+	}
+	return cw.ResponseWriter.Write(p)
+}
+
+func (cw *contentWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }

@@ -1,0 +1,102 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/filestore-go/filestore"
+)
+
+// metrics are the Handler's Prometheus collectors.
+type metrics struct {
+	requests    *prometheus.CounterVec   // by route and status code
+	duration    *prometheus.HistogramVec // by route
+	uploadBytes prometheus.Counter       // request body bytes read by uploads
+	uploadSizes prometheus.Histogram     // sizes of stored files
+	scans       *prometheus.CounterVec   // by verdict
+	rateLimited *prometheus.CounterVec   // by limiter
+	inFlight    prometheus.Gauge
+}
+
+// routeUnmatched is the route label of requests that matched no route.
+const routeUnmatched = "unmatched"
+
+// newMetrics registers the Handler's collectors in reg, or in a new
+// registry (with the Go and process collectors) when reg is nil.
+func newMetrics(reg *prometheus.Registry) (*metrics, *prometheus.Registry, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		if err := reg.Register(collectors.NewGoCollector()); err != nil {
+			return nil, nil, fmt.Errorf("httpapi: register Go collector: %w", err)
+		}
+		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, nil, fmt.Errorf("httpapi: register process collector: %w", err)
+		}
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filestore_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "filestore_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its answer, by route pattern.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"route"}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "filestore_upload_bytes_total",
+			Help: "Request body bytes read by uploads, stored or not.",
+		}),
+		uploadSizes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "filestore_upload_size_bytes",
+			Help:    "Sizes of the files stored by uploads.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB .. 4 GiB
+		}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filestore_scan_verdicts_total",
+			Help: "Scan outcomes of uploads: clean, infected, unscanned (no scanner, or let in without a verdict), unavailable (refused, scanner down).",
+		}, []string{"verdict"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filestore_rate_limited_total",
+			Help: "Requests refused with 429, by limiter (ip or owner).",
+		}, []string{"limiter"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "filestore_http_requests_in_flight",
+			Help: "Requests being served.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.uploadBytes, m.uploadSizes, m.scans, m.rateLimited, m.inFlight} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("httpapi: register metrics: %w", err)
+		}
+	}
+	return m, reg, nil
+}
+
+// observe counts one answered request.
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	if route == "" {
+		route = routeUnmatched
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// observeUpload counts the scan verdict and size of an upload from Put's
+// result.
+func (m *metrics) observeUpload(f *filestore.File, err error) {
+	switch {
+	case err == nil:
+		m.scans.WithLabelValues(string(f.Scan.Status)).Inc()
+		m.uploadSizes.Observe(float64(f.Size))
+	case errors.Is(err, filestore.ErrInfected):
+		m.scans.WithLabelValues("infected").Inc()
+	case errors.Is(err, filestore.ErrScannerUnavailable):
+		m.scans.WithLabelValues("unavailable").Inc()
+	}
+}

@@ -1,0 +1,315 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/auth"
+	"github.com/filestore-go/filestore/httpapi"
+)
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestRequestID(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	long := strings.Repeat("r", 128)
+	tests := []struct {
+		name, give string
+		echoed     bool
+	}{
+		{"simple", "abc-123", true},
+		{"uuid", "0193f1b2-7c3a-7d4e-9a61-2f0c5e8b1a77", true},
+		{"punctuation", "a!b~c{}", true},
+		{"128 chars", long, true},
+		{"129 chars", long + "r", false},
+		{"space", "a b", false},
+		{"non-ASCII", "café", false},
+		{"tab", "a\tb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do("GET", "/v1/files/nope", "", nil, "X-Request-Id", tt.give) // a 401 problem
+			got := res.header.Get("X-Request-Id")
+			if tt.echoed && got != tt.give {
+				t.Errorf("X-Request-Id %q, want %q echoed", got, tt.give)
+			}
+			if !tt.echoed && !hex32.MatchString(got) {
+				t.Errorf("X-Request-Id %q, want a new one", got)
+			}
+			problemOf(t, res) // checks request_id == X-Request-Id
+			if line := e.logs.waitRequest(t, "GET /v1/files/{id}"); line["request_id"] != got {
+				t.Errorf("logged request_id %v, want %q", line["request_id"], got)
+			}
+		})
+	}
+	t.Run("without header", func(t *testing.T) {
+		a := e.do("GET", "/healthz", "", nil).header.Get("X-Request-Id")
+		b := e.do("GET", "/healthz", "", nil).header.Get("X-Request-Id")
+		if !hex32.MatchString(a) || a == b {
+			t.Errorf("request ids %q, %q: want two new ones", a, b)
+		}
+	})
+}
+
+func TestTraceparent(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const traceID, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	tests := []struct {
+		name, give string
+		kept       bool
+		flags      string
+	}{
+		{"sampled", "00-" + traceID + "-" + parent + "-01", true, "01"},
+		{"not sampled", "00-" + traceID + "-" + parent + "-00", true, "00"},
+		{"future version with more fields", "cc-" + traceID + "-" + parent + "-01-what-the-future-holds", true, "01"},
+		{"absent", "", false, "00"},
+		{"upper case", "00-" + strings.ToUpper(traceID) + "-" + parent + "-01", false, "00"},
+		{"zero trace id", "00-" + strings.Repeat("0", 32) + "-" + parent + "-01", false, "00"},
+		{"zero parent id", "00-" + traceID + "-" + strings.Repeat("0", 16) + "-01", false, "00"},
+		{"version ff", "ff-" + traceID + "-" + parent + "-01", false, "00"},
+		{"version 00 with more fields", "00-" + traceID + "-" + parent + "-01-x", false, "00"},
+		{"short", "00-" + traceID[:31] + "-" + parent + "-01", false, "00"},
+		{"bad separator", "00_" + traceID + "-" + parent + "-01", false, "00"},
+		{"not hex", "00-" + traceID[:31] + "g-" + parent + "-01", false, "00"},
+	}
+	re := regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do("GET", "/healthz", "", nil, "traceparent", tt.give)
+			m := re.FindStringSubmatch(res.header.Get("Traceparent"))
+			if m == nil {
+				t.Fatalf("traceparent %q is not valid", res.header.Get("Traceparent"))
+			}
+			if tt.kept != (m[1] == traceID) {
+				t.Errorf("trace id %s, kept=%v want %v", m[1], m[1] == traceID, tt.kept)
+			}
+			if m[2] == parent || m[2] == strings.Repeat("0", 16) {
+				t.Errorf("span id %s: want a new non-zero one", m[2])
+			}
+			if m[3] != tt.flags {
+				t.Errorf("flags %s, want %s", m[3], tt.flags)
+			}
+			if line := e.logs.waitRequest(t, "GET /healthz"); line["trace_id"] != m[1] {
+				t.Errorf("logged trace_id %v, want %s", line["trace_id"], m[1])
+			}
+		})
+	}
+}
+
+// TestRequestLog checks the one line logged per request.
+func TestRequestLog(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice")
+	e.do("POST", "/v1/files?name=a.txt", tok, strings.NewReader("12345"), "X-Request-Id", "rid-1",
+		"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	line := e.logs.waitRequest(t, "POST /v1/files")
+	if _, ok := line["duration"]; !ok {
+		t.Error("no duration")
+	}
+	delete(line, "duration")
+	bytesOut := line["bytes_out"].(int64)
+	if bytesOut < 100 {
+		t.Errorf("bytes_out %d", bytesOut)
+	}
+	delete(line, "bytes_out")
+	want := map[string]any{
+		"msg": "request", "level": "INFO", "method": "POST", "route": "POST /v1/files", "path": "/v1/files",
+		"status": int64(201), "bytes_in": int64(5), "owner": "alice", "client_ip": "127.0.0.1",
+		"request_id": "rid-1", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+	}
+	if diff := cmp.Diff(want, line); diff != "" {
+		t.Errorf("log line (-want +got):\n%s", diff)
+	}
+
+	e.do("GET", "/v1/files/nope", tok, nil, "X-Request-Id", "rid-2")
+	line = e.logs.waitRequest(t, "GET /v1/files/{id}")
+	if line["status"] != int64(404) || line["error"] == nil || line["owner"] != "alice" {
+		t.Errorf("error line: %v", line)
+	}
+}
+
+// faultyStore injects panics into a real Store.
+type faultyStore struct {
+	filestore.Store
+}
+
+func (faultyStore) Stats(context.Context) (*filestore.Stats, error) {
+	panic("injected panic")
+}
+
+func (s faultyStore) Get(ctx context.Context, owner, id string) (*filestore.File, io.ReadSeekCloser, error) {
+	f, rc, err := s.Store.Get(ctx, owner, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, panicReader{rc}, nil
+}
+
+// panicReader panics on its second Read, after the answer has begun.
+type panicReader struct{ io.ReadSeekCloser }
+
+func (p panicReader) Read(b []byte) (int, error) {
+	panic("injected panic mid-body")
+}
+
+func TestPanicRecovery(t *testing.T) {
+	base := newEnv(t, envOptions{})
+	sink := newLogSink()
+	v, err := auth.New(auth.Config{Secret: base.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	h, err := httpapi.New(faultyStore{base.store}, httpapi.Config{Auth: httpapi.JWT(v), Logger: slog.New(sink)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.srv.Config.Handler = h
+	res := base.do("GET", "/v1/admin/stats", base.token("root", auth.ScopeAdmin), nil)
+	wantProblem(t, res, 500, "internal")
+	if strings.Contains(string(res.body), "injected") {
+		t.Errorf("the 500 leaks the panic: %s", res.body)
+	}
+	line := sink.waitRequest(t, "GET /v1/admin/stats")
+	if line["status"] != int64(500) || line["level"] != "ERROR" {
+		t.Errorf("log line %v", line)
+	}
+	var panicLine map[string]any
+	sink.mu.Lock()
+	for _, r := range sink.records {
+		if r["msg"] == "panic" {
+			panicLine = r
+		}
+	}
+	sink.mu.Unlock()
+	if panicLine == nil || !strings.Contains(panicLine["stack"].(string), "faultyStore") {
+		t.Errorf("panic line with stack: %v", panicLine)
+	}
+
+	// A panic after the answer has begun aborts the connection.
+	tok := base.token("alice")
+	f := base.upload(tok, "", "a.txt", []byte("some content"))
+	req, _ := http.NewRequest("GET", base.srv.URL+"/v1/files/"+f.ID+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := base.srv.Client().Do(req)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Error("a panic mid-body gave a complete answer")
+	}
+	// The server goes on serving.
+	if res := base.do("GET", "/healthz", "", nil); res.status != 200 {
+		t.Errorf("healthz after panics: %d", res.status)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	marker := "EVIL-MARKER"
+	e := newEnv(t, envOptions{
+		cfg:   httpapi.Config{Registry: reg},
+		store: filestore.Options{Scanner: markerScanner{marker: []byte(marker)}},
+	})
+	tok := e.token("alice")
+	f := e.upload(tok, "", "a.txt", []byte("0123456789"))
+	e.do("POST", "/v1/files?name=b.txt", tok, strings.NewReader("xx"+marker))
+	e.do("GET", "/v1/files/"+f.ID+"/content", tok, nil)
+	e.do("GET", "/v1/files/"+f.ID+"/content", tok, nil, "Range", "bytes=0-1")
+	e.do("GET", "/nowhere", tok, nil)
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		`filestore_http_requests_total{code=201,route=POST /v1/files}`:                    1,
+		`filestore_http_requests_total{code=422,route=POST /v1/files}`:                    1,
+		`filestore_http_requests_total{code=200,route=GET /v1/files/{id}/content}`:        1,
+		`filestore_http_requests_total{code=206,route=GET /v1/files/{id}/content}`:        1,
+		`filestore_http_requests_total{code=404,route=unmatched}`:                         1,
+		`filestore_http_request_duration_seconds{route=POST /v1/files}_count`:             2,
+		`filestore_http_request_duration_seconds{route=GET /v1/files/{id}/content}_count`: 2,
+		`filestore_http_request_duration_seconds{route=unmatched}_count`:                  1,
+		`filestore_upload_bytes_total{}`:                                                  10 + 2 + float64(len(marker)),
+		`filestore_upload_size_bytes{}_count`:                                             1,
+		`filestore_scan_verdicts_total{verdict=clean}`:                                    1,
+		`filestore_scan_verdicts_total{verdict=infected}`:                                 1,
+	}
+	for k := range got {
+		if !strings.HasPrefix(k, "filestore_") {
+			delete(got, k)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+
+	// The registry is private: a second Handler on it conflicts, and
+	// Handlers with their own registries do not.
+	if _, err := httpapi.New(e.store, httpapi.Config{Auth: noAuth, Registry: reg}); err == nil {
+		t.Error("a second Handler registered in the same registry")
+	}
+	for range 2 {
+		if _, err := httpapi.New(e.store, httpapi.Config{Auth: noAuth}); err != nil {
+			t.Errorf("Handlers with private registries: %v", err)
+		}
+	}
+}
+
+// noAuth refuses every request.
+var noAuth = httpapi.AuthenticatorFunc(func(*http.Request) (*auth.Caller, error) { return nil, auth.ErrNoToken })
+
+func TestNewErrors(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		name  string
+		store filestore.Store
+		cfg   httpapi.Config
+	}{
+		{"no store", nil, httpapi.Config{Auth: noAuth}},
+		{"no auth", e.store, httpapi.Config{}},
+		{"negative size", e.store, httpapi.Config{Auth: noAuth, MaxSize: -1}},
+		{"negative rate", e.store, httpapi.Config{Auth: noAuth, RateIP: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := httpapi.New(tt.store, tt.cfg)
+			if err == nil || h != nil {
+				t.Errorf("New = %v, %v; want an error", h, err)
+			}
+		})
+	}
+	for _, tt := range tests {
+		if _, err := httpapi.New(tt.store, tt.cfg); !errors.Is(err, httpapi.ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", tt.name, err)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore"
+)
+
+func TestParseDigests(t *testing.T) {
+	const (
+		b64  = "X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE="
+		hex  = "5f8f04f6a3a892aaabbddb6cf273894493773960d4a325b105fee46eef4304f1"
+		hexU = "5F8F04F6A3A892AAABBDDB6CF273894493773960D4A325B105FEE46EEF4304F1"
+	)
+	tests := []struct {
+		name   string
+		header http.Header
+		want   digests
+		bad    bool
+	}{
+		{"none", http.Header{}, digests{}, false},
+		{"content digest", http.Header{"Content-Digest": {"sha-256=:" + b64 + ":"}}, digests{content: hex}, false},
+		{"with others", http.Header{"Content-Digest": {"sha-512=:AAAA:, sha-256=:" + b64 + ":"}}, digests{content: hex}, false},
+		{"two fields", http.Header{"Content-Digest": {"sha-512=:AAAA:", "sha-256=:" + b64 + ":"}}, digests{content: hex}, false},
+		{"parameters", http.Header{"Content-Digest": {"sha-256=:" + b64 + ":;x=1"}}, digests{content: hex}, false},
+		{"other only", http.Header{"Content-Digest": {"sha-512=:AAAA:"}}, digests{}, false},
+		{"x header", http.Header{"X-Content-Sha256": {hexU}}, digests{file: hex}, false},
+		{"both", http.Header{"Content-Digest": {"sha-256=:" + b64 + ":"}, "X-Content-Sha256": {hex}}, digests{content: hex, file: hex}, false},
+		{"empty content digest", http.Header{"Content-Digest": {""}}, digests{}, true},
+		{"no colons", http.Header{"Content-Digest": {"sha-256=" + b64}}, digests{}, true},
+		{"not base64", http.Header{"Content-Digest": {"sha-256=:***:"}}, digests{}, true},
+		{"unpadded", http.Header{"Content-Digest": {"sha-256=:" + strings.TrimSuffix(b64, "=") + ":"}}, digests{}, true},
+		{"wrong length", http.Header{"Content-Digest": {"sha-256=:AAAA:"}}, digests{}, true},
+		{"upper-case key", http.Header{"Content-Digest": {"SHA-256=:" + b64 + ":"}}, digests{}, true},
+		{"no key", http.Header{"Content-Digest": {":" + b64 + ":"}}, digests{}, true},
+		{"hex as content digest", http.Header{"Content-Digest": {"sha-256=" + hex}}, digests{}, true},
+		{"short x header", http.Header{"X-Content-Sha256": {hex[:63]}}, digests{}, true},
+		{"x header not hex", http.Header{"X-Content-Sha256": {strings.Repeat("g", 64)}}, digests{}, true},
+		{"x header base64", http.Header{"X-Content-Sha256": {b64}}, digests{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseDigests(tt.header)
+			if tt.bad {
+				if he, ok := errors.AsType[*httpError](err); !ok || he.status != 400 || he.code != codeBadRequest {
+					t.Errorf("err %v, want 400 bad_request", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(digests{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestContentDispositionValue(t *testing.T) {
+	tests := []struct {
+		name   string
+		inline bool
+		want   string
+	}{
+		{"plain.txt", false, `attachment; filename="plain.txt"; filename*=UTF-8''plain.txt`},
+		{"plain.txt", true, `inline; filename="plain.txt"; filename*=UTF-8''plain.txt`},
+		{"a b.txt", false, `attachment; filename="a b.txt"; filename*=UTF-8''a%20b.txt`},
+		{`q"uo\te.txt`, false, `attachment; filename="q_uo_te.txt"; filename*=UTF-8''q%22uo%5Cte.txt`},
+		{"100%.txt", false, `attachment; filename="100_.txt"; filename*=UTF-8''100%25.txt`},
+		{"日本.txt", false, `attachment; filename="__.txt"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt`},
+		{"x;y=z,(w)", false, `attachment; filename="x;y=z,(w)"; filename*=UTF-8''x%3By%3Dz%2C%28w%29`},
+		{"!#$&+-.^_`|~", false, "attachment; filename=\"!#$&+-.^_`|~\"; filename*=UTF-8''!#$&+-.^_`|~"},
+	}
+	for _, tt := range tests {
+		if got := contentDisposition(tt.inline, tt.name); got != tt.want {
+			t.Errorf("contentDisposition(%v, %q)\n got %s\nwant %s", tt.inline, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestInlineType(t *testing.T) {
+	tests := map[string]bool{
+		"image/png": true, "image/jpeg": true, "IMAGE/GIF": true, "video/mp4": true, "audio/mpeg": true,
+		"application/pdf": true, "application/pdf; x=y": true, "image/svg+xml": false, "text/html": false,
+		"text/plain; charset=utf-8": false, "application/octet-stream": false, "application/pdfx": false, "": false,
+	}
+	for ct, want := range tests {
+		if got := inlineType(ct); got != want {
+			t.Errorf("inlineType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+// TestClassify checks the error table: each sentinel, wrapped, maps to its
+// status and code, and anything else is a 500 whose detail shows nothing
+// of the error.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{filestore.ErrNotFound, 404, "not_found"},
+		{filestore.ErrConflict, 409, "conflict"},
+		{filestore.ErrInvalidName, 400, "invalid_name"},
+		{filestore.ErrInvalidArgument, 400, "bad_request"},
+		{filestore.ErrDigestMismatch, 400, "digest_mismatch"},
+		{filestore.ErrTooLarge, 413, "too_large"},
+		{&http.MaxBytesError{Limit: 10}, 413, "too_large"},
+		{filestore.ErrTypeNotAllowed, 415, "unsupported_type"},
+		{filestore.ErrTypeMismatch, 415, "type_mismatch"},
+		{filestore.ErrInfected, 422, "infected"},
+		{&filestore.InfectedError{Signature: "Eicar"}, 422, "infected"},
+		{filestore.ErrScannerUnavailable, 503, "scanner_unavailable"},
+		{filestore.ErrUnavailable, 503, "unavailable"},
+		{filestore.ErrClosed, 503, "unavailable"},
+		{context.DeadlineExceeded, 503, "unavailable"},
+		{context.Canceled, 499, "client_closed"},
+		{badRequest("x"), 400, "bad_request"},
+		{errors.New("pq: password authentication failed for user secret"), 500, "internal"},
+		{filestore.ErrScanLimit, 500, "internal"},
+	}
+	for _, tt := range tests {
+		for _, err := range []error{tt.err, fmt.Errorf("filestore: put %q: %w", "x", tt.err)} {
+			c := classify(err)
+			if c.status != tt.status || c.code != tt.code {
+				t.Errorf("classify(%v) = %d %s, want %d %s", err, c.status, c.code, tt.status, tt.code)
+			}
+			if c.status == 500 && (strings.Contains(c.detail, "password") || strings.Contains(c.detail, "scanner")) {
+				t.Errorf("500 detail leaks: %s", c.detail)
+			}
+		}
+	}
+	if c := classify(&filestore.InfectedError{Signature: "Eicar-Test"}); !strings.Contains(c.detail, "Eicar-Test") {
+		t.Errorf("infected detail %q lacks the signature", c.detail)
+	}
+}
+
+func TestParseTraceparentUnit(t *testing.T) {
+	valid := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if tc, ok := parseTraceparent(valid); !ok || tc.traceID != "4bf92f3577b34da6a3ce929d0e0e4736" || tc.flags != "01" {
+		t.Errorf("parseTraceparent(%q) = %+v, %v", valid, tc, ok)
+	}
+	for _, bad := range []string{"", valid[:54], valid + "0", "0-" + valid[2:], "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01"} {
+		if _, ok := parseTraceparent(bad); ok {
+			t.Errorf("parseTraceparent(%q) ok", bad)
+		}
+	}
+	for range 100 {
+		s := newTrace().traceparent()
+		if _, ok := parseTraceparent(s); !ok {
+			t.Fatalf("generated traceparent %q is invalid", s)
+		}
+	}
+}
+
+func TestFixRange(t *testing.T) {
+	many := "bytes=" + strings.Repeat("0-0,", 100) + "0-0"
+	tests := []struct{ give, want string }{
+		{"bytes=0-1", "bytes=0-1"},
+		{"bytes=-5", "bytes=-5"},
+		{"bytes=-0", "bytes=20-"},
+		{"bytes= -000 ", "bytes=20-"},
+		{"bytes=-0,1-2", "bytes=1-2"},
+		{"bytes=1-2, -0, 4-5", "bytes=1-2, 4-5"},
+		{"bytes=-0,", "bytes=20-"},
+		{"bytes=0-", "bytes=0-"},
+		{"bytes=10-0", "bytes=10-0"},
+		{"lines=-0", "lines=-0"},
+		{many, ""},
+	}
+	for _, tt := range tests {
+		if got := fixRange(tt.give, 20, 100); got != tt.want {
+			t.Errorf("fixRange(%q) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// problemType is the media type of every error answer (RFC 9457).
+const problemType = "application/problem+json"
+
+// problem is an RFC 9457 problem details object with the contract's
+// extension members code and request_id.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id"`
+}
+
+// writeError answers r with the problem err maps to (see classify) and
+// records err for the request log.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	c := classify(err)
+	if info := infoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	writeProblem(w, r, c.status, c.code, c.detail)
+}
+
+// writeProblem answers r with a problem. A HEAD request gets the headers
+// only.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	p := problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+	if p.Title == "" {
+		p.Title = "Client Closed Request"
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		p.RequestID = info.requestID
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		// A struct of strings and an int always marshals.
+		panic(err)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", problemType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Disposition")
+	h.Del("Content-Security-Policy")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// writeJSON answers with v as JSON and the given status.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// statusWriter records the status and the number of body bytes of an
+// answer, and moves the connection's write deadline forward at every write.
+type statusWriter struct {
+	http.ResponseWriter
+	rc          *http.ResponseController
+	timeout     time.Duration // <= 0: no deadlines
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+// clearDeadline removes any write deadline left on the connection.
+func (w *statusWriter) clearDeadline() {
+	if w.timeout > 0 {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.status = code
+		w.wroteHeader = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.status = http.StatusOK
+		w.wroteHeader = true
+	}
+	if w.timeout > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *statusWriter) Flush() { _ = w.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// bodyReader counts the bytes read from a request body and moves the
+// connection's read deadline forward before every read, so that a body that
+// keeps arriving is never cut and a stalled one is. It clears the deadline
+// when the body ends (io.EOF), since the server's background read then
+// starts waiting on the connection while the handler still works. After
+// any other error, and for a body the handler left unfinished, the
+// deadline stays: it bounds the server's drain of the rest, and the server
+// sets its own before reading the next request.
+type bodyReader struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration // <= 0: no deadlines
+	n       int64
+	done    bool
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.timeout > 0 && !b.done {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != nil && !b.done {
+		b.done = true
+		if b.timeout > 0 && err == io.EOF {
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return n, err
+}
