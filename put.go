@@ -147,11 +147,18 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		}
 		w = bw
 	}
-	store := s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
-	sinks := []*sink{store}
+	// The bucket writer's sink; none when nothing is written, so that the
+	// verify-only pass hashes without handing chunks to another goroutine.
+	var store *sink
+	var sinks []*sink
+	if existing == "" {
+		store = s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
+		sinks = append(sinks, store)
+	}
 
 	var (
 		pw       *io.PipeWriter
+		scanSink *sink
 		scanDone chan struct{}
 		scanRes  *ScanResult
 		scanErr  error
@@ -165,7 +172,8 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			scanRes, scanErr = s.opts.Scanner.Scan(ctx, pr)
 			pr.CloseWithError(errScanEnded)
 		}()
-		sinks = append(sinks, s.startSink(func(b []byte) error { _, err := pw.Write(b); return err }))
+		scanSink = s.startSink(func(b []byte) error { _, err := pw.Write(b); return err })
+		sinks = append(sinks, scanSink)
 	}
 	defer func() {
 		if err == nil {
@@ -203,10 +211,14 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			if len(head) < HeadSize {
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
 			}
-			c.refs.Store(int32(len(sinks)))
-			for _, k := range sinks {
-				if !s.send(ctx, k, c) {
-					return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+			if len(sinks) == 0 {
+				s.chunks.Put(c)
+			} else {
+				c.refs.Store(int32(len(sinks)))
+				for _, k := range sinks {
+					if !s.send(ctx, k, c) {
+						return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+					}
 				}
 			}
 		} else {
@@ -221,15 +233,17 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			}
 			return nil, fmt.Errorf("filestore: put: reading content: %w", rerr)
 		}
-		if store.failed.Load() {
+		if store != nil && store.failed.Load() {
 			break
 		}
 	}
-	if err := store.finish(); err != nil {
-		return nil, s.translate("put: staging", err)
+	if store != nil {
+		if err := store.finish(); err != nil {
+			return nil, s.translate("put: staging", err)
+		}
 	}
-	if len(sinks) > 1 {
-		_ = sinks[1].finish()
+	if pw != nil {
+		_ = scanSink.finish()
 		pw.Close()
 		<-scanDone
 	}
