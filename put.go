@@ -380,6 +380,9 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 	if res.DedupHit && !st.existing {
 		s.dropStaged(st.key)
 	}
+	if res.DedupHit || st.existing {
+		s.dedupHits.Add(1)
+	}
 	return toFile(res.File)
 }
 

@@ -28,8 +28,9 @@ type Service struct {
 	ownDB     *bun.DB // closed by Close when Open opened it
 	ownBucket bool
 
-	chunks sync.Pool // *chunk buffers of the upload pass
-	closed atomic.Bool
+	chunks    sync.Pool // *chunk buffers of the upload pass
+	closed    atomic.Bool
+	dedupHits atomic.Uint64
 }
 
 var _ Store = (*Service)(nil)
@@ -170,6 +171,11 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 	}
 	return &Stats{Files: st.Files, Owners: st.Owners, LogicalBytes: st.LogicalBytes, StoredBytes: st.StoredBytes, Objects: st.Objects}, nil
 }
+
+// DedupHits returns how many uploads through this Service found their
+// content already stored, and so stored no new bytes (since it was made; per
+// process, not across the Services sharing a catalogue).
+func (s *Service) DedupHits() uint64 { return s.dedupHits.Load() }
 
 func (s *Service) check() error {
 	if s.closed.Load() {

@@ -71,6 +71,9 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := registerDedupHits(reg, store); err != nil {
+		return nil, err
+	}
 	cfg.Registry = reg
 	doc, err := openapiDocument()
 	if err != nil {

@@ -23,6 +23,29 @@ type metrics struct {
 	inFlight    prometheus.Gauge
 }
 
+// DedupCounter is an optional interface of a Store (filestore.Service has
+// it): the number of uploads whose content was already stored. When the
+// Store has it, /metrics serves it as filestore_dedup_hits_total.
+type DedupCounter interface {
+	DedupHits() uint64
+}
+
+// registerDedupHits serves store's dedup hits in reg, if it counts them.
+func registerDedupHits(reg *prometheus.Registry, store filestore.Store) error {
+	dc, ok := store.(DedupCounter)
+	if !ok {
+		return nil
+	}
+	err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "filestore_dedup_hits_total",
+		Help: "Uploads whose content was already stored (no new bytes kept), counted by this process's Store.",
+	}, func() float64 { return float64(dc.DedupHits()) }))
+	if err != nil {
+		return fmt.Errorf("httpapi: register metrics: %w", err)
+	}
+	return nil
+}
+
 // routeUnmatched is the route label of requests that matched no route.
 const routeUnmatched = "unmatched"
 

@@ -224,6 +224,7 @@ func TestMetrics(t *testing.T) {
 	})
 	tok := e.token("alice")
 	f := e.upload(tok, "", "a.txt", []byte("0123456789"))
+	e.upload(tok, "", "copy.txt", []byte("0123456789")) // stored once: a dedup hit
 	e.do("POST", "/v1/files?name=b.txt", tok, strings.NewReader("xx"+marker))
 	e.do("GET", "/v1/files/"+f.ID+"/content", tok, nil)
 	e.do("GET", "/v1/files/"+f.ID+"/content", tok, nil, "Range", "bytes=0-1")
@@ -250,17 +251,18 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		`filestore_http_requests_total{code=201,route=POST /v1/files}`:                    1,
+		`filestore_http_requests_total{code=201,route=POST /v1/files}`:                    2,
 		`filestore_http_requests_total{code=422,route=POST /v1/files}`:                    1,
 		`filestore_http_requests_total{code=200,route=GET /v1/files/{id}/content}`:        1,
 		`filestore_http_requests_total{code=206,route=GET /v1/files/{id}/content}`:        1,
 		`filestore_http_requests_total{code=404,route=unmatched}`:                         1,
-		`filestore_http_request_duration_seconds{route=POST /v1/files}_count`:             2,
+		`filestore_http_request_duration_seconds{route=POST /v1/files}_count`:             3,
 		`filestore_http_request_duration_seconds{route=GET /v1/files/{id}/content}_count`: 2,
 		`filestore_http_request_duration_seconds{route=unmatched}_count`:                  1,
-		`filestore_upload_bytes_total{}`:                                                  10 + 2 + float64(len(marker)),
-		`filestore_upload_size_bytes{}_count`:                                             1,
-		`filestore_scan_verdicts_total{verdict=clean}`:                                    1,
+		`filestore_upload_bytes_total{}`:                                                  10 + 10 + 2 + float64(len(marker)),
+		`filestore_upload_size_bytes{}_count`:                                             2,
+		`filestore_scan_verdicts_total{verdict=clean}`:                                    2,
+		`filestore_dedup_hits_total{}`:                                                    1,
 		`filestore_scan_verdicts_total{verdict=infected}`:                                 1,
 	}
 	for k := range got {
