@@ -13,7 +13,8 @@ import (
 
 // Mint signs a token with the HMAC secret (HS256), for `filestored token` and
 // tests. The token has "sub", "iat" (now) and "exp" (now+ttl); it has no
-// "iss" nor "aud", so a Verifier that checks them refuses it. A nil scopes
+// "iss" nor "aud", so a Verifier that checks them refuses it (MintWith adds
+// them). A nil scopes
 // leaves out the "scope" claim (the token then has ScopeRead and
 // ScopeWrite); a non-nil one is written as "scope", space-separated, so an
 // empty one grants nothing. A zero now means time.Now().
@@ -22,6 +23,24 @@ import (
 // than 255 bytes or has control characters, ttl is not positive, or a scope
 // is empty or has spaces.
 func Mint(secret []byte, sub string, scopes []string, ttl time.Duration, now time.Time) (string, error) {
+	return MintWith(secret, sub, scopes, ttl, now, nil)
+}
+
+// MintOptions adds claims to a minted token.
+type MintOptions struct {
+	// Issuer, when set, is the token's "iss".
+	Issuer string
+	// Audience, when set, is the token's "aud" (a single audience).
+	Audience string
+}
+
+// MintWith is Mint with the extra claims of opts (nil is the zero value),
+// so that a Verifier configured with an Issuer and Audience accepts the
+// token.
+func MintWith(secret []byte, sub string, scopes []string, ttl time.Duration, now time.Time, opts *MintOptions) (string, error) {
+	if opts == nil {
+		opts = &MintOptions{}
+	}
 	switch {
 	case len(secret) < minSecretLen:
 		return "", fmt.Errorf("auth: mint: secret has %d bytes, at least %d are required", len(secret), minSecretLen)
@@ -47,11 +66,16 @@ func Mint(secret []byte, sub string, scopes []string, ttl time.Duration, now tim
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %w", err)
 	}
-	b := jwt.Signed(signer).Claims(jwt.Claims{
+	claims := jwt.Claims{
 		Subject:  sub,
+		Issuer:   opts.Issuer,
 		IssuedAt: jwt.NewNumericDate(now),
 		Expiry:   jwt.NewNumericDate(now.Add(ttl)),
-	})
+	}
+	if opts.Audience != "" {
+		claims.Audience = jwt.Audience{opts.Audience}
+	}
+	b := jwt.Signed(signer).Claims(claims)
 	if scopes != nil {
 		b = b.Claims(map[string]any{"scope": strings.Join(scopes, " ")})
 	}

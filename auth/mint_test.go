@@ -144,3 +144,32 @@ func TestMintZeroNow(t *testing.T) {
 		t.Fatalf("Verify: %v", err)
 	}
 }
+
+func TestMintWithIssuerAndAudience(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 64))
+	tok, err := MintWith(secret, "alice", nil, time.Hour, time.Time{}, &MintOptions{Issuer: "https://issuer", Audience: "files"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		iss, aud string
+		ok       bool
+	}{
+		{"https://issuer", "files", true},
+		{"", "", true},
+		{"https://issuer", "", true},
+		{"https://other", "files", false},
+		{"https://issuer", "other", false},
+	}
+	for _, tt := range tests {
+		v, err := New(Config{Secret: secret, Issuer: tt.iss, Audience: tt.aud})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(context.Background(), tok)
+		v.Close()
+		if (err == nil) != tt.ok {
+			t.Errorf("Verify with iss %q, aud %q: %v, want ok %v", tt.iss, tt.aud, err, tt.ok)
+		}
+	}
+}

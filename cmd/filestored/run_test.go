@@ -247,10 +247,29 @@ func TestToken(t *testing.T) {
 		t.Errorf("a secret was generated although --jwt-secret was given: %v", err)
 	}
 
+	// With iss and aud checked, the token carries them.
+	tok, err = mint([]string{"--sub", "carol", "--jwt-issuer", "https://issuer", "--jwt-audience", "files"}, map[string]string{"FILESTORE_DATA_DIR": dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []struct {
+		iss, aud string
+		ok       bool
+	}{{"https://issuer", "files", true}, {"https://other", "files", false}, {"https://issuer", "other", false}} {
+		v, err := auth.New(auth.Config{Secret: secret, Issuer: cfg.iss, Audience: cfg.aud})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := v.Verify(context.Background(), tok)
+		v.Close()
+		if ok := err == nil && c.Owner == "carol"; ok != cfg.ok {
+			t.Errorf("token for iss https://issuer, aud files verified with iss %s, aud %s: %v, %v; want ok %v", cfg.iss, cfg.aud, c, err, cfg.ok)
+		}
+	}
+
 	for _, bad := range [][]string{
 		{"--data-dir", dataDir},
 		{"--sub", "a", "--scope", "files:delete", "--data-dir", dataDir},
-		{"--sub", "a", "--jwt-issuer", "https://issuer", "--data-dir", dataDir},
 		{"--sub", "a", "--jwt-keys", "keys.pem", "--data-dir", dataDir},
 		{"--sub", "a", "--ttl", "-1h", "--data-dir", dataDir},
 	} {

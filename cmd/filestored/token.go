@@ -42,9 +42,6 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 	if err := c.resolve(); err != nil {
 		return err
 	}
-	if c.jwtIssuer != "" || c.jwtAudience != "" {
-		return fmt.Errorf("%w: the server checks iss/aud (--jwt-issuer, --jwt-audience); tokens from `filestored token` carry neither, so get one from your issuer", errUsage)
-	}
 	secret, err := c.secret()
 	if err != nil {
 		return err
@@ -52,7 +49,8 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 	if secret == nil {
 		return fmt.Errorf("%w: the server verifies tokens with --jwt-keys only; `filestored token` needs the HMAC secret (--jwt-secret)", errUsage)
 	}
-	tok, err := auth.Mint(secret, *sub, scopes, *ttl, time.Time{})
+	// The token carries the iss and aud the server checks, if any.
+	tok, err := auth.MintWith(secret, *sub, scopes, *ttl, time.Time{}, &auth.MintOptions{Issuer: c.jwtIssuer, Audience: c.jwtAudience})
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
