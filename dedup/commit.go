@@ -51,10 +51,19 @@ type CommitResult struct {
 // Overwrite is false. Transient errors retry the whole transaction; a retry
 // after a commit whose outcome was lost finds the row and reports it.
 //
-// Concurrent commits are grouped into one transaction (see committer);
-// each still returns only after its own changes are durably committed.
+// On SQLite, whose single writer makes every commit wait for the one
+// before, concurrent commits are grouped into one transaction (see
+// committer). PostgreSQL runs concurrent transactions and groups their WAL
+// flushes itself, so there each commit is its own transaction. Either way a
+// commit returns only after its own changes are durably committed.
 func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
-	res, err := c.group.submit(ctx, req)
+	var res *CommitResult
+	var err error
+	if c.pg {
+		res, err = c.group.runOne(ctx, req)
+	} else {
+		res, err = c.group.submit(ctx, req)
+	}
 	if err != nil {
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrStagingExpired) || errors.Is(err, ErrObjectGone) {
 			return nil, err

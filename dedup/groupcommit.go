@@ -96,6 +96,22 @@ func (g *committer) submit(ctx context.Context, req CommitRequest) (*CommitResul
 	return p.res, p.err
 }
 
+// runOne commits req in a transaction of its own, in the caller's
+// goroutine, with the same retries and outcome rules as a batch.
+func (g *committer) runOne(ctx context.Context, req CommitRequest) (*CommitResult, error) {
+	select {
+	case <-g.stop:
+		return nil, ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := &pendingCommit{req: req, done: make(chan struct{})}
+	g.run([]*pendingCommit{p})
+	return p.res, p.err
+}
+
 func (g *committer) loop() {
 	for {
 		var first *pendingCommit
