@@ -1,98 +1,13 @@
 package filestore_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"testing"
-	"time"
 
-	"github.com/filestore-go/filestore/dedup"
-	"github.com/filestore-go/filestore/storage"
+	"github.com/filestore-go/filestore/filestoretest"
 )
 
-// checkInvariants opens the catalogue and bucket behind a store directly and
-// checks design.md's invariants 5 and 6: one object row per content whose
-// ref_count equals the file rows pointing at it, no file row without its
-// object and bytes; and, when quiescent after a Collect, no object without
-// a reference, no row being deleted, and no bytes without a row. It returns
-// the number of object rows.
+// checkInvariants is filestoretest.CheckInvariants.
 func checkInvariants(t *testing.T, dbURL, bucketURL string, collected bool) int {
 	t.Helper()
-	ctx := context.Background()
-	db, err := dedup.OpenDB(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("invariants: open db: %v", err)
-	}
-	defer db.Close()
-	b, err := storage.Open(ctx, bucketURL, nil)
-	if err != nil {
-		t.Fatalf("invariants: open bucket: %v", err)
-	}
-	defer b.Close()
-
-	type objRow struct {
-		SHA256   string `bun:"sha256"`
-		Key      string `bun:"key"`
-		RefCount int64  `bun:"ref_count"`
-		State    string `bun:"state"`
-		Refs     int64  `bun:"refs"`
-		Size     int64  `bun:"size"`
-	}
-	var objs []objRow
-	if err := db.NewRaw(`SELECT o.sha256, o.key, o.ref_count, o.state, o.size,
-		(SELECT COUNT(*) FROM files f WHERE f.sha256 = o.sha256) AS refs FROM objects o`).Scan(ctx, &objs); err != nil {
-		t.Fatalf("invariants: objects: %v", err)
-	}
-	var orphans int
-	if err := db.NewRaw(`SELECT COUNT(*) FROM files f WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.sha256 = f.sha256)`).Scan(ctx, &orphans); err != nil {
-		t.Fatalf("invariants: orphans: %v", err)
-	}
-	if orphans != 0 {
-		t.Errorf("invariant 6: %d file rows point at no object row", orphans)
-	}
-	keys := map[string]int64{}
-	if err := b.List(ctx, func(key string, _ time.Time, size int64) error { keys[key] = size; return nil }); err != nil {
-		t.Fatalf("invariants: list bucket: %v", err)
-	}
-	rowKeys := map[string]bool{}
-	for _, o := range objs {
-		rowKeys[o.Key] = true
-		if o.RefCount != o.Refs {
-			t.Errorf("invariant 5: object %s has ref_count %d but %d file rows", o.SHA256[:12], o.RefCount, o.Refs)
-		}
-		if o.Refs > 0 {
-			size, ok := keys[o.Key]
-			if !ok {
-				t.Errorf("invariant 6: object %s (referenced %d times) has no bytes at %s", o.SHA256[:12], o.Refs, o.Key)
-				continue
-			}
-			if size != o.Size {
-				t.Errorf("object %s: %d bytes stored, row says %d", o.SHA256[:12], size, o.Size)
-			}
-			rd, err := b.NewReader(ctx, o.Key)
-			if err != nil {
-				t.Errorf("object %s: %v", o.SHA256[:12], err)
-				continue
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, rd)
-			rd.Close()
-			if got := hex.EncodeToString(h.Sum(nil)); err != nil || got != o.SHA256 {
-				t.Errorf("object %s: bytes hash to %s (%v)", o.SHA256[:12], got[:12], err)
-			}
-		}
-		if collected && (o.Refs == 0 || o.State != "live") {
-			t.Errorf("after Collect: object %s has %d references, state %s", o.SHA256[:12], o.Refs, o.State)
-		}
-	}
-	if collected {
-		for k := range keys {
-			if !rowKeys[k] {
-				t.Errorf("after Collect: bucket key %s has no object row", k)
-			}
-		}
-	}
-	return len(objs)
+	return filestoretest.CheckInvariants(t, dbURL, bucketURL, collected)
 }
