@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/filestore-go/filestore/internal/fsync"
 )
 
 // Permissions of what a local bucket creates (before the umask).
@@ -16,8 +18,8 @@ const (
 )
 
 // A local writer starts the writeback of every writebackChunk bytes it
-// writes (see startWriteback), and waits for the writeback of what lies more
-// than writebackLag bytes behind (see waitWriteback). The final fdatasync
+// writes (see fsync.StartWriteback), and waits for the writeback of what lies more
+// than writebackLag bytes behind (see fsync.WaitWriteback). The final fdatasync
 // then finds at most about writebackLag+writebackChunk bytes still to write,
 // and one writer leaves no more dirty pages than that.
 const (
@@ -51,10 +53,10 @@ func newLocalDir(root string, noSync bool) *localDir {
 	return &localDir{
 		root:     root,
 		noSync:   noSync,
-		syncFile: fdatasync,
+		syncFile: fsync.Fdatasync,
 		syncDir:  fsyncDir,
-		startWB:  startWriteback,
-		waitWB:   waitWriteback,
+		startWB:  fsync.StartWriteback,
+		waitWB:   fsync.WaitWriteback,
 		chunk:    writebackChunk,
 		lag:      writebackLag,
 		syncers:  make(map[string]*dirSyncer),

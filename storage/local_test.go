@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filestore-go/filestore/internal/fsync"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -46,7 +47,7 @@ func (s *syncLog) observe(l *localDir, final *string) {
 		}
 		tmp := strings.HasPrefix(f.Name(), *final+".") && strings.HasSuffix(f.Name(), ".tmp")
 		s.add(fmt.Sprintf("fdatasync temp=%v size=%d visible=%v", tmp, fi.Size(), exists(*final)))
-		return fdatasync(f)
+		return fsync.Fdatasync(f)
 	}
 	l.syncDir = func(p string) error {
 		rel, _ := filepath.Rel(s.root, p)
@@ -230,11 +231,11 @@ func TestLocalWriteback(t *testing.T) {
 	b.local.lag = 128 << 10
 	b.local.startWB = func(f *os.File, off, n int64) error {
 		calls = append(calls, fmt.Sprintf("start %d+%d", off, n))
-		return startWriteback(f, off, n) // the real system calls must work here
+		return fsync.StartWriteback(f, off, n) // the real system calls must work here
 	}
 	b.local.waitWB = func(f *os.File, off, n int64) error {
 		calls = append(calls, fmt.Sprintf("wait %d+%d", off, n))
-		return waitWriteback(f, off, n)
+		return fsync.WaitWriteback(f, off, n)
 	}
 	w, err := b.NewWriter(t.Context(), b.NewKey())
 	if err != nil {

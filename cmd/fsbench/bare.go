@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"sync"
+
+	"github.com/filestore-go/filestore/internal/fsync"
 )
 
 // Writeback of the overlap sync mode, as the durable local bucket does it:
@@ -95,12 +97,12 @@ func (s *bareServer) receive(body io.Reader) (string, int64, error) {
 			}
 			n += int64(m)
 			if f != nil && s.sync == syncOverlap && n-queued >= wbChunk {
-				if err := startWriteback(f, queued, n-queued); err != nil {
+				if err := fsync.StartWriteback(f, queued, n-queued); err != nil {
 					return "", n, err
 				}
 				queued = n
 				if behind := queued - wbLag; behind > waited {
-					if err := waitWriteback(f, waited, behind-waited); err != nil {
+					if err := fsync.WaitWriteback(f, waited, behind-waited); err != nil {
 						return "", n, err
 					}
 					waited = behind
@@ -115,7 +117,7 @@ func (s *bareServer) receive(body io.Reader) (string, int64, error) {
 		}
 	}
 	if f != nil && s.sync != syncNone {
-		if err := fdatasync(f); err != nil {
+		if err := fsync.Fdatasync(f); err != nil {
 			return "", n, err
 		}
 	}

@@ -1,4 +1,4 @@
-package storage
+package fsync
 
 import (
 	"errors"
@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fdatasync flushes f's data and the metadata needed to read it back (its
-// size) to stable storage.
-func fdatasync(f *os.File) error {
+// Fdatasync flushes f's data and the metadata needed to read it back (its
+// size) to stable storage, retrying on EINTR.
+func Fdatasync(f *os.File) error {
 	return control(f, func(fd int) error {
 		for {
 			err := unix.Fdatasync(fd)
@@ -20,20 +20,19 @@ func fdatasync(f *os.File) error {
 	})
 }
 
-// startWriteback asks the kernel to start writing [off, off+n) of f to
-// disk now, without waiting, so that the final fdatasync has little left to
-// do. It is advisory: errors only disable it.
-func startWriteback(f *os.File, off, n int64) error {
+// StartWriteback asks the kernel to start writing [off, off+n) of f to
+// disk now, without waiting, so that a final Fdatasync has little left to
+// do. It is advisory.
+func StartWriteback(f *os.File, off, n int64) error {
 	return control(f, func(fd int) error {
 		return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }
 
-// waitWriteback waits until [off, off+n) of f has been written back (starting
-// the writeback of any page not yet under way). A writer calls it for data
-// well behind what it writes, to bound the dirty pages it leaves in the page
-// cache.
-func waitWriteback(f *os.File, off, n int64) error {
+// WaitWriteback waits until [off, off+n) of f has been written back
+// (starting the writeback of any page not yet under way). A writer calls it
+// for data well behind what it writes, to bound its dirty pages.
+func WaitWriteback(f *os.File, off, n int64) error {
 	return control(f, func(fd int) error {
 		return unix.SyncFileRange(fd, off, n,
 			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
