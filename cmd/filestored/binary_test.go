@@ -19,11 +19,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "filestored")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	work := t.TempDir()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "FILESTORE_ADDR=127.0.0.1:0"}
 

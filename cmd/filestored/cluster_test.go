@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,14 +34,14 @@ func TestThreeServersOneTruth(t *testing.T) {
 		t.Skip("starts three servers for a while")
 	}
 	dbURL, bucketURL := testenv.PostgresDatabase(t), testenv.S3URL(t)
-	bin := filepath.Join(t.TempDir(), "filestored")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	secret := strings.Repeat("cluster-secret-", 5)
+	env := append(os.Environ(), "FILESTORE_JWT_SECRET="+secret)
 	var addrs []string
-	for i := range 3 {
-		addrs = append(addrs, startClusterServer(t, bin, i, dbURL, bucketURL, secret))
+	for range 3 {
+		_, addr, _ := startProcess(t, bin, t.TempDir(), env, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
+			"--database", dbURL, "--bucket", bucketURL, "--rate-ip", "0", "--rate-user", "0")
+		addrs = append(addrs, addr)
 	}
 
 	owners := []string{"alice", "bob", "carol"}
@@ -224,29 +223,4 @@ func TestThreeServersOneTruth(t *testing.T) {
 	if objects > len(contents) {
 		t.Errorf("%d objects for %d distinct contents", objects, len(contents))
 	}
-}
-
-// startClusterServer starts filestored number i on dbURL and bucketURL and returns
-// its address; it is killed when t ends.
-func startClusterServer(t *testing.T, bin string, i int, dbURL, bucketURL, secret string) string {
-	t.Helper()
-	work := t.TempDir()
-	logs := newLogBuffer()
-	srv := exec.Command(bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data"),
-		"--database", dbURL, "--bucket", bucketURL, "--rate-ip", "0", "--rate-user", "0")
-	srv.Dir, srv.Stderr = work, logs
-	srv.Env = append(os.Environ(), "FILESTORE_JWT_SECRET="+secret)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("server %d log:\n%s", i, logs)
-		}
-	})
-	return logs.waitFor(t, listening)[1]
 }

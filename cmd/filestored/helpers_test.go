@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -57,3 +59,35 @@ func (b *logBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
 var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// buildBinary builds filestored into a temporary directory and returns its
+// path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "filestored")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcess starts bin with args and env (nil: this process's) in dir,
+// waits until it listens, and returns the process, its address and its log.
+// The process is killed when t ends, its log shown if t failed.
+func startProcess(t *testing.T, bin, dir string, env []string, args ...string) (*exec.Cmd, string, *logBuffer) {
+	t.Helper()
+	logs := newLogBuffer()
+	srv := exec.Command(bin, args...)
+	srv.Dir, srv.Env, srv.Stderr = dir, env, logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait() // an error when the test waited already
+		if t.Failed() {
+			t.Logf("%s %v log:\n%s", bin, args, logs)
+		}
+	})
+	return srv, logs.waitFor(t, listening)[1], logs
+}

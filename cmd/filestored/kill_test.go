@@ -31,12 +31,14 @@ func TestServerKilledDuringUploads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills a server several times")
 	}
-	bin := filepath.Join(t.TempDir(), "filestored")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	secret := strings.Repeat("kill-test-secret-", 4)
+	env := append(os.Environ(), "FILESTORE_JWT_SECRET="+secret)
+	start := func() (*exec.Cmd, string) {
+		srv, addr, _ := startProcess(t, bin, "", env, "--addr", "127.0.0.1:0", "--data-dir", data, "--rate-ip", "0", "--rate-user", "0")
+		return srv, addr
+	}
 	tok, err := auth.Mint([]byte(secret), "alice", nil, time.Hour, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,7 @@ func TestServerKilledDuringUploads(t *testing.T) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for round := range 4 {
-		srv, addr := startKillable(t, bin, data, secret)
+		srv, addr := start()
 		// Kill after a random number of acknowledged uploads, while the
 		// other clients are mid-request.
 		killAfter := 3 + r.IntN(10)
@@ -137,7 +139,7 @@ func TestServerKilledDuringUploads(t *testing.T) {
 	t.Logf("%d uploads acknowledged across 4 kills, %d requests cut off by a kill", len(acked), failures)
 
 	// Restart on the same data and check every acknowledged upload.
-	srv, addr := startKillable(t, bin, data, secret)
+	srv, addr := start()
 	readable := 0
 	for _, u := range acked {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/files/"+u.id+"/content", nil)
@@ -172,19 +174,4 @@ func TestServerKilledDuringUploads(t *testing.T) {
 	}
 	t.Logf("Collect after the kills: %+v", *res)
 	filestoretest.CheckInvariants(t, dbURL, bucketURL, true)
-}
-
-// startKillable starts filestored on data with the given secret and
-// returns the process and its address; the process is killed when t ends.
-func startKillable(t *testing.T, bin, data, secret string) (*exec.Cmd, string) {
-	t.Helper()
-	logs := newLogBuffer()
-	srv := exec.Command(bin, "--addr", "127.0.0.1:0", "--data-dir", data, "--rate-ip", "0", "--rate-user", "0")
-	srv.Stderr = logs
-	srv.Env = append(os.Environ(), "FILESTORE_JWT_SECRET="+secret)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill() })
-	return srv, logs.waitFor(t, listening)[1]
 }
