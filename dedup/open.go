@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
@@ -67,7 +69,10 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("dedup: sqlite directory: %w", err)
 		}
-		params.Add("_pragma", "journal_mode(WAL)")
+		// journal_mode is not set per connection: WAL mode is a property
+		// of the file, and switching to it needs an exclusive lock that a
+		// concurrent opener may hold (SQLite then reports SQLITE_BUSY
+		// without waiting). useWAL sets it once, with retries.
 		params.Add("_pragma", "synchronous(FULL)")
 		dsn = "file:" + path + "?" + params.Encode()
 	}
@@ -90,7 +95,28 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("dedup: sqlite: %w", err)
 	}
+	if !memory {
+		if err := useWAL(ctx, db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("dedup: sqlite: %w", err)
+		}
+	}
 	return db, nil
+}
+
+// useWAL puts the database file in WAL mode, retrying while another
+// connection (in this process or another) holds the lock the switch needs.
+func useWAL(ctx context.Context, db *bun.DB) error {
+	return retry.Do(ctx, retry.Policy{Attempts: 20, Base: 10 * time.Millisecond, Max: time.Second}, IsTransient, func(ctx context.Context) error {
+		var mode string
+		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+			return fmt.Errorf("journal_mode: %w", err)
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fmt.Errorf("journal_mode is %q after asking for WAL", mode)
+		}
+		return nil
+	})
 }
 
 // redact hides a password in a database URL for error messages.
