@@ -7,7 +7,7 @@ import (
 
 // chunkSize is the unit of the upload pass: bytes are read, hashed and
 // handed to the sinks (bucket writer, scanner) in chunks of this size.
-const chunkSize = 256 << 10
+const chunkSize = 128 << 10
 
 // sinkDepth is how many chunks may wait for one sink; a slower sink makes
 // the pass wait (back-pressure) rather than letting memory grow.

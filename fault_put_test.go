@@ -35,7 +35,11 @@ type putCase struct {
 // pass, so that a fault can hit the stream in its middle.
 var putContent = filestoretest.Content(42, 1<<20)
 
-func isExists(q string) bool { return strings.HasPrefix(q, "SELECT EXISTS") }
+// isPathCheck matches the path check before staging: bun's EXISTS query,
+// or on SQLite the prepared statement that the commit also uses.
+func isPathCheck(q string) bool {
+	return strings.HasPrefix(q, "SELECT EXISTS") || strings.HasPrefix(q, "SELECT id FROM files WHERE owner = ?")
+}
 
 // Faults of the bucket during Put: the staging writer is not retried (the
 // bytes cannot be read again), so a transient fault fails the upload with
@@ -91,12 +95,12 @@ var putBucketCases = []putCase{
 var putDBCases = []putCase{
 	{
 		name:  "path check: transient once",
-		rules: []faults.Rule{{Op: faults.OpQuery, Match: isExists}},
+		rules: []faults.Rule{{Op: faults.OpQuery, Match: isPathCheck}},
 		want:  outcome{Files: 1, Keys: 1},
 	},
 	{
 		name:  "path check: persistent",
-		rules: []faults.Rule{{Op: faults.OpQuery, Match: isExists, Times: faults.Forever}},
+		rules: []faults.Rule{{Op: faults.OpQuery, Match: isPathCheck, Times: faults.Forever}},
 		want:  outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpNewWriter: 0}},
 	},
 	{

@@ -209,6 +209,15 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			}
 			h.Write(c.buf[:n])
 			if len(head) < HeadSize {
+				if head == nil {
+					// One allocation, not a chain of growing copies; only
+					// as large as a body that ends in its first chunk.
+					capacity := HeadSize
+					if rerr == io.EOF {
+						capacity = min(n, HeadSize)
+					}
+					head = make([]byte, 0, capacity)
+				}
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
 			}
 			if len(sinks) == 0 {

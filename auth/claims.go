@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -22,12 +23,13 @@ type tokenClaims struct {
 	Scp any `json:"scp"`
 }
 
-// caller validates the verified claims c and returns the caller they name.
-func (v *Verifier) caller(c *tokenClaims) (*Caller, error) {
+// caller validates the verified claims c at now and returns the caller they
+// name.
+func (v *Verifier) caller(c *tokenClaims, now time.Time) (*Caller, error) {
 	if c.Expiry == nil {
 		return nil, invalid("exp claim missing")
 	}
-	want := jwt.Expected{Issuer: v.issuer, Time: v.now()}
+	want := jwt.Expected{Issuer: v.issuer, Time: now}
 	if v.audience != "" {
 		want.AnyAudience = jwt.Audience{v.audience}
 	}

@@ -36,6 +36,11 @@ type Config struct {
 	// ReloadInterval is the least time between two checks of KeyFile for a
 	// change, made on Verify. Zero means 10 s; negative never reloads.
 	ReloadInterval time.Duration
+	// CacheSize is the number of successfully verified tokens whose result
+	// Verify remembers (keyed by the token's SHA-256), so that a token sent
+	// again skips parsing and signature checks; see the package doc. Zero
+	// means 4096 (a few MiB at most); negative disables the cache.
+	CacheSize int
 }
 
 // withDefaults validates cfg and fills in its zero fields.
@@ -51,6 +56,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ReloadInterval == 0 {
 		cfg.ReloadInterval = defaultReloadInterval
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = defaultCacheSize
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -58,6 +58,19 @@
 // A token with neither claim has ScopeRead and ScopeWrite; ScopeAdmin is
 // never implied. A present but empty claim grants no scope.
 //
+// # Caching verified tokens
+//
+// Clients send the same token with many requests, so a Verifier remembers
+// the tokens that verified successfully (up to Config.CacheSize, 4096 by
+// default; negative disables it), keyed by the SHA-256 of the token, and
+// answers them again without parsing or signature checks. A remembered
+// token is answered only while its "exp", "nbf" and "iat" pass the same
+// checks (same leeway, same clock) as at the first verification, for at
+// most one minute, and only with the keys that verified it: a key file
+// reload forgets every token. Failures are never remembered: a bad token
+// costs a full verification every time. When the cache is full the token
+// remembered first is forgotten.
+//
 // # Hostile input
 //
 // Tokens longer than 8 KiB and JOSE headers longer than 2 KiB (encoded) are

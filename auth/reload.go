@@ -7,7 +7,8 @@ import (
 // maybeReload re-reads the key file when it is due for a check (at most once
 // per interval, by the injected clock) and has changed since it was last
 // read. Only one goroutine checks at a time; the others go on with the
-// current keys. A file that cannot be read or parsed keeps the current keys.
+// current keys. A file that cannot be read or parsed keeps the current keys
+// (and the cached tokens); new keys drop every cached token.
 func (v *Verifier) maybeReload() {
 	if v.path == "" || v.interval < 0 || v.closed.Load() {
 		return
@@ -48,6 +49,10 @@ func (v *Verifier) maybeReload() {
 		return
 	}
 	v.keys.Store(newKeySet(v.secretKeys, keys))
+	// Entries name the key set that verified them, so one stored by a
+	// verification still running with the old keys is never used; clearing
+	// frees the memory now.
+	v.cache.clear()
 	v.log.Info("auth: key file reloaded", "file", v.path, "keys", len(keys))
 }
 

@@ -209,12 +209,20 @@ func TestReloadConcurrent(t *testing.T) {
 		}
 		replaceFile(t, path, doc)
 		clk.Advance(time.Second)
-		// Wait until a verification has seen the change.
-		for {
+		// Wait until a verification has seen the change: the first Verify
+		// after the advance reloads, unless another goroutine is reloading
+		// right then, so a few attempts suffice; a stale cached result would
+		// never let it through.
+		seen := false
+		for range 10000 {
 			_, errB := v.Verify(context.Background(), r.tokB)
-			if (errB == nil) == (i%2 == 0) {
+			if seen = (errB == nil) == (i%2 == 0); seen {
 				break
 			}
+		}
+		if !seen {
+			t.Errorf("rotation %d: token B's result did not change", i)
+			break
 		}
 	}
 	close(stop)

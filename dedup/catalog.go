@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/filestore-go/filestore/internal/retry"
@@ -21,6 +22,10 @@ type Catalog struct {
 	retry retry.Policy
 	now   func() time.Time
 	group *committer
+	// stmts are prepared statements for SQLite; nil on PostgreSQL. After
+	// Close (closed set) reads go through bun again.
+	stmts  *stmts
+	closed atomic.Bool
 }
 
 // Options configures New. The zero value is useful.
@@ -46,6 +51,11 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !c.pg {
+		if c.stmts, err = prepare(ctx, db.DB); err != nil {
+			return nil, err
+		}
+	}
 	c.group = newCommitter(c)
 	return c, nil
 }
@@ -54,6 +64,9 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 // ErrClosed. It does not close the database.
 func (c *Catalog) Close() error {
 	c.group.close()
+	if c.stmts != nil && !c.closed.Swap(true) {
+		c.stmts.close()
+	}
 	return nil
 }
 
@@ -101,6 +114,11 @@ func fileQuery(db bun.IDB, f any) *bun.SelectQuery {
 func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 	var f File
 	err := c.do(ctx, func(ctx context.Context) error {
+		if c.stmts != nil && !c.closed.Load() {
+			return c.stmts.get.QueryRowContext(ctx, id, owner).Scan(&f.ID, &f.Owner, &f.Folder, &f.Name,
+				&f.NameFold, &f.SHA256, &f.Size, &f.ContentType, &f.Meta, &f.ScanStatus, &f.ScanEngine,
+				&f.ScanVersion, &f.ScannedAt, &f.CreatedAt, &f.UpdatedAt, &f.DeletedAt, &f.Key)
+		}
 		return fileQuery(c.db, &f).Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -116,6 +134,18 @@ func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 func (c *Catalog) PathTaken(ctx context.Context, owner, folder, name string) (bool, error) {
 	var taken bool
 	err := c.do(ctx, func(ctx context.Context) error {
+		if c.stmts != nil && !c.closed.Load() {
+			var id string
+			switch err := c.stmts.liveAt.QueryRowContext(ctx, owner, folder, name).Scan(&id); {
+			case errors.Is(err, sql.ErrNoRows):
+				taken = false
+				return nil
+			case err != nil:
+				return err
+			}
+			taken = true
+			return nil
+		}
 		var err error
 		taken, err = c.db.NewSelect().Model((*File)(nil)).
 			Where("owner = ?", owner).Where("folder = ?", folder).Where("name = ?", name).

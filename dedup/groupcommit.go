@@ -151,20 +151,36 @@ func (g *committer) run(batch []*pendingCommit) {
 	// unknown is set once any attempt fails at COMMIT: that attempt may
 	// have committed, whatever later attempts do.
 	unknown := false
+	// The first attempt takes the fast path where it can; a batch that
+	// aborts it, and every retry, runs on the savepoint path, which also
+	// finds commits whose outcome an earlier attempt lost.
+	fast := true
 	err := retry.Do(ctx, g.c.retry, IsTransient, func(ctx context.Context) error {
-		tx, err := g.c.db.BeginTx(ctx, &sql.TxOptions{})
-		if err != nil {
-			return err
+		for {
+			tx, err := g.c.db.BeginTx(ctx, &sql.TxOptions{})
+			if err != nil {
+				return err
+			}
+			if err := g.batchTx(ctx, tx, live, fast); err != nil {
+				_ = tx.Rollback()
+				if fast && errors.Is(err, errFastAbort) {
+					fast = false
+					continue
+				}
+				fast = false
+				var own *ownFailure
+				if errors.As(err, &own) {
+					return nil // the request's error is set; nothing was committed
+				}
+				return err
+			}
+			if err := tx.Commit(); err != nil {
+				unknown = true
+				fast = false
+				return err
+			}
+			return nil
 		}
-		if err := g.batchTx(ctx, tx, live); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			unknown = true
-			return err
-		}
-		return nil
 	})
 	for _, p := range live {
 		switch {
@@ -181,9 +197,36 @@ func (g *committer) run(batch []*pendingCommit) {
 // batchTx runs each pending commit of a batch inside tx, in a savepoint of
 // its own. A transient error fails the whole batch (to be retried); any
 // other error rolls back only that request's savepoint.
-func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommit) error {
+//
+// With fast set, a request that can take the fast path (commitFast) does,
+// without a savepoint; errFastAbort from it fails the batch.
+func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommit, fast bool) error {
 	for _, p := range live {
 		p.res, p.err = nil, nil
+		if fast {
+			res, ok, err := g.c.commitFast(ctx, tx.Tx, p.req)
+			if ok {
+				p.res, p.err = res, err
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if len(live) == 1 {
+			// Alone in its transaction, a request needs no savepoint: its
+			// failure rolls the whole transaction back.
+			res, err := g.c.commitTx(ctx, tx, p.req)
+			if err != nil {
+				if IsTransient(err) {
+					return err
+				}
+				p.err = err
+				return &ownFailure{err}
+			}
+			p.res = res
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT filestore_commit"); err != nil {
 			return err
 		}
@@ -205,6 +248,13 @@ func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommi
 	}
 	return nil
 }
+
+// ownFailure is the error of the only request of a transaction: the
+// transaction is rolled back and the request answered with err.
+type ownFailure struct{ err error }
+
+func (o *ownFailure) Error() string { return o.err.Error() }
+func (o *ownFailure) Unwrap() error { return o.err }
 
 // ErrOutcomeUnknown: a commit's transaction failed at COMMIT (in this or
 // an earlier attempt), so it may have committed. The caller must not delete the staged bytes: a row may

@@ -38,6 +38,11 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dedup: postgres url: %w", err)
 		}
+		// bun writes the arguments into the SQL text, so every statement
+		// is new to pgx: its default mode would prepare (and cache) each
+		// one, a second round trip per query. The simple protocol sends
+		// the text in one.
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(32)
 		sqldb.SetMaxIdleConns(32)

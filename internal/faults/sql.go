@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 )
 
 // Connector is a database/sql connector that delegates to an inner one (pgx's
@@ -57,13 +58,24 @@ var (
 	_ driver.NamedValueChecker  = (*conn)(nil)
 )
 
-func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
 
+// PrepareContext prepares a statement whose executions fail like the
+// connection's own: OpExec and OpQuery rules apply to them too.
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	var st driver.Stmt
+	var err error
 	if p, ok := c.inner.(driver.ConnPrepareContext); ok {
-		return p.PrepareContext(ctx, query)
+		st, err = p.PrepareContext(ctx, query)
+	} else {
+		st, err = c.inner.Prepare(query)
 	}
-	return c.inner.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	return &stmt{inner: st, in: c.in, query: query}, nil
 }
 
 func (c *conn) Close() error { return c.inner.Close() }
@@ -178,3 +190,59 @@ func (t *txn) Commit() error {
 }
 
 func (t *txn) Rollback() error { return t.inner.Rollback() }
+
+// stmt wraps a prepared statement, failing its executions as conn fails
+// the unprepared ones.
+type stmt struct {
+	inner driver.Stmt
+	in    *Injector
+	query string
+}
+
+var (
+	_ driver.StmtExecContext  = (*stmt)(nil)
+	_ driver.StmtQueryContext = (*stmt)(nil)
+)
+
+func (s *stmt) Close() error  { return s.inner.Close() }
+func (s *stmt) NumInput() int { return s.inner.NumInput() }
+
+// Exec is never called: database/sql uses ExecContext.
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return nil, errors.New("faults: Stmt.Exec without a context is not supported")
+}
+
+// Query is never called: database/sql uses QueryContext.
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return nil, errors.New("faults: Stmt.Query without a context is not supported")
+}
+
+// ExecContext runs the statement, unless OpExec fails it (after running
+// it, for an Applied rule).
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	e, ok := s.inner.(driver.StmtExecContext)
+	if !ok {
+		return nil, errors.New("faults: the driver's statement has no ExecContext")
+	}
+	r := s.in.check(OpExec, s.query)
+	if r != nil && !r.Applied {
+		return nil, s.in.fire(r)
+	}
+	res, err := e.ExecContext(ctx, args)
+	if err != nil || r == nil {
+		return res, err
+	}
+	return nil, s.in.fire(r)
+}
+
+// QueryContext runs the statement as a query, unless OpQuery fails it.
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	q, ok := s.inner.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errors.New("faults: the driver's statement has no QueryContext")
+	}
+	if r := s.in.check(OpQuery, s.query); r != nil {
+		return nil, s.in.fire(r)
+	}
+	return q.QueryContext(ctx, args)
+}

@@ -88,6 +88,36 @@ func TestConnectorFaults(t *testing.T) {
 				var n int
 				return db.QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&n)
 			}, false, []int{1}},
+		{"prepared exec, matched by its SQL", faults.Rule{Op: faults.OpExec, Match: isInsert},
+			func(ctx context.Context, db *sql.DB) error {
+				st, err := db.PrepareContext(ctx, `INSERT INTO t (v) VALUES (?)`)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				_, err = st.ExecContext(ctx, 4)
+				return err
+			}, true, []int{1}},
+		{"prepared exec applied", faults.Rule{Op: faults.OpExec, Applied: true},
+			func(ctx context.Context, db *sql.DB) error {
+				st, err := db.PrepareContext(ctx, `INSERT INTO t (v) VALUES (?)`)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				_, err = st.ExecContext(ctx, 5)
+				return err
+			}, true, []int{1, 5}},
+		{"prepared query denied", faults.Rule{Op: faults.OpQuery, Err: faults.Denied()},
+			func(ctx context.Context, db *sql.DB) error {
+				st, err := db.PrepareContext(ctx, `SELECT COUNT(*) FROM t WHERE v > ?`)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				var n int
+				return st.QueryRowContext(ctx, 0).Scan(&n)
+			}, false, []int{1}},
 		{"ping", faults.Rule{Op: faults.OpPing},
 			func(ctx context.Context, db *sql.DB) error { return db.PingContext(ctx) }, true, []int{1}},
 	}
