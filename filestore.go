@@ -37,8 +37,9 @@ type Store interface {
 	// opts.Overwrite is set, in which case the old file goes to the trash.
 	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
 
-	// Get returns a live file and a reader of its content. The reader's Seek
-	// is lazy (no I/O until the next Read), so http.ServeContent can serve
+	// Get returns a live file and a reader of its content. Seeking reads no
+	// content (a local object is an *os.File; a remote one seeks lazily,
+	// with no request until the next Read), so http.ServeContent can serve
 	// ranges without reading the object; the caller must Close it. A trashed
 	// file, an unknown id and another owner's id give ErrNotFound.
 	Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error)

@@ -64,6 +64,36 @@ func newLocalDir(root string, noSync bool) *localDir {
 	}
 }
 
+// fileblobAttrsExt is the file name suffix fileblob reserves for its
+// metadata files: it refuses keys that end in it.
+const fileblobAttrsExt = ".attrs"
+
+// path returns the file of the object key (a key that passed checkKey): the
+// bucket directory joined with the key, "/" being the path separator, which
+// is where fileblob puts it (its escaping changes none of the characters
+// checkKey allows).
+func (l *localDir) path(key string) string {
+	return filepath.Join(l.root, filepath.FromSlash(key))
+}
+
+// open opens the file of the object key for reading. A directory is not an
+// object: like fileblob, open reports it as fs.ErrNotExist.
+func (l *localDir) open(key string) (*os.File, error) {
+	f, err := os.Open(l.path(key))
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		err = &fs.PathError{Op: "open", Path: f.Name(), Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // fsyncDir makes the entries of directory path durable.
 func fsyncDir(path string) error {
 	d, err := os.Open(path)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"strings"
 
 	"gocloud.dev/blob"
 
@@ -51,6 +53,45 @@ func (b *Bucket) NewReader(ctx context.Context, key string) (*blob.Reader, error
 	}
 	size = r.Size()
 	return r, nil
+}
+
+// Open opens the object key for reading from its start, like NewReader, and
+// returns the cheapest reader the bucket has. For a file:// bucket made by
+// the package's Open function it is the object's *os.File, at the bucket
+// directory joined with key: seeking costs no reopen, and a copy to a
+// network connection can use sendfile. For other buckets (mem://, s3://, and buckets wrapped with
+// New) it is NewReader's *blob.Reader, with its lazy Seek.
+//
+// The error wraps ErrInvalidKey for a key outside the key space, ErrNotFound
+// if the object does not exist, and ctx.Err() if ctx is done before the
+// object is opened. Opening a local file is not retried (it has no transient
+// errors); other buckets retry as NewReader does. An *os.File does not
+// observe ctx once opened: reads of a local file do not wait on a peer, and
+// the caller ends them by closing it (an HTTP handler's deferred Close, when
+// its request ends). The reader must be closed.
+func (b *Bucket) Open(ctx context.Context, key string) (io.ReadSeekCloser, error) {
+	if b.local == nil || strings.HasSuffix(key, fileblobAttrsExt) {
+		// fileblob reserves the .attrs suffix; NewReader reports it as it does.
+		r, err := b.NewReader(ctx, key)
+		if err != nil {
+			return nil, err // not a non-nil interface holding a nil *blob.Reader
+		}
+		return r, nil
+	}
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("storage: read: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("storage: read %q: %w", key, err)
+	}
+	f, err := b.local.open(key)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("storage: read %q: %w: %w", key, ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("storage: read %q: %w", key, err)
+	}
+	return f, nil
 }
 
 // ReaderAt returns an io.ReaderAt over the object key: each ReadAt is one
