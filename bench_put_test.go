@@ -168,11 +168,11 @@ func BenchmarkPut4KiB(b *testing.B) {
 const largeSize = 256 << 20
 
 // hashChunk is the read size of the references, the same as Put's.
-const hashChunk = 256 << 10
+const hashChunk = 128 << 10
 
 // BenchmarkPutLarge: one durable Put of 256 MiB of generated content into a
 // local directory with SQLite, against the reference ("bare"): the same
-// stream read in 256 KiB chunks, hashed, written to a new file and
+// stream read in 128 KiB chunks, hashed, written to a new file and
 // fdatasynced once at the end.
 func BenchmarkPutLarge(b *testing.B) {
 	pat := benchPattern()
@@ -241,7 +241,7 @@ func bareWrite(path string, r io.Reader, buf []byte) error {
 // BenchmarkPutDedup: Put of 256 MiB whose content is already stored (the
 // dedup path) into a local directory with SQLite, with and without the
 // expected digest, against the reference ("hash-only"): the same stream read
-// in 256 KiB chunks and hashed.
+// in 128 KiB chunks and hashed.
 func BenchmarkPutDedup(b *testing.B) {
 	pat := benchPattern()
 	gen := func() *genReader { return &genReader{pat: pat, seed: 7, size: largeSize} }

@@ -11,7 +11,7 @@ const chunkSize = 128 << 10
 
 // sinkDepth is how many chunks may wait for one sink; a slower sink makes
 // the pass wait (back-pressure) rather than letting memory grow.
-const sinkDepth = 4
+const sinkDepth = 2
 
 // chunk is a pooled buffer shared by the sinks of one pass; the last sink
 // done with it returns it to the pool.

@@ -2,14 +2,10 @@ package httpapi
 
 import (
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/filestore-go/filestore/auth"
 )
@@ -18,9 +14,10 @@ import (
 // http.ServeContent over the Store's seekable reader: single and multiple
 // ranges, conditional requests, If-Range. A Range header with more than
 // Config.MaxRanges ranges is ignored (the whole content, 200), which keeps
-// thousands of ranges as cheap as one GET (see fixRange). The content of a
-// local (file://) bucket is an *os.File, which whole-file and single-range
-// answers send with sendfile (see contentWriter.ReadFrom).
+// thousands of ranges as cheap as one GET (see fixRange). The content is
+// copied through Write in 32 KiB pieces, not handed to sendfile: over
+// loopback, sendfile of a local object's *os.File was measured slower (see
+// docs/benchmarks.md).
 func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	id, err := fileID(r)
 	if err != nil {
@@ -188,76 +185,3 @@ func (cw *contentWriter) Write(p []byte) (int, error) {
 }
 
 func (cw *contentWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
-
-// ReadFrom is what io.Copy in http.ServeContent calls with the content (an
-// io.LimitedReader over the Store's reader). When the content is a local
-// object's *os.File, it goes to the server's own ReadFrom, which sends it
-// with sendfile; sendFile keeps the statusWriter's accounting exact. Any
-// other reader, an answer whose body was swallowed, and a writer that is
-// not the server's behind a statusWriter are copied through Write, as
-// without ReadFrom.
-func (cw *contentWriter) ReadFrom(src io.Reader) (int64, error) {
-	sw, ok := cw.ResponseWriter.(*statusWriter)
-	var rf io.ReaderFrom
-	if ok {
-		rf, ok = sw.ResponseWriter.(io.ReaderFrom)
-	}
-	if !ok || cw.swallowed || !isFile(src) {
-		return io.Copy(struct{ io.Writer }{cw}, src) // struct: hides ReadFrom
-	}
-	return sendFile(sw, rf, src)
-}
-
-// isFile reports whether src is an *os.File, alone or inside one
-// io.LimitedReader: what net's sendfile takes.
-func isFile(src io.Reader) bool {
-	if lr, ok := src.(*io.LimitedReader); ok {
-		src = lr.R
-	}
-	_, ok := src.(*os.File)
-	return ok
-}
-
-// sendChunk is how much one call of the server's ReadFrom may send when
-// there is a write deadline: the deadline moves forward before each chunk,
-// as statusWriter.Write moves it before each write, so a client is cut only
-// when it takes longer than Config.BodyTimeout to accept sendChunk bytes.
-const sendChunk = 256 << 10
-
-// sendFile copies src (see isFile) to rf, the server's writer under sw, and
-// does for those bytes what sw.Write does: record the status (200 unless
-// set), count the bytes, and move the write deadline forward, chunk by
-// chunk. Each chunk is an io.LimitedReader directly over the file, so that
-// sendfile still sees the file.
-func sendFile(sw *statusWriter, rf io.ReaderFrom, src io.Reader) (int64, error) {
-	if !sw.wroteHeader {
-		sw.status = http.StatusOK
-		sw.wroteHeader = true
-	}
-	if sw.timeout <= 0 {
-		n, err := rf.ReadFrom(src)
-		sw.bytes += n
-		return n, err
-	}
-	r, left := src, int64(math.MaxInt64)
-	lr, limited := src.(*io.LimitedReader)
-	if limited {
-		r, left = lr.R, lr.N
-	}
-	var total int64
-	for left > 0 {
-		want := min(left, sendChunk)
-		_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
-		n, err := rf.ReadFrom(&io.LimitedReader{R: r, N: want})
-		total += n
-		sw.bytes += n
-		left -= n
-		if limited {
-			lr.N = left
-		}
-		if err != nil || n < want {
-			return total, err
-		}
-	}
-	return total, nil
-}
