@@ -104,15 +104,27 @@ func (c *Catalog) Restore(ctx context.Context, owner, id string) (*File, error) 
 // When that was the object's last reference, the object is marked
 // "deleting" in the same transaction and returned: the caller deletes its
 // bytes and then calls RemoveObject (the collector finishes it after a
-// crash). ErrNotFound for an unknown or foreign id.
+// crash). ErrNotFound for an unknown or foreign id. When a retried
+// attempt no longer finds a file an earlier attempt had found (whose commit
+// may have been applied, its reply lost), Purge returns nil, nil: the file
+// is gone and Collect deletes bytes it left unreferenced.
 func (c *Catalog) Purge(ctx context.Context, owner, id string) (*Doomed, error) {
 	var doomed *Doomed
+	seen := false
 	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		doomed = nil
 		f, err := c.lockFile(ctx, tx, owner, id)
+		if errors.Is(err, ErrNotFound) && seen {
+			// An earlier attempt found the file, and may have purged it
+			// before its reply was lost: either way the file is gone, as
+			// asked. An object it left unreferenced is marked "deleting",
+			// and Collect removes its bytes.
+			return nil
+		}
 		if err != nil {
 			return err
 		}
+		seen = true
 		doomed, err = c.purgeTx(ctx, tx, f)
 		return err
 	})
