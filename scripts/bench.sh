@@ -15,7 +15,9 @@
 # are root, .ci/services/postgres.sh starts one. tusd v2.9.1 is installed with
 # go install into $TOOLS_DIR (default ~/.cache/filestore-tools), never into
 # the repository. FILESTORED=/path/to/filestored measures that binary instead
-# of building ./cmd/filestored.
+# of building ./cmd/filestored. BASELINE=/path/to/filestored also measures
+# that (older) binary, interleaved with this one, under the same loads: its
+# results are named base-*, and the report compares the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,7 @@ SMALL_FOR=${SMALL_DURATION:-6s} # each 4 KiB upload load
 RANGE_FOR=${RANGE_DURATION:-5s} # each 4 KiB range load
 ROUNDS=${BENCH_ROUNDS:-3}      # interleaved rounds of the 4 KiB loads; a figure is their median
 SEED=4242                      # content of the stored 1 GiB file (dedup, downloads)
-FS_ADDR=127.0.0.1:18080 TUS_ADDR=127.0.0.1:18081 REF_ADDR=127.0.0.1:18082
+FS_ADDR=127.0.0.1:18080 TUS_ADDR=127.0.0.1:18081 REF_ADDR=127.0.0.1:18082 BASE_ADDR=127.0.0.1:18083
 
 say() { printf '\n== %s (%s)\n' "$*" "$(date +%T)" >&2; }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -73,6 +75,10 @@ if [ -n "${FILESTORED:-}" ]; then
 else
 	go build -o "$BIN/filestored" ./cmd/filestored
 fi
+if [ -n "${BASELINE:-}" ]; then
+	cp "$BASELINE" "$BIN/filestored-base"
+fi
+base() { [ -n "${BASELINE:-}" ]; }
 if [ ! -x "$TUSD" ]; then
 	say "install tusd $TUSD_VERSION into $(dirname "$TUSD")"
 	GOBIN=$(mkdir -p "$(dirname "$TUSD")" && cd "$(dirname "$TUSD")" && pwd) GOFLAGS=-buildvcs=false \
@@ -104,16 +110,16 @@ cat "$OUT/machine.txt" >&2
 SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export FILESTORE_JWT_SECRET=$SECRET
 FS_PID=
-start_filestored() { # start_filestored NAME [DATABASE_URL]
-	local data=$WORK/$1
+start_filestored() { # start_filestored NAME [DATABASE_URL]; FS_EXE and FS_AT pick the binary and address
+	local data=$WORK/$1 exe=${FS_EXE:-$BIN/filestored} addr=${FS_AT:-$FS_ADDR}
 	[ ! -e "$data" ] || retire "$data" # left by an interrupted run
 	mkdir -p "$data"
 	local db=()
 	[ -z "${2:-}" ] || db=(--database "$2")
-	start "$1" "$BIN/filestored" --addr "$FS_ADDR" --data-dir "$data" "${db[@]+"${db[@]}"}" \
+	start "$1" "$exe" --addr "$addr" --data-dir "$data" "${db[@]+"${db[@]}"}" \
 		--max-size 5GiB --rate-ip 0 --rate-user 0
 	FS_PID=$LAST_PID
-	"$FSB" wait -url "http://$FS_ADDR/healthz"
+	"$FSB" wait -url "http://$addr/healthz"
 }
 # retire moves a data directory aside, to be deleted at the end: on ext4
 # without a journal, creating files is slow while many inodes were freed in
@@ -182,6 +188,12 @@ if want large || want rss; then
 		FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size 4GiB -count 1 -pid "$FS_PID" >"$OUT/large4g-sqlite.json"
 	fi
 	stop_filestored fs-large
+	if base; then
+		say "large: baseline filestored"
+		FS_EXE=$BIN/filestored-base start_filestored fs-large-base
+		FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size "$LARGE" -count "$REPS" -pid "$FS_PID" >"$OUT/base-large-sqlite.json"
+		stop_filestored fs-large-base
+	fi
 
 	say "large: tusd (no sync)"
 	start_tusd
@@ -198,14 +210,28 @@ if want dedup || want download; then
 
 	say "dedup: filestored, content already stored"
 	start_filestored fs-dedup
+	LAST_FS_PID=$FS_PID
 	export FSBENCH_TOKEN
 	FSBENCH_TOKEN=$(token)
 	stored=$(json upload -url "http://$FS_ADDR" -size "$LARGE" -count 1 -seed "$SEED" -name-prefix original)
 	location=$(echo "$stored" | sed -n 's/.*"location": "\([^"]*\)".*/\1/p')
 	[ -n "$location" ] || { echo "the first upload failed: $stored" >&2; exit 1; }
+	BASE_PID= base_location=
+	if base; then
+		FS_EXE=$BIN/filestored-base FS_AT=$BASE_ADDR start_filestored fs-dedup-base
+		BASE_PID=$FS_PID
+		FS_PID=$LAST_FS_PID
+		base_stored=$(json upload -url "http://$BASE_ADDR" -size "$LARGE" -count 1 -seed "$SEED" -name-prefix original)
+		base_location=$(echo "$base_stored" | sed -n 's/.*"location": "\([^"]*\)".*/\1/p')
+		[ -n "$base_location" ] || { echo "the baseline's first upload failed: $base_stored" >&2; exit 1; }
+	fi
 	if want dedup; then
 		json upload -url "http://$FS_ADDR" -size "$LARGE" -count "$REPS" -seed "$SEED" -same -pid "$FS_PID" >"$OUT/dedup-sqlite.json"
 		json upload -url "http://$FS_ADDR" -size "$LARGE" -count "$REPS" -seed "$SEED" -same -digest -pid "$FS_PID" >"$OUT/dedup-sqlite-digest.json"
+		if base; then
+			json upload -url "http://$BASE_ADDR" -size "$LARGE" -count "$REPS" -seed "$SEED" -same -pid "$BASE_PID" >"$OUT/base-dedup-sqlite.json"
+			json upload -url "http://$BASE_ADDR" -size "$LARGE" -count "$REPS" -seed "$SEED" -same -digest -pid "$BASE_PID" >"$OUT/base-dedup-sqlite-digest.json"
+		fi
 	fi
 	if want download; then
 		# The object filestored stored: the only file of that size in its bucket.
@@ -216,14 +242,24 @@ if want dedup || want download; then
 		say "download: the whole file, then 4 KiB ranges ($ROUNDS rounds), from both in turn"
 		json download -url "http://$REF_ADDR/f" -count "$REPS" -pid "$REF_PID" >"$OUT/download-file.json"
 		json download -url "http://$FS_ADDR$location/content" -count "$REPS" -pid "$FS_PID" >"$OUT/download-sqlite.json"
+		if base; then
+			json download -url "http://$BASE_ADDR$base_location/content" -count "$REPS" -pid "$BASE_PID" >"$OUT/base-download-sqlite.json"
+		fi
 		for r in $(seq "$ROUNDS"); do
 			json download -url "http://$REF_ADDR/f" -range 4KiB -c 16 -duration "$RANGE_FOR" -pid "$REF_PID" >"$OUT/range-file@$r.json"
 			json download -url "http://$FS_ADDR$location/content" -range 4KiB -c 16 -duration "$RANGE_FOR" -pid "$FS_PID" >"$OUT/range-sqlite@$r.json"
+			if base; then
+				json download -url "http://$BASE_ADDR$base_location/content" -range 4KiB -c 16 -duration "$RANGE_FOR" -pid "$BASE_PID" >"$OUT/base-range-sqlite@$r.json"
+			fi
 		done
 		stop "$REF_PID"
 	fi
 	unset FSBENCH_TOKEN
 	stop_filestored fs-dedup
+	if base; then
+		stop "$BASE_PID"
+		retire "$WORK/fs-dedup-base"
+	fi
 fi
 
 # --- 4 KiB durable uploads at 16 and 64 clients ----------------------------
@@ -239,11 +275,21 @@ if want small; then
 			start_filestored fs-small
 			FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size 4KiB -c "$c" -duration "$SMALL_FOR" -pid "$FS_PID" >"$OUT/small-sqlite-c$c@$r.json"
 			stop_filestored fs-small
+			if base; then
+				FS_EXE=$BIN/filestored-base start_filestored fs-small
+				FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size 4KiB -c "$c" -duration "$SMALL_FOR" -pid "$FS_PID" >"$OUT/base-small-sqlite-c$c@$r.json"
+				stop_filestored fs-small
+			fi
 
 			if [ -n "$PG" ]; then
 				start_filestored fs-small "$(new_pgdb)"
 				FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size 4KiB -c "$c" -duration "$SMALL_FOR" -pid "$FS_PID" >"$OUT/small-postgres-c$c@$r.json"
 				stop_filestored fs-small
+				if base; then
+					FS_EXE=$BIN/filestored-base start_filestored fs-small "$(new_pgdb)"
+					FSBENCH_TOKEN=$(token) json upload -url "http://$FS_ADDR" -size 4KiB -c "$c" -duration "$SMALL_FOR" -pid "$FS_PID" >"$OUT/base-small-postgres-c$c@$r.json"
+					stop_filestored fs-small
+				fi
 			fi
 		done
 	done

@@ -87,6 +87,33 @@ func sections() []section {
 	}
 }
 
+// baselineSection compares this build with the baseline build that
+// bench.sh measures, interleaved, when BASELINE is set (results base-*).
+func baselineSection() section {
+	return section{"This build against the baseline build (bench.sh BASELINE=..., interleaved in the same run; no target: the ratio is this build's figure over the baseline's)", []check{
+		{"1 GiB durable upload, MB/s", "large-sqlite", "base-large-sqlite", "MB/s", info, 0},
+		{"1 GiB durable upload, peak RSS", "large-sqlite", "base-large-sqlite", "peak RSS", info, 0},
+		{"4 KiB uploads, SQLite, 16 clients", "small-sqlite-c16", "base-small-sqlite-c16", "req/s", info, 0},
+		{"4 KiB uploads, SQLite, 64 clients", "small-sqlite-c64", "base-small-sqlite-c64", "req/s", info, 0},
+		{"4 KiB uploads, PostgreSQL, 16 clients", "small-postgres-c16", "base-small-postgres-c16", "req/s", info, 0},
+		{"4 KiB uploads, PostgreSQL, 64 clients", "small-postgres-c64", "base-small-postgres-c64", "req/s", info, 0},
+		{"1 GiB of stored content, with its digest", "dedup-sqlite-digest", "base-dedup-sqlite-digest", "MB/s", info, 0},
+		{"1 GiB of stored content, no digest", "dedup-sqlite", "base-dedup-sqlite", "MB/s", info, 0},
+		{"whole-file download", "download-sqlite", "base-download-sqlite", "MB/s", info, 0},
+		{"4 KiB random ranges, 16 clients", "range-sqlite", "base-range-sqlite", "req/s", info, 0},
+	}}
+}
+
+// hasBaseline reports whether f has results of a baseline build.
+func (f *figures) hasBaseline() bool {
+	for n := range f.runs {
+		if strings.HasPrefix(n, "base-") {
+			return true
+		}
+	}
+	return false
+}
+
 // figures holds what the results directory measured.
 type figures struct {
 	loads map[string]*result              // by file name without .json
@@ -218,7 +245,11 @@ func formatMetric(v float64, metric string) string {
 // writeReport writes the markdown tables of f to w.
 func writeReport(w io.Writer, f *figures) error {
 	bw := bufio.NewWriter(w)
-	for _, s := range sections() {
+	all := sections()
+	if f.hasBaseline() {
+		all = append(all, baselineSection())
+	}
+	for _, s := range all {
 		fmt.Fprintf(bw, "#### %s\n\n", s.title)
 		fmt.Fprintln(bw, "| figure | measured | reference | ratio | target | verdict |")
 		fmt.Fprintln(bw, "|---|---:|---:|---:|---|---|")

@@ -102,3 +102,70 @@ func TestReportEmpty(t *testing.T) {
 		t.Fatalf("err = %v, want errNoResults", err)
 	}
 }
+
+// TestReportBaseline: the section comparing this build with a baseline
+// build appears only when base-* results exist, with this/baseline ratios.
+func TestReportBaseline(t *testing.T) {
+	const title = "#### This build against the baseline build"
+	tests := []struct {
+		name    string
+		results map[string]result
+		want    []string // lines of the report; none when the section must be absent
+	}{
+		{
+			name: "no baseline",
+			results: map[string]result{
+				"small-sqlite-c16": {Mode: "upload", Size: 4096, Requests: 100, RPS: 1500},
+			},
+		},
+		{
+			name: "baseline measured",
+			results: map[string]result{
+				"small-sqlite-c16":        {Mode: "upload", Size: 4096, Requests: 100, RPS: 1500},
+				"base-small-sqlite-c16@1": {Mode: "upload", Size: 4096, Requests: 100, RPS: 800},
+				"base-small-sqlite-c16@2": {Mode: "upload", Size: 4096, Requests: 100, RPS: 500},
+				"base-small-sqlite-c16@3": {Mode: "upload", Size: 4096, Requests: 100, RPS: 750},
+				"large-sqlite":            {Mode: "upload", Size: 1 << 30, Requests: 3, MBps: 400, PeakRSS: 34 * mib},
+				"base-large-sqlite":       {Mode: "upload", Size: 1 << 30, Requests: 3, MBps: 320, PeakRSS: 40 * mib},
+			},
+			want: []string{
+				"| 4 KiB uploads, SQLite, 16 clients | 1500.0 req/s | 750.0 req/s | 2.00 |  | — |",
+				"| 1 GiB durable upload, MB/s | 400.0 MB/s | 320.0 MB/s | 1.25 |  | — |",
+				"| 1 GiB durable upload, peak RSS | 34.0 MiB | 40.0 MiB | 0.85 |  | — |",
+				"| 4 KiB uploads, PostgreSQL, 16 clients | not measured | not measured | — |  | — |",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, r := range tt.results {
+				b, err := json.Marshal(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			if err := runReport([]string{"-dir", dir}, &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			report := out.String()
+			if got := strings.Contains(report, title); got != (len(tt.want) > 0) {
+				t.Fatalf("section present: %v, want %v; report:\n%s", got, len(tt.want) > 0, report)
+			}
+			_, section, _ := strings.Cut(report, title)
+			lines := map[string]bool{}
+			for l := range strings.SplitSeq(section, "\n") {
+				lines[l] = true
+			}
+			for _, want := range tt.want {
+				if !lines[want] {
+					t.Errorf("baseline section lacks the line\n%s\nreport:\n%s", want, report)
+				}
+			}
+		})
+	}
+}
