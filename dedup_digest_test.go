@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
@@ -44,6 +46,17 @@ func TestPutKnownDigestOfStoredContent(t *testing.T) {
 			_, err = env.st.Put(ctx, "mallory", "", "forged.bin", bytes.NewReader(other), &filestore.PutOptions{SHA256: digest})
 			if !errors.Is(err, filestore.ErrDigestMismatch) {
 				t.Fatalf("Put of other bytes under a stored digest: %v, want ErrDigestMismatch", err)
+			}
+			// The verifying pass reads in its own buffer: the size limit and
+			// a body that fails midway still end the upload, storing nothing.
+			_, err = env.st.Put(ctx, "carol", "", "big.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest, MaxSize: 1<<20 + 1})
+			if !errors.Is(err, filestore.ErrTooLarge) {
+				t.Errorf("Put of stored content over MaxSize: %v, want ErrTooLarge", err)
+			}
+			boom := errors.New("boom")
+			broken := io.MultiReader(bytes.NewReader(data[:3<<19]), iotest.ErrReader(boom))
+			if _, err = env.st.Put(ctx, "carol", "", "broken.bin", broken, &filestore.PutOptions{SHA256: digest}); !errors.Is(err, boom) {
+				t.Errorf("Put of stored content from a reader that fails midway: %v, want its error", err)
 			}
 			if s := stats(t, env.st); s.Files != 2 || s.Objects != 1 {
 				t.Errorf("Stats %+v, want 2 files of 1 object", s)

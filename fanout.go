@@ -9,6 +9,10 @@ import (
 // handed to the sinks (bucket writer, scanner) in chunks of this size.
 const chunkSize = 128 << 10
 
+// verifyChunkSize is the read size of a pass that only verifies content
+// already stored (no sink): one buffer, not handed to other goroutines.
+const verifyChunkSize = 1 << 20
+
 // sinkDepth is how many chunks may wait for one sink; a slower sink makes
 // the pass wait (back-pressure) rather than letting memory grow.
 const sinkDepth = 2
