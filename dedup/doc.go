@@ -7,12 +7,14 @@
 // collection, enforced by the database alone so that any number of processes
 // can share one catalogue:
 //
-//   - Commit runs in one transaction that locks the object row by SHA-256
-//     (PostgreSQL SELECT ... FOR UPDATE; SQLite BEGIN IMMEDIATE): a live row
-//     gets ref_count+1 and the new file row (the caller then deletes its
-//     staged bytes); no row means the staged key becomes the object; a row
-//     being deleted by the collector is taken over with the staged key, so
-//     the collector's deletion of the old key harms nothing.
+//   - Commit runs in one transaction that takes the object row by SHA-256
+//     with an upsert (INSERT ... ON CONFLICT (sha256) DO UPDATE, which locks
+//     the row on PostgreSQL; a SQLite transaction holds the write lock from
+//     BEGIN IMMEDIATE): a live row gets ref_count+1 and the new file row
+//     (the caller then deletes its staged bytes); no row means the staged
+//     key becomes the object; a row being deleted by the collector is taken
+//     over with the staged key, so the collector's deletion of the old key
+//     harms nothing.
 //   - A purge that drops the last reference marks the object "deleting" in
 //     the same transaction; the caller deletes the bytes and then the row
 //     (RemoveObject matches the key, so a taken-over row survives).
