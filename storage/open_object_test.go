@@ -126,16 +126,7 @@ func TestOpenObjectSeekMatchesBytesReader(t *testing.T) {
 		put(t, b, key, data, 64<<10)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				r, err := b.Open(t.Context(), key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				want := run(bytes.NewReader(data), tt.steps)
-				got := run(r, tt.steps)
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("Open's reader differs from bytes.Reader (-want +got):\n%s", diff)
-				}
+				sameAsBytesReader(t, data, tt.steps, func() (io.ReadSeekCloser, error) { return b.Open(t.Context(), key) })
 			})
 		}
 	})
@@ -165,16 +156,7 @@ func TestOpenObjectLocalSeekOutOfRange(t *testing.T) {
 	put(t, b, key, data, 1<<20)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := b.Open(t.Context(), key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			want := run(bytes.NewReader(data), tt.steps)
-			got := run(r, tt.steps)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("Open's reader differs from bytes.Reader (-want +got):\n%s", diff)
-			}
+			sameAsBytesReader(t, data, tt.steps, func() (io.ReadSeekCloser, error) { return b.Open(t.Context(), key) })
 		})
 	}
 }

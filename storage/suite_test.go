@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gocloud.dev/blob"
 
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/filestore-go/filestore/internal/testenv"
@@ -143,6 +144,22 @@ type step struct {
 }
 
 // run applies steps to r and records what each returned.
+// sameAsBytesReader opens a reader with open, runs steps on it and on a
+// bytes.Reader over data, and reports any difference.
+func sameAsBytesReader[R io.ReadSeekCloser](t *testing.T, data []byte, steps []step, open func() (R, error)) {
+	t.Helper()
+	r, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := run(bytes.NewReader(data), steps)
+	got := run(r, steps)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the reader differs from bytes.Reader (-want +got):\n%s", diff)
+	}
+}
+
 func run(r io.ReadSeeker, steps []step) []string {
 	var out []string
 	for _, s := range steps {
@@ -178,16 +195,7 @@ func TestSeekMatchesBytesReader(t *testing.T) {
 		put(t, b, key, data, 64<<10)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				r, err := b.NewReader(t.Context(), key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				want := run(bytes.NewReader(data), tt.steps)
-				got := run(r, tt.steps)
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("blob.Reader differs from bytes.Reader (-want +got):\n%s", diff)
-				}
+				sameAsBytesReader(t, data, tt.steps, func() (*blob.Reader, error) { return b.NewReader(t.Context(), key) })
 			})
 		}
 	})
