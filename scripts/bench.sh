@@ -58,12 +58,14 @@ stop() { # stop PID
 	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
 	PIDS=("${keep[@]+"${keep[@]}"}")
 }
-PGDBS=()
 cleanup() {
 	local p
 	for p in "${PIDS[@]+"${PIDS[@]}"}"; do stop "$p"; done
 	rm -rf "$WORK/trash"
-	for p in "${PGDBS[@]+"${PGDBS[@]}"}"; do psql -q "$PG" -c "DROP DATABASE IF EXISTS $p WITH (FORCE)" >/dev/null 2>&1 || true; done
+	# new_pgdb runs in command substitutions (subshells), so the databases
+	# are found by the name prefix of this run ($$ is this script's pid).
+	[ -z "${PG:-}" ] || psql -Atq "$PG" -c "SELECT datname FROM pg_database WHERE datname LIKE 'fsbench\_$$\_%'" 2>/dev/null |
+		while read -r p; do psql -q "$PG" -c "DROP DATABASE IF EXISTS $p WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
@@ -158,7 +160,6 @@ start_ref() { # start_ref serve-bare|serve-file FLAGS...
 new_pgdb() { # prints the URL of a fresh database on $PG
 	local name=fsbench_$$_$RANDOM
 	psql -q "$PG" -c "CREATE DATABASE $name" >/dev/null
-	PGDBS+=("$name")
 	echo "$PG" | sed -E "s#(//[^/]*/)[^?]*#\1$name#"
 }
 
