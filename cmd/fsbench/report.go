@@ -78,6 +78,8 @@ func sections() []section {
 		{"Library level, no HTTP (go test -bench; no target, the reference is measured in the same run)", []check{
 			{"Put 4 KiB, SQLite, 16 goroutines vs write+fdatasync", "go:BenchmarkPut4KiB/c16/sqlite", "go:BenchmarkPut4KiB/c16/bare", "ops/s", info, 0},
 			{"Put 4 KiB, SQLite, 64 goroutines vs write+fdatasync", "go:BenchmarkPut4KiB/c64/sqlite", "go:BenchmarkPut4KiB/c64/bare", "ops/s", info, 0},
+			{"Put 4 KiB, SQLite, no file sync (not durable), 16 goroutines, vs durable", "go:BenchmarkPut4KiB/c16/sqlite-nofilesync", "go:BenchmarkPut4KiB/c16/sqlite", "ops/s", info, 0},
+			{"Put 4 KiB, SQLite, no file sync (not durable), 64 goroutines, vs durable", "go:BenchmarkPut4KiB/c64/sqlite-nofilesync", "go:BenchmarkPut4KiB/c64/sqlite", "ops/s", info, 0},
 			{"Put 4 KiB, PostgreSQL, 16 goroutines vs write+fdatasync", "go:BenchmarkPut4KiB/c16/postgres", "go:BenchmarkPut4KiB/c16/bare", "ops/s", info, 0},
 			{"Put 4 KiB, PostgreSQL, 64 goroutines vs write+fdatasync", "go:BenchmarkPut4KiB/c64/postgres", "go:BenchmarkPut4KiB/c64/bare", "ops/s", info, 0},
 			{"Put 256 MiB durable vs hash+write+fdatasync", "go:BenchmarkPutLarge/sqlite", "go:BenchmarkPutLarge/bare", "MB/s", info, 0},
