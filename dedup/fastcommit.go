@@ -93,7 +93,7 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 	case err == nil:
 		return nil, true, ErrConflict
 	case !errors.Is(err, sql.ErrNoRows):
-		return nil, false, err
+		return nil, false, fastFailure(err)
 	}
 	f.NameFold = Fold(f.Name)
 	f.CreatedAt, f.UpdatedAt, f.DeletedAt = Micros(now), Micros(now), nil
