@@ -22,9 +22,9 @@ type Catalog struct {
 	retry retry.Policy
 	now   func() time.Time
 	group *committer
-	// stmts are prepared statements for SQLite; nil on PostgreSQL. After
-	// Close (closed set) reads go through bun again.
-	stmts  *stmts
+	// q are the hot-path statements (prepared on SQLite). After Close
+	// (closed set) reads go through bun again.
+	q      *queries
 	closed atomic.Bool
 }
 
@@ -51,10 +51,8 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.pg {
-		if c.stmts, err = prepare(ctx, db.DB); err != nil {
-			return nil, err
-		}
+	if c.q, err = newQueries(ctx, db.DB, c.pg); err != nil {
+		return nil, err
 	}
 	c.group = newCommitter(c)
 	return c, nil
@@ -64,11 +62,15 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 // ErrClosed. It does not close the database.
 func (c *Catalog) Close() error {
 	c.group.close()
-	if c.stmts != nil && !c.closed.Swap(true) {
-		c.stmts.close()
+	if !c.closed.Swap(true) {
+		c.q.close()
 	}
 	return nil
 }
+
+// prepared reports whether reads may use the prepared statements: on
+// SQLite, until Close.
+func (c *Catalog) prepared() bool { return !c.pg && !c.closed.Load() }
 
 // DB returns the underlying database.
 func (c *Catalog) DB() *bun.DB { return c.db }
@@ -114,8 +116,8 @@ func fileQuery(db bun.IDB, f any) *bun.SelectQuery {
 func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 	var f File
 	err := c.do(ctx, func(ctx context.Context) error {
-		if c.stmts != nil && !c.closed.Load() {
-			return c.stmts.get.QueryRowContext(ctx, id, owner).Scan(&f.ID, &f.Owner, &f.Folder, &f.Name,
+		if c.prepared() {
+			return c.q.get.stmt.QueryRowContext(ctx, id, owner).Scan(&f.ID, &f.Owner, &f.Folder, &f.Name,
 				&f.NameFold, &f.SHA256, &f.Size, &f.ContentType, &f.Meta, &f.ScanStatus, &f.ScanEngine,
 				&f.ScanVersion, &f.ScannedAt, &f.CreatedAt, &f.UpdatedAt, &f.DeletedAt, &f.Key)
 		}
@@ -134,17 +136,15 @@ func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 func (c *Catalog) PathTaken(ctx context.Context, owner, folder, name string) (bool, error) {
 	var taken bool
 	err := c.do(ctx, func(ctx context.Context) error {
-		if c.stmts != nil && !c.closed.Load() {
+		if c.prepared() {
 			var id string
-			switch err := c.stmts.liveAt.QueryRowContext(ctx, owner, folder, name).Scan(&id); {
-			case errors.Is(err, sql.ErrNoRows):
+			err := c.q.liveAt.stmt.QueryRowContext(ctx, owner, folder, name).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
 				taken = false
 				return nil
-			case err != nil:
-				return err
 			}
-			taken = true
-			return nil
+			taken = err == nil
+			return err
 		}
 		var err error
 		taken, err = c.db.NewSelect().Model((*File)(nil)).

@@ -29,63 +29,88 @@ const (
 		FROM files AS f JOIN objects AS o ON o.sha256 = f.sha256 WHERE f.id = ? AND f.owner = ?`
 )
 
-// stmts are the statements a SQLite catalogue prepares once: SQLite spends
-// more time parsing a small statement than running it, and bun writes
-// arguments into the SQL text, so its statements are parsed every time.
-type stmts struct {
-	liveAt, upsert, insertFile, get *sql.Stmt
+// query is one statement of the catalogue's hot paths: prepared once on
+// SQLite (which spends more time parsing a small statement than running
+// it, and bun writes arguments into the SQL text, so its statements are
+// parsed every time); on PostgreSQL, its text with $n placeholders (sent
+// over the simple protocol, one round trip each).
+type query struct {
+	stmt *sql.Stmt
+	text string
 }
 
-// prepare prepares the statements on db.
-func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
-	var s stmts
+// queries are the catalogue's hot-path statements.
+type queries struct {
+	liveAt, upsert, insertFile, get query
+}
+
+// newQueries prepares the statements on a SQLite db, or writes them for
+// PostgreSQL.
+func newQueries(ctx context.Context, db *sql.DB, pg bool) (*queries, error) {
+	var q queries
 	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
+		dst  *query
+		text string
 	}{
-		{&s.liveAt, sqlLiveAt}, {&s.upsert, sqlUpsert}, {&s.insertFile, sqlInsertFile}, {&s.get, sqlGet},
+		{&q.liveAt, sqlLiveAt}, {&q.upsert, sqlUpsert}, {&q.insertFile, sqlInsertFile}, {&q.get, sqlGet},
 	} {
-		st, err := db.PrepareContext(ctx, p.query)
+		if pg {
+			p.dst.text = dollarPlaceholders(p.text)
+			continue
+		}
+		st, err := db.PrepareContext(ctx, p.text)
 		if err != nil {
-			s.close()
+			q.close()
 			return nil, fmt.Errorf("dedup: prepare: %w", err)
 		}
-		*p.dst = st
+		*p.dst = query{stmt: st, text: p.text}
 	}
-	return &s, nil
+	return &q, nil
 }
 
 // close closes the prepared statements.
-func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.liveAt, s.upsert, s.insertFile, s.get} {
-		if st != nil {
-			_ = st.Close()
+func (q *queries) close() {
+	for _, x := range []query{q.liveAt, q.upsert, q.insertFile, q.get} {
+		if x.stmt != nil {
+			_ = x.stmt.Close()
 		}
 	}
 }
 
-// commitFast commits req inside tx with three statements (prepared ones on
-// SQLite) and no savepoint, for the common request: new content or a live
+// row runs q inside tx.
+func (q query) row(ctx context.Context, tx *sql.Tx, args ...any) *sql.Row {
+	if q.stmt == nil {
+		return tx.QueryRowContext(ctx, q.text, args...)
+	}
+	return tx.StmtContext(ctx, q.stmt).QueryRowContext(ctx, args...)
+}
+
+// exec runs q, which returns no rows, inside tx.
+func (q query) exec(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, error) {
+	if q.stmt == nil {
+		return tx.ExecContext(ctx, q.text, args...)
+	}
+	return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
+}
+
+// commitFast commits req inside tx with three statements (see query) and
+// no savepoint, for the common request: new content or a live
 // object, no overwrite, nothing staged earlier. Its checks (deadline, path)
 // come before its first write, so a refusal needs no rollback. ok is false
 // when the request is not for this path; err is then nil if nothing was
 // written (take the savepoint path), or errFastAbort or a transient error
 // if something was (roll the batch back).
 func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest) (res *CommitResult, ok bool, err error) {
-	if (c.stmts == nil && !c.pg) || req.Overwrite || req.Existing {
+	if req.Overwrite || req.Existing {
 		return nil, false, nil
 	}
 	now := c.now()
 	if !req.Deadline.IsZero() && now.After(req.Deadline) {
 		return nil, true, ErrStagingExpired
 	}
-	st := c.stmts
-	if st == nil {
-		st = &stmts{} // PostgreSQL: no prepared statements
-	}
 	f := *req.File
 	var id string
-	switch err := c.fastRow(ctx, tx, st.liveAt, sqlLiveAt, f.Owner, f.Folder, f.Name).Scan(&id); {
+	switch err := c.q.liveAt.row(ctx, tx, f.Owner, f.Folder, f.Name).Scan(&id); {
 	case err == nil && id == f.ID:
 		// An earlier batch committed this very request before its
 		// outcome was lost: the savepoint path reports that row.
@@ -99,7 +124,7 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 	f.CreatedAt, f.UpdatedAt, f.DeletedAt = Micros(now), Micros(now), nil
 
 	var key string
-	switch err := c.fastRow(ctx, tx, st.upsert, sqlUpsert, f.SHA256, f.Size, req.Key, Micros(now)).Scan(&key); {
+	switch err := c.q.upsert.row(ctx, tx, f.SHA256, f.Size, req.Key, Micros(now)).Scan(&key); {
 	case errors.Is(err, sql.ErrNoRows):
 		// The collector is deleting the object: the savepoint path takes
 		// the row over. The statement changed nothing.
@@ -107,7 +132,7 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 	case err != nil:
 		return nil, false, fastFailure(err)
 	}
-	if _, err := c.fastExec(ctx, tx, st.insertFile, sqlInsertFile,
+	if _, err := c.q.insertFile.exec(ctx, tx,
 		f.ID, f.Owner, f.Folder, f.Name, f.NameFold, f.SHA256, f.Size, f.ContentType, f.Meta,
 		f.ScanStatus, f.ScanEngine, f.ScanVersion, f.ScannedAt, f.CreatedAt, f.UpdatedAt); err != nil {
 		return nil, false, fastFailure(err)
@@ -124,24 +149,6 @@ func fastFailure(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errFastAbort, err)
-}
-
-// fastRow runs one query of the fast path: the prepared statement st on
-// SQLite, query with PostgreSQL's placeholders on PostgreSQL (whose
-// statements, over the simple protocol, cost one round trip each).
-func (c *Catalog) fastRow(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) *sql.Row {
-	if c.pg {
-		return tx.QueryRowContext(ctx, dollarPlaceholders(query), args...)
-	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-}
-
-// fastExec is fastRow for a statement that returns no rows.
-func (c *Catalog) fastExec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) (sql.Result, error) {
-	if c.pg {
-		return tx.ExecContext(ctx, dollarPlaceholders(query), args...)
-	}
-	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
 // dollarPlaceholders turns the ? placeholders of query (which has no ? in
