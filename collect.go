@@ -39,11 +39,8 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 	for {
 		n, doomed, err := s.cat.PurgeTrash(ctx, before, collectBatch)
 		res.PurgedFiles += n
-		for _, d := range doomed {
-			if err := s.dispose(ctx, d); err != nil {
-				return res, s.translate("collect", err)
-			}
-			res.RemovedObjects++
+		if err := s.disposeAll(ctx, doomed, res); err != nil {
+			return res, err
 		}
 		if err != nil {
 			return res, s.translate("collect", err)
@@ -58,11 +55,8 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 		if err != nil {
 			return res, s.translate("collect", err)
 		}
-		for _, d := range doomed {
-			if err := s.dispose(ctx, d); err != nil {
-				return res, s.translate("collect", err)
-			}
-			res.RemovedObjects++
+		if err := s.disposeAll(ctx, doomed, res); err != nil {
+			return res, err
 		}
 		if len(doomed) < collectBatch {
 			break
@@ -81,6 +75,18 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 		return res, s.translate("collect", err)
 	}
 	return res, nil
+}
+
+// disposeAll deletes the bytes and rows of doomed objects, counting them in
+// res; it stops at the first failure.
+func (s *Service) disposeAll(ctx context.Context, doomed []dedup.Doomed, res *CollectResult) error {
+	for _, d := range doomed {
+		if err := s.dispose(ctx, d); err != nil {
+			return s.translate("collect", err)
+		}
+		res.RemovedObjects++
+	}
+	return nil
 }
 
 // sweepStaging deletes keys older than cutoff that no object row names:

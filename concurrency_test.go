@@ -180,7 +180,7 @@ func runConcurrency(t *testing.T, stores []*filestore.Service) {
 	}
 	t.Logf("%d uploads acknowledged, %d purged explicitly, %d readable at the end; concurrent Collects purged %d trashed files and removed %d objects",
 		len(acked), len(purged), readable, collected.PurgedFiles, collected.RemovedObjects)
-	if len(purged) == 0 || collected.RemovedObjects+len(purged) == 0 {
+	if len(purged) == 0 {
 		t.Errorf("the run exercised no purge; the test proves nothing")
 	}
 	if len(acked) != 16*12 {

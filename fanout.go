@@ -80,9 +80,7 @@ func (k *sink) finish() error {
 }
 
 func (s *Service) getChunk() *chunk {
-	c := s.chunks.Get().(*chunk)
-	c.n = 0
-	return c
+	return s.chunks.Get().(*chunk)
 }
 
 func (s *Service) release(c *chunk) {

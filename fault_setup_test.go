@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/internal/faults"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/storage"
@@ -68,9 +69,16 @@ func newFaultEnv(t *testing.T, db string, attempts int) *faultEnv {
 	case "sqlite":
 		path := filepath.Join(t.TempDir(), "filestore.db")
 		env.dbURL = "sqlite://" + path
-		// The settings of dedup.OpenDB for sqlite://PATH.
+		// dedup.OpenDB creates the file in WAL mode (a property of the
+		// file); the connector then has the per-connection settings of
+		// dedup.OpenDB for sqlite://PATH.
+		init, err := dedup.OpenDB(ctx, env.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		init.Close()
 		conn, err = sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)" +
-			"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+			"&_txlock=immediate&_pragma=synchronous(FULL)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +91,7 @@ func newFaultEnv(t *testing.T, db string, attempts int) *faultEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // as dedup.OpenDB
 		bdb = bun.NewDB(sql.OpenDB(faults.NewConnector(stdlib.GetConnector(*cfg), in)), pgdialect.New())
 	default:
 		t.Fatalf("no database %q", db)

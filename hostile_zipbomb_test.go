@@ -39,14 +39,14 @@ func (b *bombWriter) sample() {
 }
 
 // writeZeros writes n zero bytes to w from one small buffer, calling every
-// after each 64 MiB.
+// after each 8 MiB (so that even a -short run samples while it works).
 func writeZeros(w io.Writer, n int64, every func()) error {
 	buf := make([]byte, 1<<20)
 	for done := int64(0); done < n; done += int64(len(buf)) {
 		if _, err := w.Write(buf[:min(int64(len(buf)), n-done)]); err != nil {
 			return err
 		}
-		if done%(64<<20) == 0 {
+		if done%(8<<20) == 0 {
 			every()
 		}
 	}

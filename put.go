@@ -139,6 +139,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	defer cancel()
 	key := existing
 	var w writer = discard{}
+	// The bucket writer's sink; none when nothing is written, so that the
+	// verify-only pass hashes without handing chunks to another goroutine.
+	var store *sink
+	var sinks []*sink
 	if existing == "" {
 		key = s.bucket.NewKey()
 		bw, err := s.bucket.NewWriter(ctx, key)
@@ -146,12 +150,6 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			return nil, s.translate("put", err)
 		}
 		w = bw
-	}
-	// The bucket writer's sink; none when nothing is written, so that the
-	// verify-only pass hashes without handing chunks to another goroutine.
-	var store *sink
-	var sinks []*sink
-	if existing == "" {
 		store = s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
 		sinks = append(sinks, store)
 	}
@@ -235,9 +233,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 				}
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
 			}
-			if len(sinks) == 0 {
-				drop(c)
-			} else {
+			if len(sinks) > 0 { // else c is own, read again
 				c.refs.Store(int32(len(sinks)))
 				for _, k := range sinks {
 					if !s.send(ctx, k, c) {
@@ -366,8 +362,10 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 	if strings.EqualFold(declared, "application/octet-stream") {
 		declared = ""
 	}
-	md := &Metadata{ContentType: http.DetectContentType(st.head)}
-	if s.opts.Extractor != nil {
+	md := &Metadata{}
+	if s.opts.Extractor == nil {
+		md.ContentType = http.DetectContentType(st.head)
+	} else {
 		var err error
 		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
 			Name: name, DeclaredType: declared, Head: st.head, Size: st.size,

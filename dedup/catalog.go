@@ -47,7 +47,7 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	err := retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error { return Migrate(ctx, db) })
+	err := c.do(ctx, func(ctx context.Context) error { return Migrate(ctx, db) })
 	if err != nil {
 		return nil, err
 	}

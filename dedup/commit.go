@@ -131,17 +131,7 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		hit = false
 	}
 
-	if _, err := tx.NewInsert().Model(&f).Exec(ctx); err != nil {
-		if isUniqueViolation(err) {
-			if req.Overwrite {
-				return nil, fmt.Errorf("%w: %w", errRetryOverwrite, err)
-			}
-			return nil, ErrConflict
-		}
-		return nil, err
-	}
-	if _, err := tx.NewUpdate().Model((*object)(nil)).
-		Set("ref_count = ref_count + 1").Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
+	if err := insertFileRef(ctx, tx, &f, req.Overwrite); err != nil {
 		return nil, err
 	}
 	f.Key = req.Key
@@ -161,18 +151,30 @@ func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key 
 	if len(objs) == 0 || objs[0].State != stateLive || objs[0].Key != key {
 		return nil, ErrObjectGone
 	}
-	if _, err := tx.NewInsert().Model(f).Exec(ctx); err != nil {
-		if isUniqueViolation(err) {
-			return nil, ErrConflict
-		}
-		return nil, err
-	}
-	if _, err := tx.NewUpdate().Model((*object)(nil)).
-		Set("ref_count = ref_count + 1").Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
+	if err := insertFileRef(ctx, tx, f, false); err != nil {
 		return nil, err
 	}
 	f.Key = key
 	return &CommitResult{File: f}, nil
+}
+
+// insertFileRef inserts the file row f and counts its reference to its
+// object. A live file already at its path gives ErrConflict, or, when
+// retryRace is set (an overwrite that lost the path to a concurrent
+// commit), errRetryOverwrite, which retries the transaction.
+func insertFileRef(ctx context.Context, tx bun.Tx, f *File, retryRace bool) error {
+	if _, err := tx.NewInsert().Model(f).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			if retryRace {
+				return fmt.Errorf("%w: %w", errRetryOverwrite, err)
+			}
+			return ErrConflict
+		}
+		return err
+	}
+	_, err := tx.NewUpdate().Model((*object)(nil)).
+		Set("ref_count = ref_count + 1").Where("sha256 = ?", f.SHA256).Exec(ctx)
+	return err
 }
 
 // LiveObject returns the key of the live object with that SHA-256 (hex),

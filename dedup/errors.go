@@ -1,9 +1,6 @@
 package dedup
 
-import (
-	"database/sql"
-	"errors"
-)
+import "errors"
 
 // Errors returned by the Catalog. The root package translates them into
 // filestore's sentinel errors.
@@ -15,5 +12,3 @@ var (
 	// ErrBadCursor: a list cursor that this catalogue did not make.
 	ErrBadCursor = errors.New("dedup: malformed cursor")
 )
-
-func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

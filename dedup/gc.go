@@ -2,6 +2,8 @@ package dedup
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/uptrace/bun"
@@ -35,7 +37,7 @@ func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (int,
 			err := c.forUpdate(tx.NewSelect().Model(&f).Where("id = ?", id).
 				Where("deleted_at IS NOT NULL").Where("deleted_at < ?", before)).Scan(ctx)
 			if err != nil {
-				if isNoRows(err) {
+				if errors.Is(err, sql.ErrNoRows) {
 					return nil
 				}
 				return err

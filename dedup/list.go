@@ -1,12 +1,12 @@
 package dedup
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/uptrace/bun"
-	"strings"
 )
 
 // ListQuery selects a page of one owner's files.
@@ -42,7 +42,7 @@ func decodeCursor(s string) (*cursor, error) {
 		return nil, ErrBadCursor
 	}
 	var c cursor
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || c.ID == "" {
 		return nil, ErrBadCursor

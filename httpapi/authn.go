@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
 )
 
@@ -46,9 +47,6 @@ func JWT(v TokenVerifier) Authenticator {
 	})
 }
 
-// maxOwnerLen is the longest owner id (the JWT sub) accepted.
-const maxOwnerLen = 255
-
 // authenticate runs the Authenticator and checks the caller has scope. It
 // answers r itself and returns nil when it does not.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, scope string) *auth.Caller {
@@ -68,7 +66,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, scope str
 	case err != nil:
 		writeError(w, r, err)
 		return nil
-	case c == nil || c.Owner == "" || len(c.Owner) > maxOwnerLen:
+	case c == nil || c.Owner == "" || len(c.Owner) > filestore.MaxOwnerBytes:
 		writeError(w, r, errors.New("httpapi: authenticator returned no caller or an owner outside 1-255 bytes"))
 		return nil
 	}

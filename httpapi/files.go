@@ -142,9 +142,6 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	if err := dec.Decode(&u); err != nil {
 		return badRequest(`the body must be a JSON object {"name": "...", "folder": "..."}`)
 	}
-	if dec.More() {
-		return badRequest("the body must hold one JSON object")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("the body must hold one JSON object")
 	}

@@ -11,6 +11,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +36,8 @@ type Handler struct {
 	ipLim   *limiter // nil when off
 	userLim *limiter // nil when off
 	openapi []byte
+	// openapiETag is the document's ETag (it never changes after New).
+	openapiETag string
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -89,6 +93,8 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 		userLim: newLimiter("owner", cfg.RateUser, cfg.RateMaxKeys),
 		openapi: doc,
 	}
+	sum := sha256.Sum256(doc)
+	h.openapiETag = `"` + hex.EncodeToString(sum[:16]) + `"`
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError),
 	})

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,9 +29,8 @@ func openapiDocument() ([]byte, error) {
 
 // serveOpenAPI serves GET /v1/openapi.json.
 func (h *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request, _ *auth.Caller) error {
-	sum := sha256.Sum256(h.openapi)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	w.Header().Set("ETag", h.openapiETag)
 	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.openapi))
 	return nil

@@ -49,7 +49,7 @@ func newLimiter(name string, perSecond float64, maxKeys int) *limiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	burst := max1(int(math.Ceil(2 * perSecond)))
+	burst := max(1, int(math.Ceil(2*perSecond)))
 	return &limiter{
 		name:  name,
 		limit: rate.Limit(perSecond),
@@ -58,13 +58,6 @@ func newLimiter(name string, perSecond float64, maxKeys int) *limiter {
 		max:   maxKeys,
 		keys:  make(map[string]*list.Element),
 	}
-}
-
-func max1(n int) int {
-	if n < 1 {
-		return 1
-	}
-	return n
 }
 
 // allow takes one token from key's bucket at time now.

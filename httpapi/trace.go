@@ -68,7 +68,7 @@ func newTrace() traceContext {
 // in the request's trace.
 func (t traceContext) traceparent() string {
 	var span [8]byte
-	for allZero(hex.EncodeToString(span[:])) {
+	for span == [8]byte{} {
 		_, _ = rand.Read(span[:])
 	}
 	return "00-" + t.traceID + "-" + hex.EncodeToString(span[:]) + "-" + t.flags

@@ -3,6 +3,7 @@ package meta
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/filestore-go/filestore"
@@ -232,11 +233,11 @@ func checkMismatch(name, declared, sniffed string, tail []tailType) error {
 	if sniffed == typeOctetStream || f == famText {
 		return nil
 	}
-	if c := extensionClaim(name); c != nil && !contains(c, f) {
+	if c := extensionClaim(name); c != nil && !slices.Contains(c, f) {
 		return fmt.Errorf("meta: the extension of %q claims %s, but the content is %s: %w",
 			name, claimed(c), sniffed, filestore.ErrTypeMismatch)
 	}
-	if c := declaredClaim(declared, tail); c != nil && !contains(c, f) {
+	if c := declaredClaim(declared, tail); c != nil && !slices.Contains(c, f) {
 		return fmt.Errorf("meta: the declared content type %q claims %s, but the content is %s: %w",
 			declared, claimed(c), sniffed, filestore.ErrTypeMismatch)
 	}
@@ -307,13 +308,4 @@ func familyType(f string) string {
 		return typeClass
 	}
 	return f
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/httpapi"
 )
 
 // errUsage marks a bad command line or environment (exit status 2).
@@ -63,7 +64,7 @@ func envName(flagName string) string {
 // registerConfig defines the configuration flags on fs, with the contract's
 // defaults.
 func registerConfig(fs *flag.FlagSet, c *config) {
-	c.maxSize = filestore5GiB
+	c.maxSize = httpapi.DefaultMaxSize
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the default database, bucket and JWT secret")
 	fs.StringVar(&c.database, "database", "", "catalogue URL: sqlite://PATH or postgres://... (default sqlite://<data-dir>/filestore.db)")
@@ -83,8 +84,6 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
-
-const filestore5GiB = 5 << 30
 
 // parseFlags parses args into fs and then, for every flag not given on the
 // command line and not in noEnv, its FILESTORE_* variable from env.
