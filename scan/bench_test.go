@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
 )
 
@@ -21,12 +22,12 @@ func BenchmarkScan(b *testing.B) {
 	}
 	var targets []target
 	for _, chunk := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20} {
-		targets = append(targets, target{envClamd, chunk})
+		targets = append(targets, target{testenv.ClamdVar, chunk})
 	}
-	targets = append(targets, target{envClamdUnix, 0})
+	targets = append(targets, target{testenv.ClamdUnixVar, 0})
 	for _, tt := range targets {
 		b.Run(fmt.Sprintf("%s/chunk=%d", tt.env, tt.chunk), func(b *testing.B) {
-			clam := newClam(b, needService(b, tt.env), &scan.Options{ChunkSize: tt.chunk})
+			clam := newClam(b, testenv.Lookup(b, tt.env, "clamd.sh"), &scan.Options{ChunkSize: tt.chunk})
 			ctx := context.Background()
 			b.SetBytes(size)
 			b.ReportAllocs()

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
 )
 
@@ -32,9 +33,9 @@ func wantResult(t *testing.T, clam *scan.ClamAV, sig string) *filestore.ScanResu
 
 func TestScanEICAR(t *testing.T) {
 	ctx := context.Background()
-	for _, env := range []string{envClamd, envClamdUnix} {
+	for _, env := range []string{testenv.ClamdVar, testenv.ClamdUnixVar} {
 		t.Run(env, func(t *testing.T) {
-			clam := newClam(t, needService(t, env), nil)
+			clam := newClam(t, testenv.Lookup(t, env, "clamd.sh"), nil)
 			got, err := clam.Scan(ctx, bytes.NewReader(eicar(t)))
 			if err != nil {
 				t.Fatalf("Scan(EICAR): %v", err)
@@ -47,7 +48,7 @@ func TestScanEICAR(t *testing.T) {
 }
 
 func TestScanClamAVTestfiles(t *testing.T) {
-	clam := newClam(t, needService(t, envClamd), nil)
+	clam := newClam(t, testenv.ClamdAddr(t), nil)
 	entries, err := os.ReadDir(testfilesDir)
 	if errors.Is(err, os.ErrNotExist) && os.Getenv("CI") != "true" {
 		t.Skipf("%s is absent: install the clamav-testfiles package (.ci/services/clamd.sh does)", testfilesDir)
@@ -80,7 +81,7 @@ func TestScanClamAVTestfiles(t *testing.T) {
 // TestScanEICARAtEnd puts EICAR after 50 MiB of noise: FOUND shows that
 // clamd saw the whole stream.
 func TestScanEICARAtEnd(t *testing.T) {
-	clam := newClam(t, needService(t, envClamd), nil)
+	clam := newClam(t, testenv.ClamdAddr(t), nil)
 	r := &counter{r: noiseThen(50<<20, eicar(t))}
 	got, err := clam.Scan(context.Background(), r)
 	if err != nil {
@@ -95,7 +96,7 @@ func TestScanEICARAtEnd(t *testing.T) {
 }
 
 func TestScanEmptyAndSmall(t *testing.T) {
-	clam := newClam(t, needService(t, envClamd), &scan.Options{ChunkSize: 7})
+	clam := newClam(t, testenv.ClamdAddr(t), &scan.Options{ChunkSize: 7})
 	for _, tt := range []struct {
 		name string
 		give []byte
@@ -149,7 +150,7 @@ func (h *heapProbe) Read(p []byte) (int, error) {
 // chunk, never the stream).
 func TestScanCleanLargeFlatHeap(t *testing.T) {
 	const size = 64 << 20
-	clam := newClam(t, needService(t, envClamd), nil)
+	clam := newClam(t, testenv.ClamdAddr(t), nil)
 	want := wantResult(t, clam, "")
 	if !regexp.MustCompile(`^\d+\.\d+\.\d+`).MatchString(want.Version) {
 		t.Errorf("Version = %q, want an engine version like 1.4.6", want.Version)
@@ -176,9 +177,9 @@ func TestScanCleanLargeFlatHeap(t *testing.T) {
 
 func TestPingVersion(t *testing.T) {
 	ctx := context.Background()
-	for _, env := range []string{envClamd, envClamdUnix} {
+	for _, env := range []string{testenv.ClamdVar, testenv.ClamdUnixVar} {
 		t.Run(env, func(t *testing.T) {
-			clam := newClam(t, needService(t, env), nil)
+			clam := newClam(t, testenv.Lookup(t, env, "clamd.sh"), nil)
 			if err := clam.Ping(ctx); err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
@@ -198,7 +199,7 @@ func TestPingVersion(t *testing.T) {
 // most two chunks more.
 func TestScanCancel(t *testing.T) {
 	const chunk = 64 << 10
-	clam := newClam(t, needService(t, envClamd), &scan.Options{ChunkSize: chunk})
+	clam := newClam(t, testenv.ClamdAddr(t), &scan.Options{ChunkSize: chunk})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &counter{r: newNoise(1), atN: 8 << 20, at: cancel}

@@ -20,14 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
-)
-
-// Environment variables naming the shared clamd that .ci/services/clamd.sh
-// starts.
-const (
-	envClamd     = "FILESTORE_TEST_CLAMD"      // tcp://127.0.0.1:3310
-	envClamdUnix = "FILESTORE_TEST_CLAMD_UNIX" // unix:///tmp/filestore-clamd/clamd.sock
 )
 
 // Signature names of the shared clamd's database (clamd appends
@@ -38,20 +32,6 @@ const (
 )
 
 const testfilesDir = "/usr/share/clamav-testfiles"
-
-// needService returns the value of env, or skips the test naming it (fails
-// it under CI=true, where every service must be there).
-func needService(t testing.TB, env string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set and CI=true: start clamd with .ci/services/clamd.sh", env)
-		}
-		t.Skipf("%s is not set: start clamd with .ci/services/clamd.sh to run this test", env)
-	}
-	return v
-}
 
 // newClam returns a ClamAV for addr or fails the test.
 func newClam(t testing.TB, addr string, opts *scan.Options) *scan.ClamAV {
@@ -163,12 +143,9 @@ func freePort(t testing.TB) int {
 // test's cleanup kills it by its pid.
 func startTestClamd(t testing.TB, extra ...string) *testClamd {
 	t.Helper()
-	needService(t, envClamd) // clamd tests are enabled on this machine
+	testenv.ClamdAddr(t) // clamd tests are enabled on this machine
 	if _, err := exec.LookPath("clamd"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("clamd binary not found: %v", err)
-		}
-		t.Skipf("clamd binary not found (%v): run .ci/services/clamd.sh", err)
+		testenv.Missing(t, fmt.Sprintf("clamd binary not found (%v): run .ci/services/clamd.sh", err))
 	}
 	dir := t.TempDir()
 	if len(dir) > 80 { // sun_path holds 108 bytes

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
 )
 
@@ -125,7 +126,7 @@ var unscanned = filestore.ScanInfo{Status: filestore.ScanUnscanned}
 // TestStoreRejectsInfected puts EICAR and every clamav-testfiles file: each
 // is refused with its signature, and nothing of them stays in the bucket.
 func TestStoreRejectsInfected(t *testing.T) {
-	clam := newClam(t, needService(t, envClamd), nil)
+	clam := newClam(t, testenv.ClamdAddr(t), nil)
 	st := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
 
 	f, err := st.put("eicar.com", bytes.NewReader(eicar(t)))
@@ -161,7 +162,7 @@ func TestStoreRejectsInfected(t *testing.T) {
 }
 
 func TestStoreClean(t *testing.T) {
-	clam := newClam(t, needService(t, envClamdUnix), nil)
+	clam := newClam(t, testenv.ClamdUnixAddr(t), nil)
 	st := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
 	want := scanned(t, clam)
 

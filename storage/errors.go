@@ -50,12 +50,20 @@ func IsTransient(err error) bool {
 	}
 }
 
+// httpStatus returns the HTTP status an error carries (the S3 SDK's
+// response errors have one).
+func httpStatus(err error) (int, bool) {
+	var status interface{ HTTPStatusCode() int }
+	if !errors.As(err, &status) {
+		return 0, false
+	}
+	return status.HTTPStatusCode(), true
+}
+
 // isTransientUnknown classifies errors that carry no gcerrors code: HTTP
 // statuses from the S3 SDK, and network failures.
 func isTransientUnknown(err error) bool {
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		c := status.HTTPStatusCode()
+	if c, ok := httpStatus(err); ok {
 		if c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout {
 			return true
 		}

@@ -156,6 +156,6 @@ func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
 
 // isRangeNotSatisfiable reports whether err is an HTTP 416 answer.
 func isRangeNotSatisfiable(err error) bool {
-	var status interface{ HTTPStatusCode() int }
-	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable
+	c, ok := httpStatus(err)
+	return ok && c == http.StatusRequestedRangeNotSatisfiable
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/filestore-go/filestore/internal/testenv"
 )
 
 // VersitygwVersion is the versitygw release that .ci/services/s3.sh installs.
@@ -50,15 +52,6 @@ func versionOf(binDir string) int {
 	return n
 }
 
-// missing skips t for want, or fails it when CI=true.
-func missing(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s, and CI=true requires it", what)
-	}
-	t.Skipf("%s: skipping", what)
-}
-
 // NewS3Server starts a private versitygw for t (data in t.TempDir()) and
 // kills it when t ends. It sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
 // to the server's credentials for the rest of t (so t must not be
@@ -68,7 +61,7 @@ func NewS3Server(t testing.TB) *S3Server {
 	t.Helper()
 	bin := VersitygwPath()
 	if _, err := os.Stat(bin); err != nil {
-		missing(t, "versitygw "+VersitygwVersion+" is not installed at "+bin+" (bash .ci/services/s3.sh installs it)")
+		testenv.Missing(t, "versitygw "+VersitygwVersion+" is not installed at "+bin+" (bash .ci/services/s3.sh installs it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -93,7 +86,7 @@ func NewPostgresServer(t testing.TB) *PostgresServer {
 	t.Helper()
 	bin := PostgresBinDir()
 	if bin == "" {
-		missing(t, "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (bash .ci/services/postgres.sh installs them)")
+		testenv.Missing(t, "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (bash .ci/services/postgres.sh installs them)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

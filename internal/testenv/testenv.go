@@ -6,7 +6,8 @@
 //	FILESTORE_TEST_S3        s3://BUCKET?endpoint=…&region=…&use_path_style=true
 //	                         (credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
 //	FILESTORE_TEST_POSTGRES  postgres://user:pass@127.0.0.1:5432/db?sslmode=disable
-//	FILESTORE_TEST_CLAMD     host:port (TCP) or an absolute unix socket path
+//	FILESTORE_TEST_CLAMD       tcp://host:port
+//	FILESTORE_TEST_CLAMD_UNIX  unix:///path/to/clamd.sock
 //
 // When a variable is unset the test is skipped with a message naming it,
 // except when CI=true, where a missing service fails the test.
@@ -17,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -30,23 +32,32 @@ import (
 
 // Names of the environment variables.
 const (
-	S3Var       = "FILESTORE_TEST_S3"
-	PostgresVar = "FILESTORE_TEST_POSTGRES"
-	ClamdVar    = "FILESTORE_TEST_CLAMD"
+	S3Var        = "FILESTORE_TEST_S3"
+	PostgresVar  = "FILESTORE_TEST_POSTGRES"
+	ClamdVar     = "FILESTORE_TEST_CLAMD"
+	ClamdUnixVar = "FILESTORE_TEST_CLAMD_UNIX"
 )
 
-// lookup returns the value of the environment variable name, or skips t
-// (fails it when CI=true) if it is unset.
-func lookup(t testing.TB, name, script string) string {
+// Lookup returns the value of the environment variable name, or skips t
+// (fails it when CI=true) if it is unset; script names the .ci/services
+// script that starts the service.
+func Lookup(t testing.TB, name, script string) string {
 	t.Helper()
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set, and CI=true requires the service: run eval \"$(bash .ci/services/%s)\"", name, script)
-	}
-	t.Skipf("%s is not set: skipping (start the service with eval \"$(bash .ci/services/%s)\")", name, script)
+	Missing(t, fmt.Sprintf("%s is not set (start the service with eval \"$(bash .ci/services/%s)\")", name, script))
 	return ""
+}
+
+// Missing skips t because what is missing, or fails it when CI=true, where
+// every service the tests use must be there.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s, and CI=true requires it", what)
+	}
+	t.Skipf("%s: skipping", what)
 }
 
 // S3URL returns FILESTORE_TEST_S3 with a prefix= parameter naming a fresh,
@@ -55,7 +66,7 @@ func lookup(t testing.TB, name, script string) string {
 // is deleted. Without the variable it skips t, or fails it when CI=true.
 func S3URL(t testing.TB) string {
 	t.Helper()
-	raw := lookup(t, S3Var, "s3.sh")
+	raw := Lookup(t, S3Var, "s3.sh")
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "s3" {
 		t.Fatalf("%s=%q is not an s3:// URL (err %v)", S3Var, raw, err)
@@ -107,14 +118,22 @@ func deletePrefix(t testing.TB, u *url.URL, prefix string) {
 // CREATEDB. Without the variable it skips t, or fails it when CI=true.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	return lookup(t, PostgresVar, "postgres.sh")
+	return Lookup(t, PostgresVar, "postgres.sh")
 }
 
 // ClamdAddr returns FILESTORE_TEST_CLAMD, the address of a clamd. Without
 // the variable it skips t, or fails it when CI=true.
 func ClamdAddr(t testing.TB) string {
 	t.Helper()
-	return lookup(t, ClamdVar, "clamd.sh")
+	return Lookup(t, ClamdVar, "clamd.sh")
+}
+
+// ClamdUnixAddr returns FILESTORE_TEST_CLAMD_UNIX, the unix socket address
+// of the same clamd. Without the variable it skips t, or fails it when
+// CI=true.
+func ClamdUnixAddr(t testing.TB) string {
+	t.Helper()
+	return Lookup(t, ClamdUnixVar, "clamd.sh")
 }
 
 // abortUploads aborts the multipart uploads in progress under prefix, which
