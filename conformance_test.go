@@ -78,6 +78,9 @@ func openURLs(t *testing.T, opts filestore.Options) *filestore.Service {
 	return st
 }
 
+// TestConformance runs the suite on every pairing, with small contents
+// inline (the default) and, on two pairings, with every content in the
+// bucket.
 func TestConformance(t *testing.T) {
 	for _, d := range databases {
 		for _, b := range buckets {
@@ -87,5 +90,12 @@ func TestConformance(t *testing.T) {
 				})
 			})
 		}
+	}
+	for _, pair := range [][2]string{{"sqlite", "file"}, {"postgres", "s3"}} {
+		t.Run(pair[0]+"/"+pair[1]+"/no-inline", func(t *testing.T) {
+			filestoretest.Run(t, func(t *testing.T) filestore.Store {
+				return openStore(t, pair[0], pair[1], filestore.Options{InlineMax: -1})
+			})
+		})
 	}
 }

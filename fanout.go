@@ -13,6 +13,11 @@ const chunkSize = 128 << 10
 // already stored (no sink): one buffer, not handed to other goroutines.
 const verifyChunkSize = 1 << 20
 
+// smallRead is the size of a pass's first read when content may be
+// inline: most small uploads end within it, and then the pass needs no
+// pool buffer.
+const smallRead = 8 << 10
+
 // sinkDepth is how many chunks may wait for one sink; a slower sink makes
 // the pass wait (back-pressure) rather than letting memory grow.
 const sinkDepth = 2
@@ -83,8 +88,16 @@ func (s *Service) getChunk() *chunk {
 	return s.chunks.Get().(*chunk)
 }
 
+// putChunk returns c to the pool, unless it is not a pool buffer (the
+// small first read of a pass, see firstRead).
+func (s *Service) putChunk(c *chunk) {
+	if len(c.buf) == chunkSize {
+		s.chunks.Put(c)
+	}
+}
+
 func (s *Service) release(c *chunk) {
 	if c.refs.Add(-1) == 0 {
-		s.chunks.Put(c)
+		s.putChunk(c)
 	}
 }

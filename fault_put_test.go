@@ -35,10 +35,11 @@ type putCase struct {
 // pass, so that a fault can hit the stream in its middle.
 var putContent = filestoretest.Content(42, 1<<20)
 
-// isPathCheck matches the path check before staging: bun's EXISTS query,
-// or on SQLite the prepared statement that the commit also uses.
+// isPathCheck matches the path check before staging: the statement that
+// the commit also uses (prepared on SQLite, with $n on PostgreSQL), or
+// bun's EXISTS query once the catalogue is closed.
 func isPathCheck(q string) bool {
-	return strings.HasPrefix(q, "SELECT EXISTS") || strings.HasPrefix(q, "SELECT id FROM files WHERE owner = ?")
+	return strings.HasPrefix(q, "SELECT EXISTS") || strings.HasPrefix(q, "SELECT id FROM files WHERE owner = ")
 }
 
 // Faults of the bucket during Put: the staging writer is not retried (the
@@ -191,7 +192,7 @@ var putDBCases = []putCase{
 
 func TestFaultPutBucket(t *testing.T) {
 	for _, tt := range putBucketCases {
-		t.Run(tt.name, func(t *testing.T) { runPutCase(t, "sqlite", tt) })
+		t.Run(tt.name, func(t *testing.T) { runPutCase(t, "sqlite", tt, putContent) })
 	}
 }
 
@@ -199,7 +200,28 @@ func TestFaultPutDatabase(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
 			for _, tt := range putDBCases {
-				t.Run(tt.name, func(t *testing.T) { runPutCase(t, db, tt) })
+				t.Run(tt.name, func(t *testing.T) { runPutCase(t, db, tt, putContent) })
+			}
+		})
+	}
+}
+
+// TestFaultPutDatabaseInline runs the database cases with content small
+// enough to be stored in its object row: the same outcomes, except that
+// nothing ever reaches the bucket, so there is no staged key for Collect
+// to remove after a commit that failed for good. The path check cases do
+// not apply: inline content is read whole before any path check would
+// save reading it, so only the commit checks the path.
+func TestFaultPutDatabaseInline(t *testing.T) {
+	small := filestoretest.Content(43, 4096)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			for _, tt := range putDBCases {
+				if strings.HasPrefix(tt.name, "path check") {
+					continue
+				}
+				tt.want.Keys, tt.want.Collected.RemovedStaging = 0, 0
+				t.Run(tt.name, func(t *testing.T) { runPutCase(t, db, tt, small) })
 			}
 		})
 	}
@@ -208,7 +230,7 @@ func TestFaultPutDatabase(t *testing.T) {
 // runPutCase runs Put under tt's faults and compares what happened with
 // tt.want; a Put that succeeded must read back byte for byte, and the
 // invariants must hold once the faults are gone and Collect has run.
-func runPutCase(t *testing.T, db string, tt putCase) {
+func runPutCase(t *testing.T, db string, tt putCase, content []byte) {
 	attempts := tt.attempts
 	if attempts == 0 {
 		attempts = 3
@@ -217,7 +239,7 @@ func runPutCase(t *testing.T, db string, tt putCase) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if tt.dedup {
-		if _, err := env.st.Put(ctx, "alice", "", "first", bytes.NewReader(putContent), nil); err != nil {
+		if _, err := env.st.Put(ctx, "alice", "", "first", bytes.NewReader(content), nil); err != nil {
 			t.Fatalf("first Put: %v", err)
 		}
 	}
@@ -235,14 +257,14 @@ func runPutCase(t *testing.T, db string, tt putCase) {
 		}
 		env.in.Arm(r)
 	}
-	f, err := env.st.Put(ctx, "alice", "", "file", bytes.NewReader(putContent), nil)
+	f, err := env.st.Put(ctx, "alice", "", "file", bytes.NewReader(content), nil)
 	got := outcome{Err: classify(err), Calls: calls(env.in, tt.want.Calls)}
 	env.settle(t, &got)
 	if diff := cmp.Diff(tt.want, got); diff != "" {
 		t.Errorf("Put returned %v; outcome (-want +got):\n%s", err, diff)
 	}
 	if err == nil {
-		checkContent(t, env.st, "alice", f.ID, putContent)
+		checkContent(t, env.st, "alice", f.ID, content)
 	}
 }
 

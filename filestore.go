@@ -39,7 +39,8 @@ type Store interface {
 
 	// Get returns a live file and a reader of its content. Seeking reads no
 	// content (a local object is an *os.File; a remote one seeks lazily,
-	// with no request until the next Read), so http.ServeContent can serve
+	// with no request until the next Read; a small content stored inline,
+	// see Options.InlineMax, came with the file's row), so http.ServeContent can serve
 	// ranges without reading the object; the caller must Close it. A trashed
 	// file, an unknown id and another owner's id give ErrNotFound.
 	Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error)

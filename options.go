@@ -35,6 +35,15 @@ type Options struct {
 
 	// MaxSize is the largest content Put accepts, in bytes. Default 5 GiB.
 	MaxSize int64
+	// InlineMax: content of 1 to InlineMax bytes is stored in its object's
+	// catalogue row instead of the bucket, so that a small upload becomes
+	// durable with the commit of its rows (one database sync shared by the
+	// concurrent commits of a batch) rather than as a file or object of its
+	// own. Dedup, reference counts, the lifecycle and Collect are the
+	// same for both kinds of object. Default and most: 64 KiB
+	// (MaxInlineMax), larger values are lowered to it; negative stores
+	// every content in the bucket.
+	InlineMax int64
 	// TrashRetention is how long trashed files stay before Collect purges
 	// them. Default 720h.
 	TrashRetention time.Duration
@@ -131,6 +140,11 @@ type CollectOptions struct {
 	// StagingTTL overrides the Store's when positive.
 	StagingTTL time.Duration
 }
+
+// MaxInlineMax is the default and the largest Options.InlineMax: half a
+// read of the upload pass, whose first read then sees the end of any
+// content that fits.
+const MaxInlineMax = chunkSize / 2
 
 const (
 	defaultDatabase       = "sqlite://./data/filestore.db"

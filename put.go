@@ -23,15 +23,22 @@ var errScanEnded = errors.New("filestore: scanner returned")
 // staged is what the upload pass produced.
 type staged struct {
 	// key holds the content: the staged object, or with existing the
-	// stored object that the pass verified the upload against.
+	// stored object that the pass verified the upload against. With
+	// inline it is a fresh key with nothing under it, and head is the
+	// whole content, to be stored in the catalogue.
 	key      string
 	existing bool
+	inline   bool
 	size     int64
 	sum      []byte
 	head     []byte
 	scan     ScanInfo
 	at       time.Time // when the staged bytes became durable
 }
+
+// ownsBytes reports whether the pass wrote the content to the bucket under
+// st.key, which is then deleted if no row comes to reference it.
+func (st *staged) ownsBytes() bool { return !st.existing && !st.inline }
 
 // Put implements Store.Put. The pass reads r once, in chunks: each is hashed
 // and counted against the size limit here, and handed to the bucket writer
@@ -69,15 +76,21 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if opts.MaxSize > 0 && opts.MaxSize < limit {
 		limit = opts.MaxSize
 	}
-	if !opts.Overwrite {
-		// Fail before reading gigabytes; the commit checks again.
+	// Fail before reading gigabytes; the commit checks again. The pass
+	// runs this once it knows the content is not inline (read whole
+	// already, so an early refusal would save nothing).
+	pathCheck := func() error {
+		if opts.Overwrite {
+			return nil
+		}
 		taken, err := s.cat.PathTaken(ctx, owner, folder, name)
 		if err != nil {
-			return nil, s.translate("put", err)
+			return s.translate("put", err)
 		}
 		if taken {
-			return nil, fmt.Errorf("filestore: put %q: %w", name, ErrConflict)
+			return fmt.Errorf("filestore: put %q: %w", name, ErrConflict)
 		}
+		return nil
 	}
 
 	// With the digest known in advance and its content already stored,
@@ -93,7 +106,7 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 			existing = key
 		}
 	}
-	st, err := s.pass(ctx, r, limit, want, owner, name, existing)
+	st, err := s.pass(ctx, r, limit, want, owner, name, existing, pathCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +118,7 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	case errors.Is(err, dedup.ErrOutcomeUnknown):
 		return s.recoverCommit(ctx, st, id, owner, err)
 	default:
-		if !st.existing {
+		if st.ownsBytes() {
 			s.dropStaged(st.key)
 		}
 		return nil, err
@@ -124,7 +137,7 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 		s.log.WarnContext(ctx, "filestore: commit outcome unknown; staged bytes left for Collect", "id", id, "key", st.key, "error", cause)
 		return nil, s.translate("put", cause)
 	}
-	if row.Key != st.key && !st.existing {
+	if row.Key != st.key && st.ownsBytes() {
 		s.dropStaged(st.key)
 	}
 	return toFile(row)
@@ -132,18 +145,38 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 
 // pass runs the upload pass and leaves the content durable under a fresh
 // key; with existing (the key of a stored object whose digest the client
-// announced) it writes nothing. On any error nothing has become visible in
-// the bucket.
-func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string) (_ *staged, err error) {
+// announced) it writes nothing, and content that ends within InlineMax
+// bytes is kept for the catalogue instead of written. pathCheck runs before
+// anything is written, unless the content is inline. On any error nothing
+// has become visible in the bucket.
+func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string, pathCheck func() error) (_ *staged, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	key := existing
+	// The first read decides whether the content is small enough to be
+	// inline; the loop below then takes it as its first chunk.
+	var (
+		first    *chunk
+		firstErr error
+		inline   bool
+	)
+	if existing == "" && s.opts.InlineMax > 0 {
+		first, firstErr = s.firstRead(r)
+		inline = firstErr == io.EOF && first.n > 0 && int64(first.n) <= s.opts.InlineMax
+	}
+	if !inline {
+		if err := pathCheck(); err != nil {
+			return nil, err
+		}
+	}
 	var w writer = discard{}
 	// The bucket writer's sink; none when nothing is written, so that the
 	// verify-only pass hashes without handing chunks to another goroutine.
 	var store *sink
 	var sinks []*sink
-	if existing == "" {
+	if inline {
+		key = s.bucket.NewKey()
+	} else if existing == "" {
 		key = s.bucket.NewKey()
 		bw, err := s.bucket.NewWriter(ctx, key)
 		if err != nil {
@@ -199,21 +232,25 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	// larger buffer serves every read: fewer, larger reads of the body cost
 	// the reading goroutine fewer wake-ups (see docs/benchmarks.md).
 	var own *chunk
-	if len(sinks) == 0 {
+	if len(sinks) == 0 && !inline { // an inline pass has read everything
 		own = &chunk{buf: make([]byte, verifyChunkSize)}
 	}
 	drop := func(c *chunk) {
 		if c != own {
-			s.chunks.Put(c)
+			s.putChunk(c)
 		}
 	}
 	for {
-		c := own
-		if c == nil {
-			c = s.getChunk()
+		c, rerr := first, firstErr
+		if c != nil {
+			first = nil
+		} else {
+			if c = own; c == nil {
+				c = s.getChunk()
+			}
+			c.n, rerr = readChunk(r, c.buf)
 		}
-		n, rerr := readChunk(r, c.buf)
-		c.n = n
+		n := c.n
 		if n > 0 {
 			size += int64(n)
 			if size > limit {
@@ -286,7 +323,26 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		}
 		return nil, s.translate("put: staging", err)
 	}
-	return &staged{key: key, existing: existing != "", size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+	return &staged{key: key, existing: existing != "", inline: inline, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+}
+
+// firstRead reads the first chunk of a pass that may turn out inline: into
+// a small buffer of its own, and only when the content goes on, into a
+// pool buffer (the small buffer's bytes copied to its start) filled as
+// usual. A small upload so costs no 128 KiB buffer, which the pool would
+// lose at every garbage collection.
+func (s *Service) firstRead(r io.Reader) (*chunk, error) {
+	small := &chunk{buf: make([]byte, min(smallRead, s.opts.InlineMax+1))}
+	n, err := readChunk(r, small.buf)
+	small.n = n
+	if err != nil {
+		return small, err
+	}
+	c := s.getChunk()
+	copy(c.buf, small.buf[:n])
+	m, err := readChunk(r, c.buf[n:])
+	c.n = n + m
+	return c, err
 }
 
 // readChunk fills buf from r. It returns io.EOF (with the bytes before it)
@@ -367,9 +423,12 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		md.ContentType = http.DetectContentType(st.head)
 	} else {
 		var err error
+		var content io.ReaderAt = bytes.NewReader(st.head)
+		if !st.inline {
+			content = s.bucket.ReaderAt(ctx, st.key)
+		}
 		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
-			Name: name, DeclaredType: declared, Head: st.head, Size: st.size,
-			Content: s.bucket.ReaderAt(ctx, st.key),
+			Name: name, DeclaredType: declared, Head: st.head, Size: st.size, Content: content,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("filestore: put: %w", err)
@@ -389,17 +448,20 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		us := dedup.Micros(*st.scan.ScannedAt)
 		row.ScannedAt = &us
 	}
-	res, err := s.cat.Commit(ctx, dedup.CommitRequest{
-		File: row, Key: st.key, Overwrite: opts.Overwrite, Existing: st.existing,
-		Deadline: st.at.Add(s.opts.StagingTTL / 2),
-	})
+	req := dedup.CommitRequest{File: row, Key: st.key, Overwrite: opts.Overwrite, Existing: st.existing}
+	if st.inline {
+		req.Data = st.head
+	} else {
+		req.Deadline = st.at.Add(s.opts.StagingTTL / 2)
+	}
+	res, err := s.cat.Commit(ctx, req)
 	if err != nil {
 		if errors.Is(err, dedup.ErrOutcomeUnknown) {
 			return nil, err
 		}
 		return nil, s.translate(fmt.Sprintf("put %q", name), err)
 	}
-	if res.DedupHit && !st.existing {
+	if res.DedupHit && st.ownsBytes() {
 		s.dropStaged(st.key)
 	}
 	if res.DedupHit || st.existing {

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeek
 	f, err := toFile(row)
 	if err != nil {
 		return nil, nil, err
+	}
+	if row.Data != nil {
+		// An inline object: the row brought the content.
+		return f, inlineReader{bytes.NewReader(row.Data)}, nil
 	}
 	// On a file:// bucket the reader is the object's *os.File: seeks cost
 	// no reopen, and a copy to a network connection can use sendfile.
@@ -82,3 +87,10 @@ func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*P
 	}
 	return page, nil
 }
+
+// inlineReader reads the content of an inline object; closing it does
+// nothing.
+type inlineReader struct{ *bytes.Reader }
+
+// Close implements io.Closer.
+func (inlineReader) Close() error { return nil }

@@ -99,6 +99,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxSize <= 0 {
 		o.MaxSize = defaultMaxSize
 	}
+	if o.InlineMax == 0 || o.InlineMax > MaxInlineMax {
+		o.InlineMax = MaxInlineMax
+	}
 	if o.TrashRetention <= 0 {
 		o.TrashRetention = defaultTrashRetention
 	}

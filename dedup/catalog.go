@@ -68,9 +68,9 @@ func (c *Catalog) Close() error {
 	return nil
 }
 
-// prepared reports whether reads may use the prepared statements: on
-// SQLite, until Close.
-func (c *Catalog) prepared() bool { return !c.pg && !c.closed.Load() }
+// prepared reports whether reads may use the hot-path statements (see
+// query): until Close, which closes SQLite's.
+func (c *Catalog) prepared() bool { return !c.closed.Load() }
 
 // DB returns the underlying database.
 func (c *Catalog) DB() *bun.DB { return c.db }
@@ -111,17 +111,19 @@ func fileQuery(db bun.IDB, f any) *bun.SelectQuery {
 		Join("JOIN objects AS o ON o.sha256 = f.sha256")
 }
 
-// Get returns owner's file id, live or trashed, with its object's key.
-// ErrNotFound when there is none.
+// Get returns owner's file id, live or trashed, with its object's key, and
+// its content when the object is inline (File.Data). ErrNotFound when there
+// is none.
 func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 	var f File
 	err := c.do(ctx, func(ctx context.Context) error {
 		if c.prepared() {
-			return c.q.get.stmt.QueryRowContext(ctx, id, owner).Scan(&f.ID, &f.Owner, &f.Folder, &f.Name,
+			return c.q.get.rowDB(ctx, c.db.DB, id, owner).Scan(&f.ID, &f.Owner, &f.Folder, &f.Name,
 				&f.NameFold, &f.SHA256, &f.Size, &f.ContentType, &f.Meta, &f.ScanStatus, &f.ScanEngine,
-				&f.ScanVersion, &f.ScannedAt, &f.CreatedAt, &f.UpdatedAt, &f.DeletedAt, &f.Key)
+				&f.ScanVersion, &f.ScannedAt, &f.CreatedAt, &f.UpdatedAt, &f.DeletedAt, &f.Key, &f.Data)
 		}
-		return fileQuery(c.db, &f).Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx)
+		return fileQuery(c.db, &f).ColumnExpr("o.data AS data").
+			Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -138,7 +140,7 @@ func (c *Catalog) PathTaken(ctx context.Context, owner, folder, name string) (bo
 	err := c.do(ctx, func(ctx context.Context) error {
 		if c.prepared() {
 			var id string
-			err := c.q.liveAt.stmt.QueryRowContext(ctx, owner, folder, name).Scan(&id)
+			err := c.q.liveAt.rowDB(ctx, c.db.DB, owner, folder, name).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				taken = false
 				return nil

@@ -22,8 +22,14 @@ type CommitRequest struct {
 	// File is the new row; ID, Owner, Folder, Name, SHA256, Size and the
 	// descriptive fields must be set. NameFold, times and Key are filled.
 	File *File
-	// Key is where the content was staged.
+	// Key is where the content was staged: a fresh key, unused in the
+	// bucket when Data is set.
 	Key string
+	// Data, when not empty, is the whole content, stored in the object row
+	// (an inline object) instead of the bucket, which holds nothing under
+	// Key. It commits, and becomes durable, with the rows, so it needs no
+	// Deadline. Callers keep it small: every Get of the file reads it.
+	Data []byte
 	// Overwrite trashes a live file at the same path instead of failing.
 	Overwrite bool
 	// Deadline: the commit is refused with ErrStagingExpired after it.
@@ -112,7 +118,7 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 	// Insert the object, or lock the existing row and read it: an upsert
 	// is atomic where an insert-then-select is not (a collector could
 	// delete the row between the two statements).
-	cur := object{SHA256: f.SHA256, Size: f.Size, Key: req.Key, State: stateLive, CreatedAt: Micros(now)}
+	cur := object{SHA256: f.SHA256, Size: f.Size, Key: req.Key, State: stateLive, CreatedAt: Micros(now), Data: req.Data}
 	if _, err := tx.NewInsert().Model(&cur).
 		On("CONFLICT (sha256) DO UPDATE").Set("ref_count = ?TableAlias.ref_count").
 		Returning("key, state, ref_count").Exec(ctx); err != nil {
@@ -124,6 +130,7 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		// row over with ours, which it will not touch.
 		if _, err := tx.NewUpdate().Model((*object)(nil)).
 			Set("key = ?", req.Key).Set("state = ?", stateLive).Set("size = ?", f.Size).
+			Set("data = ?", nullBytes(req.Data)).
 			Set("created_at = ?", Micros(now)).
 			Where("sha256 = ?", f.SHA256).Exec(ctx); err != nil {
 			return nil, err
@@ -134,9 +141,9 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 	if err := insertFileRef(ctx, tx, &f, req.Overwrite); err != nil {
 		return nil, err
 	}
-	f.Key = req.Key
+	f.Key, f.Data = req.Key, req.Data
 	if hit {
-		f.Key = cur.Key
+		f.Key, f.Data = cur.Key, nil
 	}
 	return &CommitResult{File: &f, DedupHit: hit}, nil
 }
@@ -193,4 +200,13 @@ func (c *Catalog) LiveObject(ctx context.Context, sha256 string) (key string, ok
 		return "", false, nil
 	}
 	return keys[0], true, nil
+}
+
+// nullBytes is b as a query argument, NULL when b is empty (an object
+// whose content is in the bucket).
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -1,6 +1,7 @@
 // Package dedup is filestore's catalogue: the SQL tables of stored objects
-// (one row per distinct SHA-256, with its storage key and reference count)
-// and of files (owner, folder, name and metadata, each pointing at an
+// (one row per distinct SHA-256, with its storage key and reference count,
+// and for small content the bytes themselves: an inline object, see
+// CommitRequest.Data) and of files (owner, folder, name and metadata, each pointing at an
 // object), over bun on SQLite or PostgreSQL.
 //
 // It owns the consistency protocol between uploads, purges and garbage
@@ -13,8 +14,8 @@
 //     BEGIN IMMEDIATE): a live row gets ref_count+1 and the new file row
 //     (the caller then deletes its staged bytes); no row means the staged
 //     key becomes the object; a row being deleted by the collector is taken
-//     over with the staged key, so the collector's deletion of the old key
-//     harms nothing.
+//     over with the staged key (and its inline bytes, or none), so the
+//     collector's deletion of the old key harms nothing.
 //   - A purge that drops the last reference marks the object "deleting" in
 //     the same transaction; the caller deletes the bytes and then the row
 //     (RemoveObject matches the key, so a taken-over row survives).

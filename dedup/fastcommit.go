@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // errFastAbort: a commit on the fast path failed after it had written, so
@@ -18,22 +20,26 @@ var errFastAbort = errors.New("dedup: fast commit path aborted")
 // row comes back).
 const (
 	sqlLiveAt = `SELECT id FROM files WHERE owner = ? AND folder = ? AND name = ? AND deleted_at IS NULL`
-	sqlUpsert = `INSERT INTO objects (sha256, size, key, ref_count, state, created_at) VALUES (?, ?, ?, 1, 'live', ?)
+	sqlUpsert = `INSERT INTO objects (sha256, size, key, ref_count, state, created_at, data) VALUES (?, ?, ?, 1, 'live', ?, ?)
 		ON CONFLICT (sha256) DO UPDATE SET ref_count = objects.ref_count + 1 WHERE objects.state = 'live'
 		RETURNING key`
 	sqlInsertFile = `INSERT INTO files (id, owner, folder, name, name_fold, sha256, size, content_type, meta,
 		scan_status, scan_engine, scan_version, scanned_at, created_at, updated_at, deleted_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`
 	sqlGet = `SELECT f.id, f.owner, f.folder, f.name, f.name_fold, f.sha256, f.size, f.content_type, f.meta,
-		f.scan_status, f.scan_engine, f.scan_version, f.scanned_at, f.created_at, f.updated_at, f.deleted_at, o.key
+		f.scan_status, f.scan_engine, f.scan_version, f.scanned_at, f.created_at, f.updated_at, f.deleted_at, o.key, o.data
 		FROM files AS f JOIN objects AS o ON o.sha256 = f.sha256 WHERE f.id = ? AND f.owner = ?`
 )
 
-// query is one statement of the catalogue's hot paths: prepared once on
-// SQLite (which spends more time parsing a small statement than running
-// it, and bun writes arguments into the SQL text, so its statements are
-// parsed every time); on PostgreSQL, its text with $n placeholders (sent
-// over the simple protocol, one round trip each).
+// query is one statement of the catalogue's hot paths. bun writes
+// arguments into the SQL text, so its statements are parsed (and on
+// PostgreSQL planned) every time, and an inline object's content would
+// travel as hex text for the server to parse. So these are prepared: once
+// on SQLite (which spends more time parsing a small statement than running
+// it); on PostgreSQL, the text with $n placeholders runs in pgx's
+// QueryExecModeCacheStatement (prepared once per connection, arguments
+// sent in binary), overriding the simple protocol that OpenDB sets for
+// bun's queries.
 type query struct {
 	stmt *sql.Stmt
 	text string
@@ -44,8 +50,8 @@ type queries struct {
 	liveAt, upsert, insertFile, get query
 }
 
-// newQueries prepares the statements on a SQLite db, or writes them for
-// PostgreSQL.
+// newQueries prepares the statements on a SQLite db, or writes their
+// PostgreSQL text.
 func newQueries(ctx context.Context, db *sql.DB, pg bool) (*queries, error) {
 	var q queries
 	for _, p := range []struct {
@@ -80,15 +86,23 @@ func (q *queries) close() {
 // row runs q inside tx.
 func (q query) row(ctx context.Context, tx *sql.Tx, args ...any) *sql.Row {
 	if q.stmt == nil {
-		return tx.QueryRowContext(ctx, q.text, args...)
+		return tx.QueryRowContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
 	}
 	return tx.StmtContext(ctx, q.stmt).QueryRowContext(ctx, args...)
+}
+
+// rowDB runs q outside a transaction.
+func (q query) rowDB(ctx context.Context, db *sql.DB, args ...any) *sql.Row {
+	if q.stmt == nil {
+		return db.QueryRowContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
+	}
+	return q.stmt.QueryRowContext(ctx, args...)
 }
 
 // exec runs q, which returns no rows, inside tx.
 func (q query) exec(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, error) {
 	if q.stmt == nil {
-		return tx.ExecContext(ctx, q.text, args...)
+		return tx.ExecContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
 	}
 	return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
 }
@@ -124,7 +138,7 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 	f.CreatedAt, f.UpdatedAt, f.DeletedAt = Micros(now), Micros(now), nil
 
 	var key string
-	switch err := c.q.upsert.row(ctx, tx, f.SHA256, f.Size, req.Key, Micros(now)).Scan(&key); {
+	switch err := c.q.upsert.row(ctx, tx, f.SHA256, f.Size, req.Key, Micros(now), nullBytes(req.Data)).Scan(&key); {
 	case errors.Is(err, sql.ErrNoRows):
 		// The collector is deleting the object: the savepoint path takes
 		// the row over. The statement changed nothing.
@@ -138,6 +152,9 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 		return nil, false, fastFailure(err)
 	}
 	f.Key = key
+	if key == req.Key {
+		f.Data = req.Data
+	}
 	return &CommitResult{File: &f, DedupHit: key != req.Key}, true, nil
 }
 

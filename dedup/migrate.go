@@ -15,7 +15,7 @@ import (
 // each statement {C} becomes the bytewise collation on PostgreSQL (COLLATE
 // "C", so that listings order folders and names bytewise as SQLite's
 // default BINARY collation does) and nothing on SQLite, where BIGINT is an
-// INTEGER.
+// INTEGER; {BLOB} becomes the dialect's binary type (BYTEA, BLOB).
 func migrations() [][]string {
 	return [][]string{
 		{ // 1: objects and files.
@@ -51,6 +51,9 @@ func migrations() [][]string {
 			`CREATE INDEX files_trash ON files (deleted_at) WHERE deleted_at IS NOT NULL`,
 			`CREATE INDEX files_object ON files (sha256)`,
 		},
+		{ // 2: small content stored in its object row (inline objects).
+			`ALTER TABLE objects ADD COLUMN data {BLOB}`,
+		},
 	}
 }
 
@@ -61,6 +64,11 @@ func SchemaVersion() int { return len(migrations()) }
 // processes at once: PostgreSQL serialises it with an advisory lock, SQLite
 // with its write lock. A database newer than this code is an error.
 func Migrate(ctx context.Context, db *bun.DB) error {
+	return migrate(ctx, db, migrations())
+}
+
+// migrate applies the steps a database has not had yet.
+func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 	pg := db.Dialect().Name() == dialect.PG
 	return db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
 		if pg {
@@ -82,17 +90,16 @@ func Migrate(ctx context.Context, db *bun.DB) error {
 		case err != nil:
 			return fmt.Errorf("dedup: migrate: %w", err)
 		}
-		steps := migrations()
 		if version > len(steps) {
 			return fmt.Errorf("dedup: database schema version %d is newer than this code's %d", version, len(steps))
 		}
-		collate := ""
+		dialectWords := strings.NewReplacer("{C}", "", "{BLOB}", "BLOB")
 		if pg {
-			collate = `COLLATE "C"`
+			dialectWords = strings.NewReplacer("{C}", `COLLATE "C"`, "{BLOB}", "BYTEA")
 		}
 		for i := version; i < len(steps); i++ {
 			for _, stmt := range steps[i] {
-				if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{C}", collate)); err != nil {
+				if _, err := tx.ExecContext(ctx, dialectWords.Replace(stmt)); err != nil {
 					return fmt.Errorf("dedup: migration %d: %w", i+1, err)
 				}
 			}

@@ -32,6 +32,9 @@ type File struct {
 	// Key is the storage key of the file's object (read with a join; not a
 	// column of files).
 	Key string `bun:"key,scanonly"`
+	// Data is the content of an inline object (see CommitRequest.Data),
+	// read by Get only; nil when the content is in the bucket under Key.
+	Data []byte `bun:"data,scanonly"`
 }
 
 // object is one row of the objects table.
@@ -44,6 +47,9 @@ type object struct {
 	RefCount  int64  `bun:"ref_count"`
 	State     string `bun:"state"`
 	CreatedAt int64  `bun:"created_at"`
+	// Data holds the content of an inline object; NULL when the content
+	// is in the bucket under Key.
+	Data []byte `bun:"data,nullzero"`
 }
 
 // Object states.

@@ -41,7 +41,8 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// bun writes the arguments into the SQL text, so every statement
 		// is new to pgx: its default mode would prepare (and cache) each
 		// one, a second round trip per query. The simple protocol sends
-		// the text in one.
+		// the text in one. (The catalogue's hot-path statements, whose
+		// text never changes, ask for the statement cache: see query.)
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(32)

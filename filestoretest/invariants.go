@@ -15,7 +15,7 @@ import (
 // CheckInvariants opens the catalogue and bucket behind a store directly and
 // checks design.md's invariants 5 and 6: one object row per content whose
 // ref_count equals the file rows pointing at it, no file row without its
-// object and bytes; and, when quiescent after a Collect, no object without
+// object and bytes (in the bucket, or in the row of an inline object); and, when quiescent after a Collect, no object without
 // a reference, no row being deleted, and no bytes without a row. It returns
 // the number of object rows.
 func CheckInvariants(t testing.TB, dbURL, bucketURL string, collected bool) int {
@@ -39,9 +39,10 @@ func CheckInvariants(t testing.TB, dbURL, bucketURL string, collected bool) int 
 		State    string `bun:"state"`
 		Refs     int64  `bun:"refs"`
 		Size     int64  `bun:"size"`
+		Data     []byte `bun:"data"`
 	}
 	var objs []objRow
-	if err := db.NewRaw(`SELECT o.sha256, o.key, o.ref_count, o.state, o.size,
+	if err := db.NewRaw(`SELECT o.sha256, o.key, o.ref_count, o.state, o.size, o.data,
 		(SELECT COUNT(*) FROM files f WHERE f.sha256 = o.sha256) AS refs FROM objects o`).Scan(ctx, &objs); err != nil {
 		t.Fatalf("invariants: objects: %v", err)
 	}
@@ -62,7 +63,16 @@ func CheckInvariants(t testing.TB, dbURL, bucketURL string, collected bool) int 
 		if o.RefCount != o.Refs {
 			t.Errorf("invariant 5: object %s has ref_count %d but %d file rows", o.SHA256[:12], o.RefCount, o.Refs)
 		}
-		if o.Refs > 0 {
+		if o.Data != nil {
+			// An inline object: its bytes are the row's, none in the bucket.
+			if _, ok := keys[o.Key]; ok {
+				t.Errorf("inline object %s also has bytes at %s", o.SHA256[:12], o.Key)
+			}
+			sum := sha256.Sum256(o.Data)
+			if int64(len(o.Data)) != o.Size || hex.EncodeToString(sum[:]) != o.SHA256 {
+				t.Errorf("inline object %s: %d bytes hashing to %x, row says %d", o.SHA256[:12], len(o.Data), sum[:6], o.Size)
+			}
+		} else if o.Refs > 0 {
 			size, ok := keys[o.Key]
 			if !ok {
 				t.Errorf("invariant 6: object %s (referenced %d times) has no bytes at %s", o.SHA256[:12], o.Refs, o.Key)

@@ -20,7 +20,8 @@ func TestUploadTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, envOptions{
-		store: filestore.Options{Extractor: x},
+		// Every content in the bucket, which must end up holding one.
+		store: filestore.Options{Extractor: x, InlineMax: -1},
 		cfg:   cfgCollect(&filestore.CollectOptions{StagingTTL: time.Nanosecond}),
 	})
 	tok := e.token("alice")

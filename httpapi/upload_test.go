@@ -300,7 +300,8 @@ func dialRaw(t *testing.T, e *env) net.Conn {
 func TestUploadScanner(t *testing.T) {
 	marker := []byte("EVIL-MARKER-" + "FOR-TESTS")
 	e := newEnv(t, envOptions{
-		store: filestore.Options{Scanner: markerScanner{marker: marker}},
+		// Every content in the bucket, which must end up holding one.
+		store: filestore.Options{Scanner: markerScanner{marker: marker}, InlineMax: -1},
 		cfg:   cfgCollect(&filestore.CollectOptions{StagingTTL: time.Nanosecond}),
 	})
 	tok := e.token("alice")

@@ -33,6 +33,7 @@ type config struct {
 	clamd           string
 	scanPolicy      string
 	maxSize         size
+	inlineMax       size
 	allowedTypes    string
 	rateIP          float64
 	rateUser        float64
@@ -65,6 +66,7 @@ func envName(flagName string) string {
 // defaults.
 func registerConfig(fs *flag.FlagSet, c *config) {
 	c.maxSize = httpapi.DefaultMaxSize
+	c.inlineMax = filestore.MaxInlineMax
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the default database, bucket and JWT secret")
 	fs.StringVar(&c.database, "database", "", "catalogue URL: sqlite://PATH or postgres://... (default sqlite://<data-dir>/filestore.db)")
@@ -76,6 +78,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
 	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer: fail-closed or fail-open")
 	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB)")
+	fs.Var(&c.inlineMax, "inline-max", "uploads up to this size are stored in the catalogue, not the bucket (at most 64KiB); 0 turns it off")
 	fs.StringVar(&c.allowedTypes, "allowed-types", "", "allowed content types, comma list like image/*,application/pdf (default: all)")
 	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
 	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
@@ -139,6 +142,9 @@ func (c *config) resolve() error {
 	if c.maxSize <= 0 {
 		return fmt.Errorf("%w: --max-size must be positive", errUsage)
 	}
+	if c.inlineMax < 0 || c.inlineMax > filestore.MaxInlineMax {
+		return fmt.Errorf("%w: --inline-max must be 0 to %s", errUsage, formatSize(filestore.MaxInlineMax))
+	}
 	if c.rateIP < 0 || c.rateUser < 0 {
 		return fmt.Errorf("%w: --rate-ip and --rate-user must not be negative", errUsage)
 	}
@@ -194,4 +200,13 @@ func usage(fs *flag.FlagSet, w io.Writer, head string) {
 		}
 		fmt.Fprintf(w, "  --%s, %s\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
 	})
+}
+
+// storeInlineMax is --inline-max as filestore.Options.InlineMax, where 0
+// means the default and a negative value turns inlining off.
+func (c *config) storeInlineMax() int64 {
+	if c.inlineMax == 0 {
+		return -1
+	}
+	return int64(c.inlineMax)
 }

@@ -64,7 +64,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	type view struct {
 		Addr, DataDir, Database, Bucket, Secret, Keys, Iss, Aud, Clamd, Policy, Types string
-		MaxSize                                                                       int64
+		MaxSize, InlineMax                                                            int64
 		RateIP, RateUser                                                              float64
 		Retention, Shutdown                                                           time.Duration
 		Proxies                                                                       []string
@@ -76,12 +76,12 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, p}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, p}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
-		Policy: "fail-closed", MaxSize: 5 << 30, RateIP: 50, RateUser: 20,
+		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second,
 	}
 	tests := []struct {
@@ -97,11 +97,11 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_CLAMD": "tcp://127.0.0.1:3310", "FILESTORE_ALLOWED_TYPES": "image/*",
 			"FILESTORE_JWT_SECRET": "s", "FILESTORE_JWT_KEYS": "k.pem", "FILESTORE_JWT_ISSUER": "i", "FILESTORE_JWT_AUDIENCE": "a",
 			"FILESTORE_TRASH_RETENTION": "1h", "FILESTORE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
-			"FILESTORE_DATABASE": "postgres://u:p@h/db", "FILESTORE_BUCKET": "mem://",
+			"FILESTORE_DATABASE": "postgres://u:p@h/db", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "postgres://u:p@h/db", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
-				Types: "image/*", MaxSize: 1 << 20, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second,
+				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second,
 				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
@@ -112,6 +112,7 @@ func TestLoadConfig(t *testing.T) {
 				return v
 			}},
 		{"serve subcommand", []string{"--rate-ip", "0"}, nil, func(v view) view { v.RateIP = 0; return v }},
+		{"lower inline limit", []string{"--inline-max", "4KiB"}, nil, func(v view) view { v.InlineMax = 4096; return v }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,6 +136,7 @@ func TestLoadConfig(t *testing.T) {
 		{"bad size flag", []string{"--max-size", "5GB"}, nil},
 		{"bad size env", nil, map[string]string{"FILESTORE_MAX_SIZE": "lots"}},
 		{"zero size", []string{"--max-size", "0"}, nil},
+		{"inline limit over 64KiB", []string{"--inline-max", "128KiB"}, nil},
 		{"bad policy", []string{"--scan-policy", "maybe"}, nil},
 		{"negative rate", []string{"--rate-ip", "-1"}, nil},
 		{"bad rate env", nil, map[string]string{"FILESTORE_RATE_USER": "fast"}},

@@ -61,6 +61,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		ScanPolicy:     filestore.ScanPolicy(c.scanPolicy),
 		Extractor:      extractor,
 		MaxSize:        int64(c.maxSize),
+		InlineMax:      c.storeInlineMax(),
 		TrashRetention: c.trashRetention,
 		Logger:         logger,
 	})
@@ -91,7 +92,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	srv.RegisterOnShutdown(func() { logger.Info("draining", "timeout", c.shutdownTimeout) })
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
 		"database", redact(c.database), "bucket", redact(c.bucket),
-		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)))
+		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
+		"inline_max", formatSize(int64(c.inlineMax)))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,13 @@
+package dedup
+
+import (
+	"context"
+
+	"github.com/uptrace/bun"
+)
+
+// MigrateTo brings a database's schema to version n (an older one, to test
+// upgrades).
+func MigrateTo(ctx context.Context, db *bun.DB, n int) error {
+	return migrate(ctx, db, migrations()[:n])
+}

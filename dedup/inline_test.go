@@ -1,0 +1,154 @@
+package dedup_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/filestore-go/filestore/dedup"
+	"github.com/google/go-cmp/cmp"
+)
+
+// commitData commits file id at name with content sha, inline when data is
+// not nil, and returns the result.
+func commitData(t *testing.T, c *dedup.Catalog, id, name, key, sum string, data []byte, overwrite bool) *dedup.CommitResult {
+	t.Helper()
+	res, err := c.Commit(context.Background(), dedup.CommitRequest{
+		File: &dedup.File{ID: id, Owner: "o", Name: name, SHA256: sum, Size: 3, ContentType: "x", Meta: "{}", ScanStatus: "unscanned"},
+		Key:  key, Data: data, Overwrite: overwrite,
+	})
+	if err != nil {
+		t.Fatalf("Commit %s: %v", id, err)
+	}
+	return res
+}
+
+// getData returns what Get gives for file id: its object's key and inline
+// content.
+func getData(t *testing.T, c *dedup.Catalog, id string) (string, []byte) {
+	t.Helper()
+	f, err := c.Get(context.Background(), "o", id)
+	if err != nil {
+		t.Fatalf("Get %s: %v", id, err)
+	}
+	return f.Key, f.Data
+}
+
+// TestCommitInline: an inline object's content comes back with every file
+// that references it, whichever kind of upload referenced it; a commit that
+// takes over a row being deleted replaces its content, inline or not, so
+// no stale bytes survive; an overwrite (the savepoint path) stores inline
+// content too.
+func TestCommitInline(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		abc := []byte("abc")
+		a := commitData(t, c, "a", "a", "k1", sha, abc, false)
+		if a.DedupHit || a.File.Key != "k1" || !bytes.Equal(a.File.Data, abc) {
+			t.Fatalf("first commit: key %s, hit %v, data %q; want k1, new, %q", a.File.Key, a.DedupHit, a.File.Data, abc)
+		}
+		b := commitData(t, c, "b", "b", "k2", sha, abc, false)
+		f := commitData(t, c, "f", "f", "k3", sha, nil, false) // the same content, staged in the bucket
+		if !b.DedupHit || b.File.Key != "k1" || !f.DedupHit || f.File.Key != "k1" {
+			t.Fatalf("later commits: %s (hit %v), %s (hit %v); want hits on k1", b.File.Key, b.DedupHit, f.File.Key, f.DedupHit)
+		}
+		for _, id := range []string{"a", "b", "f"} {
+			if key, data := getData(t, c, id); key != "k1" || !bytes.Equal(data, abc) {
+				t.Errorf("Get %s: key %s, data %q; want k1 and %q", id, key, data, abc)
+			}
+		}
+		if diff := cmp.Diff(&objectState{"k1", 3, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+
+		// The last reference goes: the collector marks the row, and an
+		// upload of the same content staged in the bucket takes it over.
+		var doomed *dedup.Doomed
+		for _, id := range []string{"a", "b", "f"} {
+			d, err := c.Purge(ctx, "o", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d != nil {
+				doomed = d
+			}
+		}
+		if doomed == nil || doomed.Key != "k1" {
+			t.Fatalf("purging every reference doomed %+v, want k1", doomed)
+		}
+		g := commitData(t, c, "g", "g", "k4", sha, nil, false)
+		if key, data := getData(t, c, "g"); g.DedupHit || key != "k4" || data != nil {
+			t.Errorf("taking over a deleting inline row with bucket content: key %s, hit %v, data %q; want k4, new, no data", key, g.DedupHit, data)
+		}
+		if err := c.RemoveObject(ctx, *doomed); err != nil {
+			t.Fatal(err)
+		}
+
+		// And the other way round: a deleting row whose content is in the
+		// bucket, taken over by inline content.
+		d, err := c.Purge(ctx, "o", "g")
+		if err != nil || d == nil {
+			t.Fatalf("Purge g: %+v, %v; want k4 doomed", d, err)
+		}
+		h := commitData(t, c, "h", "h", "k5", sha, abc, false)
+		if key, data := getData(t, c, "h"); h.DedupHit || key != "k5" || !bytes.Equal(data, abc) {
+			t.Errorf("taking over a deleting row with inline content: key %s, hit %v, data %q; want k5, new, %q", key, h.DedupHit, data, abc)
+		}
+		if diff := cmp.Diff(&objectState{"k5", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row after the takeovers (-want +got):\n%s", diff)
+		}
+
+		// An overwrite commits on the savepoint path.
+		const other = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+		xyz := []byte("xyz")
+		o := commitData(t, c, "o", "h", "k6", other, xyz, true)
+		if key, data := getData(t, c, "o"); o.DedupHit || key != "k6" || !bytes.Equal(data, xyz) {
+			t.Errorf("overwrite with inline content: key %s, hit %v, data %q; want k6, new, %q", key, o.DedupHit, data, xyz)
+		}
+	})
+}
+
+// TestUpgradeToInline: a database made by the first schema, with a file in
+// it, is upgraded when a Catalog opens it; the old file reads as before (no
+// inline content) and new commits can be inline.
+func TestUpgradeToInline(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := dedup.OpenDB(ctx, d.url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if err := dedup.MigrateTo(ctx, db, 1); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{
+				`INSERT INTO objects (sha256, size, key, ref_count, state, created_at) VALUES ('` + sha + `', 3, 'k1', 1, 'live', 1)`,
+				`INSERT INTO files (id, owner, folder, name, name_fold, sha256, size, content_type, meta, scan_status, scan_engine, scan_version, created_at, updated_at)
+					VALUES ('old', 'o', '', 'old', 'old', '` + sha + `', 3, 'x', '{}', 'unscanned', '', '', 1, 1)`,
+			} {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := dedup.New(ctx, db, nil)
+			if err != nil {
+				t.Fatalf("New on a version 1 database: %v", err)
+			}
+			t.Cleanup(func() { c.Close() })
+			var version int
+			if err := db.QueryRowContext(ctx, `SELECT version FROM filestore_schema`).Scan(&version); err != nil || version != dedup.SchemaVersion() {
+				t.Fatalf("schema version %d (%v), want %d", version, err, dedup.SchemaVersion())
+			}
+			if key, data := getData(t, c, "old"); key != "k1" || data != nil {
+				t.Errorf("the old file: key %s, data %q; want k1 and none", key, data)
+			}
+			const other = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+			commitData(t, c, "new", "new", "k2", other, []byte("new"), false)
+			if key, data := getData(t, c, "new"); key != "k2" || string(data) != "new" {
+				t.Errorf("a new inline file: key %s, data %q; want k2 and %q", key, data, "new")
+			}
+		})
+	}
+}
