@@ -11,6 +11,8 @@ import (
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
+	"github.com/filestore-go/filestore/internal/faults"
+	"github.com/google/go-cmp/cmp"
 )
 
 // lastByte is a MetaExtractor that reads the content's last byte through
@@ -158,5 +160,38 @@ func TestInlineLifecycle(t *testing.T) {
 	}
 	if files := objectFiles(t, dir); len(files) != 0 {
 		t.Errorf("the bucket holds %q, want nothing", files)
+	}
+}
+
+// TestInlineTouchesNoBucket: an inline upload, its purge and the Collect
+// after it make no bucket call that writes or deletes (the bytes live and
+// go with the row), on both databases; a larger upload, for contrast,
+// writes once and is deleted once.
+func TestInlineTouchesNoBucket(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			for _, tt := range []struct {
+				size   int
+				writes int
+			}{{4096, 0}, {filestore.MaxInlineMax + 1, 1}} {
+				env := newFaultEnv(t, db, 3)
+				ctx := context.Background()
+				env.in.Reset()
+				f, err := env.st.Put(ctx, "alice", "", "f", bytes.NewReader(filestoretest.Content(9, tt.size)), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := env.st.Purge(ctx, "alice", f.ID); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := env.st.Collect(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				want := map[faults.Op]int{faults.OpNewWriter: tt.writes, faults.OpDelete: tt.writes}
+				if diff := cmp.Diff(want, calls(env.in, want)); diff != "" {
+					t.Errorf("%d bytes: bucket calls (-want +got):\n%s", tt.size, diff)
+				}
+			}
+		})
 	}
 }

@@ -80,10 +80,13 @@ func (s *Service) Purge(ctx context.Context, owner, id string) error {
 	return nil
 }
 
-// dispose deletes a doomed object's bytes, then its row.
+// dispose deletes a doomed object's bytes, then its row (with which an
+// inline object's bytes go).
 func (s *Service) dispose(ctx context.Context, d dedup.Doomed) error {
-	if err := s.bucket.Delete(ctx, d.Key); err != nil {
-		return err
+	if !d.Inline {
+		if err := s.bucket.Delete(ctx, d.Key); err != nil {
+			return err
+		}
 	}
 	return s.cat.RemoveObject(ctx, d)
 }

@@ -77,12 +77,12 @@ func (c *Catalog) MarkUnreferenced(ctx context.Context, limit int) ([]Doomed, er
 			return err
 		}
 		var rows []object
-		if err := tx.NewSelect().Model(&rows).Column("sha256", "key").
+		if err := tx.NewSelect().Model(&rows).Column("sha256", "key").ColumnExpr("data IS NOT NULL AS inline").
 			Where("state = ?", stateDeleting).Where("ref_count = 0").Limit(int64(limit)).Scan(ctx); err != nil {
 			return err
 		}
 		for _, r := range rows {
-			doomed = append(doomed, Doomed{SHA256: r.SHA256, Key: r.Key})
+			doomed = append(doomed, Doomed{SHA256: r.SHA256, Key: r.Key, Inline: r.Inline})
 		}
 		return nil
 	})

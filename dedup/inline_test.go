@@ -73,8 +73,14 @@ func TestCommitInline(t *testing.T) {
 				doomed = d
 			}
 		}
-		if doomed == nil || doomed.Key != "k1" {
-			t.Fatalf("purging every reference doomed %+v, want k1", doomed)
+		if doomed == nil || *doomed != (dedup.Doomed{SHA256: sha, Key: "k1", Inline: true}) {
+			t.Fatalf("purging every reference doomed %+v, want inline k1", doomed)
+		}
+		// A collector that finds the marked row (the purger having died)
+		// also knows that it is inline.
+		marked, err := c.MarkUnreferenced(ctx, 10)
+		if err != nil || len(marked) != 1 || marked[0] != *doomed {
+			t.Fatalf("MarkUnreferenced: %+v, %v; want %+v", marked, err, *doomed)
 		}
 		g := commitData(t, c, "g", "g", "k4", sha, nil, false)
 		if key, data := getData(t, c, "g"); g.DedupHit || key != "k4" || data != nil {
@@ -87,8 +93,8 @@ func TestCommitInline(t *testing.T) {
 		// And the other way round: a deleting row whose content is in the
 		// bucket, taken over by inline content.
 		d, err := c.Purge(ctx, "o", "g")
-		if err != nil || d == nil {
-			t.Fatalf("Purge g: %+v, %v; want k4 doomed", d, err)
+		if err != nil || d == nil || *d != (dedup.Doomed{SHA256: sha, Key: "k4"}) {
+			t.Fatalf("Purge g: %+v, %v; want k4 doomed, in the bucket", d, err)
 		}
 		h := commitData(t, c, "h", "h", "k5", sha, abc, false)
 		if key, data := getData(t, c, "h"); h.DedupHit || key != "k5" || !bytes.Equal(data, abc) {

@@ -153,7 +153,7 @@ func (c *Catalog) purgeTx(ctx context.Context, tx bun.Tx, f *File) (*Doomed, err
 	if err != nil {
 		return nil, err
 	}
-	return &Doomed{SHA256: obj.SHA256, Key: obj.Key}, nil
+	return &Doomed{SHA256: obj.SHA256, Key: obj.Key, Inline: obj.Data != nil}, nil
 }
 
 // wrap adds the operation to a database error, leaving the catalogue's

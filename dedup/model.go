@@ -50,6 +50,8 @@ type object struct {
 	// Data holds the content of an inline object; NULL when the content
 	// is in the bucket under Key.
 	Data []byte `bun:"data,nullzero"`
+	// Inline is read instead of Data where only the kind matters.
+	Inline bool `bun:"inline,scanonly"`
 }
 
 // Object states.
@@ -63,6 +65,9 @@ const (
 type Doomed struct {
 	SHA256 string
 	Key    string
+	// Inline: the bytes are in the row (nothing in the bucket under Key),
+	// and go with it.
+	Inline bool
 }
 
 // Micros converts a time to the catalogue's representation.
