@@ -174,10 +174,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	// verify-only pass hashes without handing chunks to another goroutine.
 	var store *sink
 	var sinks []*sink
-	if inline {
-		key = s.bucket.NewKey()
-	} else if existing == "" {
-		key = s.bucket.NewKey()
+	if existing == "" {
+		key = s.bucket.NewKey() // never written when inline
+	}
+	if existing == "" && !inline {
 		bw, err := s.bucket.NewWriter(ctx, key)
 		if err != nil {
 			return nil, s.translate("put", err)
