@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 
@@ -28,7 +29,10 @@ type putCase struct {
 	// whole database down (every later begin, query and statement fails).
 	rules                    []faults.Rule
 	cancelOnFire, downOnFire bool
-	want                     outcome
+	// overwrite puts with PutOptions.Overwrite (at a free path), which on
+	// PostgreSQL commits as a transaction rather than one statement.
+	overwrite bool
+	want      outcome
 }
 
 // putContent is the content of every Put: 1 MiB, four chunks of the upload
@@ -196,10 +200,83 @@ func TestFaultPutBucket(t *testing.T) {
 	}
 }
 
+// isCommitStatement matches PostgreSQL's one-statement commit of new
+// content (dedup.commitStatement).
+func isCommitStatement(q string) bool { return strings.HasPrefix(q, "WITH o AS (") }
+
+// putStatementCases are the faults of PostgreSQL's one-statement commit.
+// Whatever fails it falls back to a transaction, which is idempotent by
+// file id: a PostgreSQL error means nothing was committed; a lost
+// connection may have committed, and then a fallback that cannot reach
+// the database leaves the outcome unknown, so the staged bytes stay.
+var putStatementCases = []putCase{
+	{
+		name:  "statement: refused once (serialization failure), the transaction commits",
+		rules: []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.SerializationFailure()}},
+		want:  outcome{Calls: map[faults.Op]int{faults.OpBegin: 1, faults.OpCommit: 1}, Files: 1, Keys: 1},
+	},
+	{
+		name:  "statement: connection lost before it ran, the transaction commits",
+		rules: []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.ConnClosed()}},
+		want:  outcome{Calls: map[faults.Op]int{faults.OpBegin: 1, faults.OpCommit: 1}, Files: 1, Keys: 1},
+	},
+	{
+		name:  "statement: applied, connection closed before the reply; the transaction finds the row",
+		rules: []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Applied: true, Err: faults.ConnClosed()}},
+		want:  outcome{Calls: map[faults.Op]int{faults.OpBegin: 1, faults.OpCommit: 1}, Files: 1, Keys: 1},
+	},
+	{
+		name:       "statement: applied, reply lost, then the database stays down",
+		rules:      []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Applied: true, Err: faults.ConnClosed()}},
+		downOnFire: true,
+		want:       outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpBegin: 3, faults.OpDelete: 0}, Files: 1, Keys: 1},
+	},
+	{
+		name:       "statement: connection lost before it ran, then the database stays down",
+		rules:      []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.ConnClosed()}},
+		downOnFire: true,
+		want: outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpBegin: 3, faults.OpDelete: 0},
+			Keys: 1, Collected: filestore.CollectResult{RemovedStaging: 1}},
+	},
+	{
+		name:       "statement: refused, then the database stays down",
+		rules:      []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.SerializationFailure()}},
+		downOnFire: true,
+		want:       outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpBegin: 3, faults.OpDelete: 1}},
+	},
+	{
+		name:         "statement: applied, reply lost, the caller's context cancelled meanwhile",
+		rules:        []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Applied: true, Err: faults.ConnClosed()}},
+		cancelOnFire: true,
+		want:         outcome{Files: 1, Keys: 1},
+	},
+}
+
+// dbCases are the database fault cases for db: on SQLite every commit is a
+// transaction; on PostgreSQL new content commits as one statement, and the
+// transaction cases run with Overwrite, which commits as a transaction (the
+// path check cases do not apply to an overwrite, which skips that check).
+func dbCases(db string) []putCase {
+	if db == "sqlite" {
+		return putDBCases
+	}
+	var cases []putCase
+	for _, tt := range putDBCases {
+		if strings.HasPrefix(tt.name, "path check") {
+			cases = append(cases, tt)
+			continue
+		}
+		tt.name = "overwrite, " + tt.name
+		tt.overwrite = true
+		cases = append(cases, tt)
+	}
+	return append(cases, putStatementCases...)
+}
+
 func TestFaultPutDatabase(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			for _, tt := range putDBCases {
+			for _, tt := range dbCases(db) {
 				t.Run(tt.name, func(t *testing.T) { runPutCase(t, db, tt, putContent) })
 			}
 		})
@@ -209,18 +286,23 @@ func TestFaultPutDatabase(t *testing.T) {
 // TestFaultPutDatabaseInline runs the database cases with content small
 // enough to be stored in its object row: the same outcomes, except that
 // nothing ever reaches the bucket, so there is no staged key for Collect
-// to remove after a commit that failed for good. The path check cases do
-// not apply: inline content is read whole before any path check would
-// save reading it, so only the commit checks the path.
+// to remove after a commit that failed for good, nor to delete after a
+// refused one. The path check cases do not apply: inline content is read
+// whole before any path check would save reading it, so only the commit
+// checks the path.
 func TestFaultPutDatabaseInline(t *testing.T) {
 	small := filestoretest.Content(43, 4096)
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
-			for _, tt := range putDBCases {
+			for _, tt := range dbCases(db) {
 				if strings.HasPrefix(tt.name, "path check") {
 					continue
 				}
 				tt.want.Keys, tt.want.Collected.RemovedStaging = 0, 0
+				if _, ok := tt.want.Calls[faults.OpDelete]; ok {
+					tt.want.Calls = maps.Clone(tt.want.Calls)
+					tt.want.Calls[faults.OpDelete] = 0
+				}
 				t.Run(tt.name, func(t *testing.T) { runPutCase(t, db, tt, small) })
 			}
 		})
@@ -257,7 +339,7 @@ func runPutCase(t *testing.T, db string, tt putCase, content []byte) {
 		}
 		env.in.Arm(r)
 	}
-	f, err := env.st.Put(ctx, "alice", "", "file", bytes.NewReader(content), nil)
+	f, err := env.st.Put(ctx, "alice", "", "file", bytes.NewReader(content), &filestore.PutOptions{Overwrite: tt.overwrite})
 	got := outcome{Err: classify(err), Calls: calls(env.in, tt.want.Calls)}
 	env.settle(t, &got)
 	if diff := cmp.Diff(tt.want, got); diff != "" {

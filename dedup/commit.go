@@ -60,14 +60,19 @@ type CommitResult struct {
 // On SQLite, whose single writer makes every commit wait for the one
 // before, concurrent commits are grouped into one transaction (see
 // committer). PostgreSQL runs concurrent transactions and groups their WAL
-// flushes itself, so there each commit is its own transaction. Either way a
-// commit returns only after its own changes are durably committed.
+// flushes itself, so there each commit is its own: new content as one
+// statement (commitStatement), overwrites and existing objects as a
+// transaction. Either way a commit returns only after its own changes are
+// durably committed.
 func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
 	var res *CommitResult
 	var err error
-	if c.pg {
+	switch {
+	case c.pg && !req.Overwrite && !req.Existing:
+		res, err = c.commitStatement(ctx, req)
+	case c.pg:
 		res, err = c.group.runOne(ctx, req)
-	} else {
+	default:
 		res, err = c.group.submit(ctx, req)
 	}
 	if err != nil {

@@ -317,12 +317,13 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestCommitAfterClose(t *testing.T) {
-	c := openCatalog(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
-	c.Close()
-	_, err := c.Commit(context.Background(), dedup.CommitRequest{File: &dedup.File{ID: "x", Owner: "o", Name: "x", SHA256: sha, Meta: "{}"}, Key: "k"})
-	if !errors.Is(err, dedup.ErrClosed) {
-		t.Errorf("Commit after Close: %v, want ErrClosed", err)
-	}
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		c.Close()
+		_, err := c.Commit(context.Background(), dedup.CommitRequest{File: &dedup.File{ID: "x", Owner: "o", Name: "x", SHA256: sha, Meta: "{}"}, Key: "k"})
+		if !errors.Is(err, dedup.ErrClosed) {
+			t.Errorf("Commit after Close: %v, want ErrClosed", err)
+		}
+	})
 }
 
 // TestCommitExisting: a commit that references a stored object without

@@ -78,7 +78,8 @@ type Rule struct {
 	// Applied makes the operation take effect before the error is returned,
 	// as when the reply to a successful request is lost: the transaction
 	// commits (OpCommit), the object is stored (OpClose), deleted
-	// (OpDelete), the statement runs (OpExec). Otherwise the failed call
+	// (OpDelete), the statement runs (OpExec), the query runs to its end
+	// (OpQuery; outside a transaction, it commits). Otherwise the failed call
 	// has no effect: a failed commit rolls back, a writer failed mid-stream
 	// or at Close discards its object.
 	Applied bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"io"
 )
 
 // Connector is a database/sql connector that delegates to an inner one (pgx's
@@ -121,16 +122,41 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	return nil, c.in.fire(r)
 }
 
-// QueryContext runs a query, unless OpQuery fails it.
+// QueryContext runs a query, unless OpQuery fails it (after running it to
+// its end, for an Applied rule).
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	q, ok := c.inner.(driver.QueryerContext)
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	if r := c.in.check(OpQuery, query); r != nil {
+	r := c.in.check(OpQuery, query)
+	if r != nil && !r.Applied {
 		return nil, c.in.fire(r)
 	}
-	return q.QueryContext(ctx, query, args)
+	rows, err := q.QueryContext(ctx, query, args)
+	if err != nil || r == nil {
+		return rows, err
+	}
+	if err := drain(rows); err != nil {
+		return nil, err
+	}
+	return nil, c.in.fire(r)
+}
+
+// drain reads rows to their end and closes them, so that the statement
+// has completed (and, outside a transaction, committed).
+func drain(rows driver.Rows) error {
+	dest := make([]driver.Value, len(rows.Columns()))
+	for {
+		err := rows.Next(dest)
+		if err == io.EOF {
+			return rows.Close()
+		}
+		if err != nil {
+			_ = rows.Close()
+			return err
+		}
+	}
 }
 
 // Ping pings the inner connection, unless OpPing fails.
@@ -235,14 +261,23 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	return nil, s.in.fire(r)
 }
 
-// QueryContext runs the statement as a query, unless OpQuery fails it.
+// QueryContext runs the statement as a query, unless OpQuery fails it
+// (after running it to its end, for an Applied rule).
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	q, ok := s.inner.(driver.StmtQueryContext)
 	if !ok {
 		return nil, errors.New("faults: the driver's statement has no QueryContext")
 	}
-	if r := s.in.check(OpQuery, s.query); r != nil {
+	r := s.in.check(OpQuery, s.query)
+	if r != nil && !r.Applied {
 		return nil, s.in.fire(r)
 	}
-	return q.QueryContext(ctx, args)
+	rows, err := q.QueryContext(ctx, args)
+	if err != nil || r == nil {
+		return rows, err
+	}
+	if err := drain(rows); err != nil {
+		return nil, err
+	}
+	return nil, s.in.fire(r)
 }

@@ -118,6 +118,21 @@ func TestConnectorFaults(t *testing.T) {
 				var n int
 				return st.QueryRowContext(ctx, 0).Scan(&n)
 			}, false, []int{1}},
+		{"query applied outside a transaction: committed, reply lost", faults.Rule{Op: faults.OpQuery, Applied: true},
+			func(ctx context.Context, db *sql.DB) error {
+				var v int
+				return db.QueryRowContext(ctx, `INSERT INTO t (v) VALUES (6) RETURNING v`).Scan(&v)
+			}, true, []int{1, 6}},
+		{"prepared query applied", faults.Rule{Op: faults.OpQuery, Applied: true},
+			func(ctx context.Context, db *sql.DB) error {
+				st, err := db.PrepareContext(ctx, `INSERT INTO t (v) VALUES (?) RETURNING v`)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				var v int
+				return st.QueryRowContext(ctx, 7).Scan(&v)
+			}, true, []int{1, 7}},
 		{"ping", faults.Rule{Op: faults.OpPing},
 			func(ctx context.Context, db *sql.DB) error { return db.PingContext(ctx) }, true, []int{1}},
 	}
