@@ -8,7 +8,9 @@
 // collection, enforced by the database alone so that any number of processes
 // can share one catalogue:
 //
-//   - Commit runs in one transaction that takes the object row by SHA-256
+//   - Commit runs in one transaction (on PostgreSQL, new content commits as
+//     a single statement, its own implicit transaction) that takes the
+//     object row by SHA-256
 //     with an upsert (INSERT ... ON CONFLICT (sha256) DO UPDATE, which locks
 //     the row on PostgreSQL; a SQLite transaction holds the write lock from
 //     BEGIN IMMEDIATE): a live row gets ref_count+1 and the new file row
