@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/filestore-go/filestore"
@@ -70,7 +71,7 @@ func TestInlineSizes(t *testing.T) {
 			if tt.inline {
 				wantFiles = 0
 			}
-			if got := len(objectFiles(t, dir)); got != wantFiles {
+			if got := len(filestoretest.BucketFiles(t, dir)); got != wantFiles {
 				t.Errorf("the bucket holds %d object files, want %d", got, wantFiles)
 			}
 			if tt.size > 0 && !bytes.Equal(x.got, data[tt.size-1:]) {
@@ -84,29 +85,13 @@ func TestInlineSizes(t *testing.T) {
 			if _, isFile := rd.(*os.File); isFile == tt.inline {
 				t.Errorf("Get's reader is a %T with inline %v", rd, tt.inline)
 			}
-			checkReadSeeker(t, rd, data)
+			if err := iotest.TestReader(rd, data); err != nil {
+				t.Errorf("iotest.TestReader: %v", err)
+			}
 			if n := filestoretest.CheckInvariants(t, dbURL, "file://"+dir, false); n != 1 {
 				t.Errorf("%d object rows, want 1", n)
 			}
 		})
-	}
-}
-
-// checkReadSeeker reads data from rd whole, then its last half after a
-// seek.
-func checkReadSeeker(t *testing.T, rd io.ReadSeeker, data []byte) {
-	t.Helper()
-	got, err := io.ReadAll(rd)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes (%v), want the %d put", len(got), err, len(data))
-	}
-	half := int64(len(data) / 2)
-	if _, err := rd.Seek(half, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	got, err = io.ReadAll(rd)
-	if err != nil || !bytes.Equal(got, data[half:]) {
-		t.Fatalf("read %d bytes from offset %d (%v), want %d", len(got), half, err, len(data)-int(half))
 	}
 }
 
@@ -141,7 +126,9 @@ func TestInlineLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReadSeeker(t, rd, data)
+	if err := iotest.TestReader(rd, data); err != nil {
+		t.Errorf("iotest.TestReader: %v", err)
+	}
 	rd.Close()
 	for i, owner := range []string{"alice", "bob", "alice"} {
 		if err := st.Delete(ctx, owner, ids[i]); err != nil {
@@ -158,7 +145,7 @@ func TestInlineLifecycle(t *testing.T) {
 	if n := filestoretest.CheckInvariants(t, dbURL, "file://"+dir, true); n != 0 {
 		t.Errorf("%d object rows after purging every file and Collect, want 0", n)
 	}
-	if files := objectFiles(t, dir); len(files) != 0 {
+	if files := filestoretest.BucketFiles(t, dir); len(files) != 0 {
 		t.Errorf("the bucket holds %q, want nothing", files)
 	}
 }

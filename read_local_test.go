@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,25 +16,6 @@ import (
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
 )
-
-// objectFiles returns the files of a local bucket's object key space.
-func objectFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(filepath.Join(dir, "o"), func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && path == filepath.Join(dir, "o") {
-			return fs.SkipAll // nothing was ever stored
-		}
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // TestGetReader: Get on a local bucket hands out the object's *os.File
 // (cheap seeks, sendfile), on other buckets gocloud's reader; both read
@@ -101,13 +81,13 @@ func TestGetLocalErrors(t *testing.T) {
 	if err := st.Delete(ctx, "alice", trashed.ID); err != nil {
 		t.Fatal(err)
 	}
-	before := objectFiles(t, dir)
+	before := filestoretest.BucketFiles(t, dir)
 	vanished := mustPut("vanished.bin", 3)
-	added := slices.DeleteFunc(objectFiles(t, dir), func(p string) bool { return slices.Contains(before, p) })
+	added := slices.DeleteFunc(filestoretest.BucketFiles(t, dir), func(p string) bool { return slices.Contains(before, p) })
 	if len(added) != 1 {
 		t.Fatalf("Put of vanished.bin added object files %q, want one", added)
 	}
-	if err := os.Remove(added[0]); err != nil {
+	if err := os.Remove(filepath.Join(dir, added[0])); err != nil {
 		t.Fatal(err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)

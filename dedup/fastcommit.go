@@ -83,10 +83,16 @@ func (q *queries) close() {
 	}
 }
 
+// cached puts pgx's statement-cache mode before a PostgreSQL statement's
+// arguments (see query).
+func cached(args []any) []any {
+	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
+}
+
 // row runs q inside tx.
 func (q query) row(ctx context.Context, tx *sql.Tx, args ...any) *sql.Row {
 	if q.stmt == nil {
-		return tx.QueryRowContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
+		return tx.QueryRowContext(ctx, q.text, cached(args)...)
 	}
 	return tx.StmtContext(ctx, q.stmt).QueryRowContext(ctx, args...)
 }
@@ -94,7 +100,7 @@ func (q query) row(ctx context.Context, tx *sql.Tx, args ...any) *sql.Row {
 // rowDB runs q outside a transaction.
 func (q query) rowDB(ctx context.Context, db *sql.DB, args ...any) *sql.Row {
 	if q.stmt == nil {
-		return db.QueryRowContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
+		return db.QueryRowContext(ctx, q.text, cached(args)...)
 	}
 	return q.stmt.QueryRowContext(ctx, args...)
 }
@@ -102,7 +108,7 @@ func (q query) rowDB(ctx context.Context, db *sql.DB, args ...any) *sql.Row {
 // exec runs q, which returns no rows, inside tx.
 func (q query) exec(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, error) {
 	if q.stmt == nil {
-		return tx.ExecContext(ctx, q.text, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
+		return tx.ExecContext(ctx, q.text, cached(args)...)
 	}
 	return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
 }

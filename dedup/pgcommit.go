@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -68,10 +67,10 @@ func (c *Catalog) commitStatement(ctx context.Context, req CommitRequest) (*Comm
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
 	var key string
-	err := c.db.DB.QueryRowContext(sctx, sqlCommitStatement, pgx.QueryExecModeCacheStatement,
+	err := c.db.DB.QueryRowContext(sctx, sqlCommitStatement, cached([]any{
 		f.SHA256, f.Size, req.Key, f.CreatedAt, nullBytes(req.Data),
 		f.ID, f.Owner, f.Folder, f.Name, f.NameFold, f.ContentType, f.Meta,
-		f.ScanStatus, f.ScanEngine, f.ScanVersion, f.ScannedAt).Scan(&key)
+		f.ScanStatus, f.ScanEngine, f.ScanVersion, f.ScannedAt})...).Scan(&key)
 	if err == nil {
 		f.Key = key
 		if key == req.Key {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
+	"github.com/filestore-go/filestore/filestoretest"
 	"github.com/filestore-go/filestore/httpapi"
 )
 
@@ -311,25 +311,7 @@ func wantProblem(t testing.TB, res *response, status int, code string) {
 // blobFiles lists the regular files under the bucket directory.
 func (e *env) blobFiles() []string {
 	e.t.Helper()
-	var files []string
-	root := filepath.Join(e.dir, "blobs")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(root, p)
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return files
+	return filestoretest.BucketFiles(e.t, filepath.Join(e.dir, "blobs"))
 }
 
 // markerScanner is a Scanner that flags content containing marker,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/filestoretest"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
 )
@@ -72,17 +72,7 @@ func (s *testStore) blobFiles(t *testing.T) []string {
 	if _, err := s.Collect(context.Background(), &filestore.CollectOptions{StagingTTL: time.Nanosecond}); err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	var files []string
-	err := filepath.WalkDir(s.blobDir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return filestoretest.BucketFiles(t, s.blobDir)
 }
 
 // fileCount returns how many live files owner has, anywhere.

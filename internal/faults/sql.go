@@ -111,15 +111,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	r := c.in.check(OpExec, query)
-	if r != nil && !r.Applied {
-		return nil, c.in.fire(r)
-	}
-	res, err := e.ExecContext(ctx, query, args)
-	if err != nil || r == nil {
-		return res, err
-	}
-	return nil, c.in.fire(r)
+	return c.in.exec(query, func() (driver.Result, error) { return e.ExecContext(ctx, query, args) })
 }
 
 // QueryContext runs a query, unless OpQuery fails it (after running it to
@@ -129,18 +121,38 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	r := c.in.check(OpQuery, query)
+	return c.in.query(query, func() (driver.Rows, error) { return q.QueryContext(ctx, query, args) })
+}
+
+// exec runs a statement under the OpExec rules: a failed call has no
+// effect, unless the rule is Applied (then the statement runs first).
+func (in *Injector) exec(query string, run func() (driver.Result, error)) (driver.Result, error) {
+	r := in.check(OpExec, query)
 	if r != nil && !r.Applied {
-		return nil, c.in.fire(r)
+		return nil, in.fire(r)
 	}
-	rows, err := q.QueryContext(ctx, query, args)
+	res, err := run()
+	if err != nil || r == nil {
+		return res, err
+	}
+	return nil, in.fire(r)
+}
+
+// query runs a query under the OpQuery rules, as exec does a statement;
+// an Applied rule runs the query to its end first.
+func (in *Injector) query(query string, run func() (driver.Rows, error)) (driver.Rows, error) {
+	r := in.check(OpQuery, query)
+	if r != nil && !r.Applied {
+		return nil, in.fire(r)
+	}
+	rows, err := run()
 	if err != nil || r == nil {
 		return rows, err
 	}
 	if err := drain(rows); err != nil {
 		return nil, err
 	}
-	return nil, c.in.fire(r)
+	return nil, in.fire(r)
 }
 
 // drain reads rows to their end and closes them, so that the statement
@@ -250,15 +262,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if !ok {
 		return nil, errors.New("faults: the driver's statement has no ExecContext")
 	}
-	r := s.in.check(OpExec, s.query)
-	if r != nil && !r.Applied {
-		return nil, s.in.fire(r)
-	}
-	res, err := e.ExecContext(ctx, args)
-	if err != nil || r == nil {
-		return res, err
-	}
-	return nil, s.in.fire(r)
+	return s.in.exec(s.query, func() (driver.Result, error) { return e.ExecContext(ctx, args) })
 }
 
 // QueryContext runs the statement as a query, unless OpQuery fails it
@@ -268,16 +272,5 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if !ok {
 		return nil, errors.New("faults: the driver's statement has no QueryContext")
 	}
-	r := s.in.check(OpQuery, s.query)
-	if r != nil && !r.Applied {
-		return nil, s.in.fire(r)
-	}
-	rows, err := q.QueryContext(ctx, args)
-	if err != nil || r == nil {
-		return rows, err
-	}
-	if err := drain(rows); err != nil {
-		return nil, err
-	}
-	return nil, s.in.fire(r)
+	return s.in.query(s.query, func() (driver.Rows, error) { return q.QueryContext(ctx, args) })
 }
