@@ -44,7 +44,7 @@ func (s *Service) Stat(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	row, err := s.cat.Get(ctx, owner, id)
+	row, err := s.cat.Stat(ctx, owner, id)
 	if err != nil {
 		return nil, s.translate("stat "+id, err)
 	}

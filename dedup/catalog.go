@@ -134,6 +134,22 @@ func (c *Catalog) Get(ctx context.Context, owner, id string) (*File, error) {
 	return &f, nil
 }
 
+// Stat is Get without the content: File.Data is nil whatever the object.
+// ErrNotFound when owner has no file id.
+func (c *Catalog) Stat(ctx context.Context, owner, id string) (*File, error) {
+	var f File
+	err := c.do(ctx, func(ctx context.Context) error {
+		return fileQuery(c.db, &f).Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dedup: stat: %w", err)
+	}
+	return &f, nil
+}
+
 // PathTaken reports whether a live file of owner has that folder and name.
 func (c *Catalog) PathTaken(ctx context.Context, owner, folder, name string) (bool, error) {
 	var taken bool

@@ -118,7 +118,7 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 	}
 
 	if req.Existing {
-		return c.commitExistingTx(ctx, tx, &f, req.Key)
+		return c.commitExistingTx(ctx, tx, &f, req.Key, req.Overwrite)
 	}
 	// Insert the object, or lock the existing row and read it: an upsert
 	// is atomic where an insert-then-select is not (a collector could
@@ -154,8 +154,9 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 }
 
 // commitExistingTx inserts f referencing the live object under key, which
-// it locks first.
-func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key string) (*CommitResult, error) {
+// it locks first. An overwrite that loses its path to a concurrent commit
+// retries, as one of new content does.
+func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key string, overwrite bool) (*CommitResult, error) {
 	var objs []object
 	if err := c.forUpdate(tx.NewSelect().Model(&objs).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
 		return nil, err
@@ -163,7 +164,7 @@ func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key 
 	if len(objs) == 0 || objs[0].State != stateLive || objs[0].Key != key {
 		return nil, ErrObjectGone
 	}
-	if err := insertFileRef(ctx, tx, f, false); err != nil {
+	if err := insertFileRef(ctx, tx, f, overwrite); err != nil {
 		return nil, err
 	}
 	f.Key = key

@@ -21,6 +21,11 @@ func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	// Before the driver errors: it wraps the unique violation that lost
+	// the race, which alone is not transient.
+	if errors.Is(err, errRetryOverwrite) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -40,9 +45,6 @@ func IsTransient(err error) bool {
 			return true
 		}
 		return false
-	}
-	if errors.Is(err, errRetryOverwrite) {
-		return true
 	}
 	// A pooled connection that broke (say, the server restarted) fails at
 	// its next use; a fresh one may well work.

@@ -32,6 +32,9 @@ func TestIsTransient(t *testing.T) {
 		{"unexpected EOF", io.ErrUnexpectedEOF, true},
 		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
 		{"overwrite race", errRetryOverwrite, true},
+		// As insertFileRef returns it: the violation that lost the race,
+		// not transient alone, wrapped.
+		{"overwrite race, wrapping the violation", fmt.Errorf("%w: %w", errRetryOverwrite, &pgconn.PgError{Code: "23505"}), true},
 		{"not found", ErrNotFound, false},
 		{"conflict", ErrConflict, false},
 		{"plain", errors.New("something else"), false},

@@ -3,6 +3,7 @@ package dedup_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/filestore-go/filestore/dedup"
@@ -157,4 +158,30 @@ func TestUpgradeToInline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStatLeavesContent: Stat returns what Get does but the inline
+// content, and ErrNotFound where Get does.
+func TestStatLeavesContent(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commitData(t, c, "a", "a", "k1", sha, []byte("abc"), false)
+		got, err := c.Get(ctx, "o", "a")
+		if err != nil || got.Data == nil {
+			t.Fatalf("Get: %+v, %v; want the inline content", got, err)
+		}
+		st, err := c.Stat(ctx, "o", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Data = nil
+		if diff := cmp.Diff(got, st); diff != "" {
+			t.Errorf("Stat against Get without the content (-get +stat):\n%s", diff)
+		}
+		for _, k := range []struct{ owner, id string }{{"o", "nope"}, {"someone", "a"}} {
+			if _, err := c.Stat(ctx, k.owner, k.id); !errors.Is(err, dedup.ErrNotFound) {
+				t.Errorf("Stat(%s, %s): %v, want ErrNotFound", k.owner, k.id, err)
+			}
+		}
+	})
 }

@@ -143,14 +143,17 @@ func abortUploads(ctx context.Context, t testing.TB, b *blob.Bucket, bucket, pre
 	if !b.As(&client) {
 		return
 	}
-	out, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &prefix})
-	if err != nil {
-		t.Errorf("testenv: cleanup of %s: list uploads: %v", prefix, err)
-		return
-	}
-	for _, u := range out.Uploads {
-		if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
-			t.Errorf("testenv: cleanup of %s: abort upload: %v", *u.Key, err)
+	pages := s3.NewListMultipartUploadsPaginator(client, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &prefix})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Errorf("testenv: cleanup of %s: list uploads: %v", prefix, err)
+			return
+		}
+		for _, u := range out.Uploads {
+			if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
+				t.Errorf("testenv: cleanup of %s: abort upload: %v", *u.Key, err)
+			}
 		}
 	}
 }
