@@ -205,7 +205,8 @@ type ScanInfo struct {
 // Meta holds what was found in a file's content. Absent fields were not
 // found; a found field keeps its value even when it is zero.
 type Meta struct {
-	// Width and Height are as displayed (EXIF orientations 5-8 swap them).
+	// Width and Height are as displayed (EXIF orientations 5-8 swap them;
+	// for HEIF, the rotation of its irot box).
 	Width  *int `json:"width,omitempty"`
 	Height *int `json:"height,omitempty"`
 	// StoredWidth and StoredHeight are the encoded size, set only when it

@@ -139,17 +139,24 @@ func readBoxHeader(r io.ReaderAt, off, limit int64) (box, bool) {
 	return box{typ: string(h[4:8]), start: off + hdr, end: off + size}, true
 }
 
-// heifExif returns the TIFF-structured EXIF of a HEIF (HEIC, AVIF) file:
-// the item of type "Exif" found through the meta box's iinf and iloc, read
-// within the source's budget. nil when there is none or it cannot be read.
-func heifExif(s *source) []byte {
+// heifMeta is the top-level meta box of a HEIF (HEIC, AVIF) file: its
+// payload, and where in it its children lie (zero boxes when absent).
+type heifMeta struct {
+	payload                      []byte
+	iinf, iloc, idat, pitm, iprp box
+}
+
+// readHeifMeta finds the top-level meta box within the first maxTopBoxes
+// boxes and reads its payload (at most maxMetaBytes) within the source's
+// budget; ok is false when there is none or it cannot be read.
+func readHeifMeta(s *source) (*heifMeta, bool) {
 	var meta box
 	found := false
 	off := int64(0)
 	for i := 0; i < maxTopBoxes && off < s.size; i++ {
 		b, ok := readBoxHeader(s, off, s.size)
 		if !ok {
-			return nil
+			return nil, false
 		}
 		if b.typ == "meta" {
 			meta, found = b, true
@@ -158,14 +165,14 @@ func heifExif(s *source) []byte {
 		off = b.end
 	}
 	if !found || meta.end-meta.start < 4 || meta.end-meta.start > maxMetaBytes {
-		return nil
+		return nil, false
 	}
 	payload, err := s.bytesAt(meta.start, int(meta.end-meta.start))
 	if err != nil {
-		return nil
+		return nil, false
 	}
+	m := &heifMeta{payload: payload}
 	br := bytes.NewReader(payload)
-	var iinf, iloc, idat box
 	off = 4 // FullBox version and flags
 	for i := 0; i < maxChildBox && off < int64(len(payload)); i++ {
 		b, ok := readBoxHeader(br, off, int64(len(payload)))
@@ -174,19 +181,37 @@ func heifExif(s *source) []byte {
 		}
 		switch b.typ {
 		case "iinf":
-			iinf = b
+			m.iinf = b
 		case "iloc":
-			iloc = b
+			m.iloc = b
 		case "idat":
-			idat = b
+			m.idat = b
+		case "pitm":
+			m.pitm = b
+		case "iprp":
+			m.iprp = b
 		}
 		off = b.end
 	}
-	id, ok := exifItemID(payload[iinf.start:iinf.end])
+	return m, true
+}
+
+// child returns the payload of child box b.
+func (m *heifMeta) child(b box) []byte { return m.payload[b.start:b.end] }
+
+// heifExif returns the TIFF-structured EXIF of a HEIF (HEIC, AVIF) file:
+// the item of type "Exif" found through the meta box's iinf and iloc, read
+// within the source's budget. nil when there is none or it cannot be read.
+func heifExif(s *source) []byte {
+	m, ok := readHeifMeta(s)
 	if !ok {
 		return nil
 	}
-	ext, method, ok := itemExtents(payload[iloc.start:iloc.end], id)
+	id, ok := exifItemID(m.child(m.iinf))
+	if !ok {
+		return nil
+	}
+	ext, method, ok := itemExtents(m.child(m.iloc), id)
 	if !ok {
 		return nil
 	}
@@ -198,15 +223,16 @@ func heifExif(s *source) []byte {
 		var part []byte
 		switch method {
 		case 0:
+			var err error
 			part, err = s.bytesAt(x.offset, int(x.length))
 			if err != nil {
 				return nil
 			}
 		case 1:
-			if x.offset < 0 || x.offset+x.length > idat.end-idat.start {
+			if x.offset < 0 || x.offset+x.length > m.idat.end-m.idat.start {
 				return nil
 			}
-			part = payload[idat.start+x.offset : idat.start+x.offset+x.length]
+			part = m.payload[m.idat.start+x.offset : m.idat.start+x.offset+x.length]
 		default:
 			return nil
 		}
@@ -304,19 +330,9 @@ func itemExtents(p []byte, id uint32) ([]extent, int, bool) {
 	if version == 0 {
 		idxSize = 0
 	}
-	var count uint64
-	if version < 2 {
-		count = r.uint(2)
-	} else {
-		count = r.uint(4)
-	}
+	count := r.itemField(version >= 2)
 	for i := uint64(0); i < count && r.ok; i++ {
-		var itemID uint64
-		if version < 2 {
-			itemID = r.uint(2)
-		} else {
-			itemID = r.uint(4)
-		}
+		itemID := r.itemField(version >= 2)
 		method := 0
 		if version == 1 || version == 2 {
 			method = int(r.uint(2) & 15)
@@ -366,6 +382,15 @@ func (r *fieldReader) uint(n int) uint64 {
 	}
 	r.at += n
 	return v
+}
+
+// itemField reads a 16-bit field, or a 32-bit one when wide (item ids and
+// counts that a box's version widens).
+func (r *fieldReader) itemField(wide bool) uint64 {
+	if wide {
+		return r.uint(4)
+	}
+	return r.uint(2)
 }
 
 // skip passes over n bytes.

@@ -113,3 +113,98 @@ func TestExifInPNGAndWebP(t *testing.T) {
 		})
 	}
 }
+
+// heifImage builds a HEIF whose meta box holds pitm (when primary is not
+// zero), an ipco with props and an ipma of the given version and flags
+// associating each item with 1-based property indexes.
+func heifImage(primary uint32, props [][]byte, ipmaVersion byte, ipmaFlags byte, assoc map[uint32][]uint16) []byte {
+	var children [][]byte
+	children = append(children, []byte{0, 0, 0, 0}, bmffBox("hdlr", make([]byte, 8), []byte("pict"), make([]byte, 13)))
+	if primary != 0 {
+		children = append(children, bmffBox("pitm", []byte{0, 0, 0, 0}, binary.BigEndian.AppendUint16(nil, uint16(primary))))
+	}
+	ipma := []byte{ipmaVersion, 0, 0, ipmaFlags}
+	ipma = binary.BigEndian.AppendUint32(ipma, uint32(len(assoc)))
+	for _, item := range []uint32{1, 2} {
+		idx, ok := assoc[item]
+		if !ok {
+			continue
+		}
+		if ipmaVersion < 1 {
+			ipma = binary.BigEndian.AppendUint16(ipma, uint16(item))
+		} else {
+			ipma = binary.BigEndian.AppendUint32(ipma, item)
+		}
+		ipma = append(ipma, byte(len(idx)))
+		for _, i := range idx {
+			if ipmaFlags&1 != 0 {
+				ipma = binary.BigEndian.AppendUint16(ipma, 0x8000|i) // essential
+			} else {
+				ipma = append(ipma, 0x80|byte(i))
+			}
+		}
+	}
+	children = append(children, bmffBox("iprp", bmffBox("ipco", props...), bmffBox("ipma", ipma)))
+	return append(ftyp("heic", "mif1", "heic")[:24], bmffBox("meta", children...)...)
+}
+
+// ispe is an image spatial extents property.
+func ispe(w, h uint32) []byte {
+	return bmffBox("ispe", []byte{0, 0, 0, 0}, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h))
+}
+
+// irot is an image rotation property of angle quarter turns anticlockwise.
+func irot(angle byte) []byte { return bmffBox("irot", []byte{angle}) }
+
+// TestHEIFSize: the size of a HEIF is its primary item's ispe, swapped (the
+// encoded size then in StoredWidth/StoredHeight) when its irot turns it by
+// one or three quarters; anything missing or out of range gives none.
+func TestHEIFSize(t *testing.T) {
+	hvcC := bmffBox("hvcC", make([]byte, 23))
+	tests := []struct {
+		name string
+		file []byte
+		want filestore.Meta
+	}{
+		{"ispe, 7-bit indexes", heifImage(1, [][]byte{hvcC, ispe(640, 426)}, 0, 0, map[uint32][]uint16{1: {1, 2}}),
+			filestore.Meta{Width: ptr(640), Height: ptr(426)}},
+		{"32-bit item ids, 15-bit indexes", heifImage(1, [][]byte{hvcC, ispe(4032, 3024)}, 1, 1, map[uint32][]uint16{1: {1, 2}}),
+			filestore.Meta{Width: ptr(4032), Height: ptr(3024)}},
+		{"a quarter turn", heifImage(1, [][]byte{ispe(4608, 3456), irot(1)}, 0, 0, map[uint32][]uint16{1: {1, 2}}),
+			filestore.Meta{Width: ptr(3456), Height: ptr(4608), StoredWidth: ptr(4608), StoredHeight: ptr(3456)}},
+		{"three quarters", heifImage(1, [][]byte{irot(3), ispe(30, 20)}, 0, 0, map[uint32][]uint16{1: {1, 2}}),
+			filestore.Meta{Width: ptr(20), Height: ptr(30), StoredWidth: ptr(30), StoredHeight: ptr(20)}},
+		{"a half turn", heifImage(1, [][]byte{ispe(30, 20), irot(2)}, 0, 0, map[uint32][]uint16{1: {1, 2}}),
+			filestore.Meta{Width: ptr(30), Height: ptr(20)}},
+		{"the primary item's, not a thumbnail's", heifImage(2, [][]byte{ispe(160, 120), ispe(3000, 2000)}, 0, 0, map[uint32][]uint16{1: {1}, 2: {2}}),
+			filestore.Meta{Width: ptr(3000), Height: ptr(2000)}},
+		{"the primary item has no ispe", heifImage(2, [][]byte{ispe(160, 120), hvcC}, 0, 0, map[uint32][]uint16{1: {1}, 2: {2}}),
+			filestore.Meta{}},
+		{"no pitm", heifImage(0, [][]byte{ispe(640, 426)}, 0, 0, map[uint32][]uint16{1: {1}}),
+			filestore.Meta{}},
+		{"indexes out of range", heifImage(1, [][]byte{ispe(640, 426)}, 0, 0, map[uint32][]uint16{1: {0, 2, 127}}),
+			filestore.Meta{}},
+		{"a zero extent", heifImage(1, [][]byte{ispe(0, 426)}, 0, 0, map[uint32][]uint16{1: {1}}),
+			filestore.Meta{}},
+		{"a truncated ispe", heifImage(1, [][]byte{bmffBox("ispe", []byte{0, 0, 0, 0, 0, 0, 2})}, 0, 0, map[uint32][]uint16{1: {1}}),
+			filestore.Meta{}},
+	}
+	e, rec := newTestExtractor(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			md, err := e.Extract(context.Background(), input("a.heic", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.ContentType != "image/heic" {
+				t.Errorf("ContentType = %q, want image/heic", md.ContentType)
+			}
+			if diff := cmp.Diff(tt.want, md.Meta); diff != "" {
+				t.Errorf("Meta (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if w := rec.warnings(); len(w) != 0 {
+		t.Errorf("warnings logged: %v", w)
+	}
+}

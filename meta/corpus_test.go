@@ -256,6 +256,38 @@ func TestCorpusMatchesDump(t *testing.T) {
 	t.Logf("compared %d camera images with the dump, %d with GPS", checked, withGPS)
 }
 
+// TestCorpusHEIFSize: the HEIF files of the corpus have the size of their
+// primary item's ispe, turned by its irot; the figures are exiftool
+// 12.57's ImageSpatialExtent and Rotation for each file. A HEIF's EXIF
+// orientation does not turn it again (the iPhone's says "Rotate 90 CW",
+// as its irot does).
+func TestCorpusHEIFSize(t *testing.T) {
+	dir := filepath.Join(corpusDir(t), "heic")
+	e, _ := newTestExtractor(t, nil)
+	for _, tt := range []struct {
+		file string
+		want filestore.Meta
+	}{
+		{"IMG_5195.HEIC", filestore.Meta{Width: ptr(2566), Height: ptr(3313)}},
+		{"samplefilehub.heif", filestore.Meta{Width: ptr(640), Height: ptr(426)}},
+		{"mobile/HMD_Nokia_8.3_5G.heif", filestore.Meta{Width: ptr(3456), Height: ptr(4608), StoredWidth: ptr(4608), StoredHeight: ptr(3456)}},
+		{"mobile/HMD_Nokia_8.3_5G_hdr.heif", filestore.Meta{Width: ptr(4608), Height: ptr(3456)}},
+		{"mobile/iphone_13_pro_max.HEIC", filestore.Meta{Width: ptr(3024), Height: ptr(4032), StoredWidth: ptr(4032), StoredHeight: ptr(3024)}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			md, err := e.Extract(context.Background(), input(tt.file, readFile(t, filepath.Join(dir, tt.file))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := md.Meta
+			got.EXIF = nil
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("size (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestCorpusOrientation checks the orientation set: displayed dimensions
 // are the same for all eight orientations of one picture, and width and
 // height are swapped, with the encoded size in StoredWidth/StoredHeight,

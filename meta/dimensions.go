@@ -44,12 +44,18 @@ func dimensions(s *source, t string) (w, h int, ok bool) {
 	return cfg.Width, cfg.Height, true
 }
 
-// setDimensions records the size as displayed, swapping width and height
-// for EXIF orientations 5 to 8, and then the encoded size as well when it
-// differs from the displayed one.
-func setDimensions(m *filestore.Meta, w, h int, x *filestore.EXIF) {
+// exifTurned reports whether x's orientation (5 to 8) turns the image by
+// a quarter, which swaps its displayed width and height.
+func exifTurned(x *filestore.EXIF) bool {
+	return x != nil && x.Orientation != nil && *x.Orientation >= 5 && *x.Orientation <= 8
+}
+
+// setDimensions records the size as displayed, width and height swapped
+// when the image is turned by a quarter, and then the encoded size as
+// well when it differs from the displayed one.
+func setDimensions(m *filestore.Meta, w, h int, turned bool) {
 	dw, dh := w, h
-	if x != nil && x.Orientation != nil && *x.Orientation >= 5 && *x.Orientation <= 8 {
+	if turned {
 		dw, dh = h, w
 	}
 	m.Width, m.Height = &dw, &dh

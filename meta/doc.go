@@ -50,9 +50,14 @@
 //
 // Width and height come from the DecodeConfig of the sniffed format itself
 // (image/jpeg, image/png, image/gif, golang.org/x/image/webp, bmp and
-// tiff), not from a decoder registry. They are as displayed: EXIF
-// orientations 5 to 8 swap them, and StoredWidth and StoredHeight then give
-// the encoded size (only when it differs from the displayed one).
+// tiff), not from a decoder registry; for HEIF (HEIC, AVIF), which no Go
+// library decodes, from the image spatial extents (ispe) of the primary
+// item (pitm) through the item property boxes (ipco, ipma). They are as
+// displayed: EXIF orientations 5 to 8 swap them, or for HEIF the quarter
+// turns of the primary item's irot (a HEIF's EXIF orientation only
+// describes that rotation, as MIAF has it), and StoredWidth and
+// StoredHeight then give the encoded size (only when it differs from the
+// displayed one).
 //
 // EXIF is read with github.com/dsoprea/go-exif/v3 from a JPEG's APP1
 // segment, a TIFF's own IFDs, a PNG eXIf chunk, a WebP EXIF chunk or the

@@ -66,7 +66,8 @@ func TestTestdata(t *testing.T) {
 			Width: ptr(174), Height: ptr(38), EXIF: &filestore.EXIF{Orientation: ptr(1)},
 		}}},
 		{"samplefilehub.heif", filestore.Metadata{ContentType: "image/heic", Meta: filestore.Meta{
-			EXIF: &filestore.EXIF{Orientation: ptr(1)},
+			// exiftool 12.57: ImageSpatialExtent 640x426.
+			Width: ptr(640), Height: ptr(426), EXIF: &filestore.EXIF{Orientation: ptr(1)},
 		}}},
 		{"image02206.jpg", filestore.Metadata{ContentType: "image/jpeg", Meta: filestore.Meta{
 			Width: ptr(65), Height: ptr(65),

@@ -114,8 +114,17 @@ func (e *Extractor) Extract(ctx context.Context, in *filestore.MetaInput) (*file
 		md.Meta.EXIF = x
 	})
 	e.recovered(in.Name, "dimensions", func() {
-		if w, h, ok := dimensions(src, ct); ok {
-			setDimensions(&md.Meta, w, h, md.Meta.EXIF)
+		switch ct {
+		case typeHEIC, typeHEIF, typeAVIF:
+			// The rotation is the container's (irot); a HEIF's EXIF
+			// orientation only describes it.
+			if w, h, turned, ok := heifSize(src); ok {
+				setDimensions(&md.Meta, w, h, turned)
+			}
+		default:
+			if w, h, ok := dimensions(src, ct); ok {
+				setDimensions(&md.Meta, w, h, exifTurned(md.Meta.EXIF))
+			}
 		}
 	})
 	if src.ctxErr != nil {

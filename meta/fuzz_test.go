@@ -32,6 +32,7 @@ func FuzzExtract(f *testing.F) {
 		{"a.tiff", exifTIFF()},
 		{"a.jpg", asJPEG(exifTIFF())},
 		{"a.heic", heifWithExif(exifTIFF())},
+		{"turned.heic", heifImage(1, [][]byte{ispe(4608, 3456), irot(1)}, 1, 1, map[uint32][]uint16{1: {1, 2}})},
 		{"a.png", pngWithExif(pngBytes(f, 7, 5), exifTIFF())},
 		{"a.webp", webpWithExif(7, 5, exifTIFF())},
 		{"loop.tiff", buildTIFF(256, 8, []ifdSpec{{off: 8, next: 8, entries: []ifdEntry{{tagExifIFD, tLong, 1, 8}, {tagGPSIFD, tLong, 1, 8}}}}, nil)},
