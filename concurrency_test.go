@@ -3,6 +3,7 @@ package filestore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -185,5 +186,82 @@ func runConcurrency(t *testing.T, stores []*filestore.Service) {
 	}
 	if len(acked) != 16*12 {
 		t.Fatalf("%d uploads acknowledged, want %d", len(acked), 16*12)
+	}
+}
+
+// TestConcurrentOverwrite: uploads to one path with Overwrite, from two
+// Stores with separate connection pools, all succeed whatever their
+// interleaving; one of them is the live file and every other one is in the
+// trash. Half of them declare the digest of content already stored (the
+// commit of an existing object), half send new content.
+func TestConcurrentOverwrite(t *testing.T) {
+	for _, pair := range []struct{ db, bucket string }{{"sqlite", "file"}, {"postgres", "file"}} {
+		t.Run(pair.db+"/"+pair.bucket, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL, bucketURL := pairURLs(t, pair.db, pair.bucket)
+			opts := filestore.Options{Database: dbURL, Bucket: bucketURL, InlineMax: -1}
+			stores := []*filestore.Service{openURLs(t, opts), openURLs(t, opts)}
+			stored := filestoretest.Content(99, 3000)
+			if _, err := stores[0].Put(ctx, "alice", "", "other", bytes.NewReader(stored), nil); err != nil {
+				t.Fatal(err)
+			}
+			digest := fmt.Sprintf("%x", sha256.Sum256(stored))
+			const n = 12
+			ids := make([]string, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					content, o := filestoretest.Content(uint64(i+1), 2000+i), &filestore.PutOptions{Overwrite: true}
+					if i%2 == 1 {
+						content, o.SHA256 = stored, digest
+					}
+					f, err := stores[i%2].Put(ctx, "alice", "", "same.txt", bytes.NewReader(content), o)
+					if err == nil {
+						ids[i] = f.ID
+					}
+					errs[i] = err
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("upload %d with Overwrite: %v", i, err)
+				}
+			}
+			names := func(trash bool) map[string]string {
+				page, err := stores[0].List(ctx, "alice", &filestore.ListOptions{Trash: trash, Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := map[string]string{}
+				for _, f := range page.Files {
+					m[f.ID] = f.Name
+				}
+				return m
+			}
+			live, trashed := names(false), names(true)
+			var liveAtPath []string
+			for id, name := range live {
+				if name == "same.txt" {
+					liveAtPath = append(liveAtPath, id)
+				}
+			}
+			if len(liveAtPath) != 1 || len(live) != 2 {
+				t.Fatalf("live files %v, want \"other\" and one same.txt", live)
+			}
+			for _, id := range ids {
+				if id == liveAtPath[0] {
+					continue
+				}
+				if trashed[id] != "same.txt" {
+					t.Errorf("upload %s is neither the live file nor in the trash (trash: %v)", id, trashed)
+				}
+			}
+			if len(trashed) != n-1 {
+				t.Errorf("%d files in the trash, want %d", len(trashed), n-1)
+			}
+			checkInvariants(t, dbURL, bucketURL, false)
+		})
 	}
 }

@@ -99,7 +99,9 @@ const (
 // PutOptions adjusts one Put. A nil *PutOptions is the zero value.
 type PutOptions struct {
 	// Overwrite replaces a live file at the same path; the old one goes to
-	// the trash.
+	// the trash. Of concurrent uploads to one path, with Overwrite each
+	// succeeds and the last to commit is the live file, the others in the
+	// trash; without it, all but the first fail with ErrConflict.
 	Overwrite bool
 	// ContentType is what the client claims the content is; empty (or
 	// application/octet-stream) claims nothing.
