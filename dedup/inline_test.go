@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -184,4 +185,41 @@ func TestStatLeavesContent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestInlineCompressionLZ4: on PostgreSQL, inline content is compressed
+// with lz4 (when TOAST compresses it at all), the setting is in place
+// after New, and opening the catalogue again leaves it as it is.
+func TestInlineCompressionLZ4(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url)
+	compression := func() string {
+		t.Helper()
+		var m string
+		if err := c.DB().QueryRowContext(ctx, `SELECT attcompression FROM pg_attribute
+			WHERE attrelid = 'objects'::regclass AND attname = 'data'`).Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := compression(); m != "l" {
+		t.Fatalf("objects.data compression %q after New, want l (lz4)", m)
+	}
+	// 4 KiB that compresses: TOAST compresses values over about 2 KiB.
+	commitData(t, c, "a", "a", "k1", sha, bytes.Repeat([]byte("filestore "), 410), false)
+	var method string
+	if err := c.DB().QueryRowContext(ctx, `SELECT pg_column_compression(data) FROM objects WHERE sha256 = ?`, sha).Scan(&method); err != nil {
+		t.Fatal(err)
+	}
+	if method != "lz4" {
+		t.Errorf("stored inline content compressed with %q, want lz4", method)
+	}
+	openCatalog(t, url) // runs the migration again
+	if m := compression(); m != "l" {
+		t.Errorf("objects.data compression %q after a second New, want l (lz4)", m)
+	}
+	if key, data := getData(t, c, "a"); key != "k1" || !bytes.Equal(data, bytes.Repeat([]byte("filestore "), 410)) {
+		t.Errorf("Get a: key %s, %d bytes; want k1 and the content", key, len(data))
+	}
 }
