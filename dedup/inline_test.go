@@ -223,3 +223,42 @@ func TestInlineCompressionLZ4(t *testing.T) {
 		t.Errorf("Get a: key %s, %d bytes; want k1 and the content", key, len(data))
 	}
 }
+
+// TestInlineCompressionNotOwner: a role that may read and write the rows
+// but does not own the tables still opens an up-to-date catalogue; the
+// column keeps its compression.
+func TestInlineCompressionNotOwner(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url)
+	for _, q := range []string{
+		`ALTER TABLE objects ALTER COLUMN data SET COMPRESSION pglz`,
+		// pg_database_owner, whose one member is the database's owner,
+		// owns no table: as that role, the test role is not the owner.
+		`GRANT ALL ON ALL TABLES IN SCHEMA public TO pg_database_owner`,
+	} {
+		if _, err := c.DB().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := dedup.OpenDB(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // SET ROLE holds for the session: keep one
+	if _, err := db.ExecContext(ctx, `SET ROLE pg_database_owner`); err != nil {
+		t.Fatal(err)
+	}
+	if err := dedup.Migrate(ctx, db); err != nil {
+		t.Fatalf("Migrate as a role that does not own the tables: %v", err)
+	}
+	var role, m string
+	if err := db.QueryRowContext(ctx, `SELECT current_user, (SELECT attcompression FROM pg_attribute
+		WHERE attrelid = 'objects'::regclass AND attname = 'data')`).Scan(&role, &m); err != nil {
+		t.Fatal(err)
+	}
+	if role != "pg_database_owner" || m != "p" {
+		t.Errorf("after Migrate: role %s, compression %q; want pg_database_owner and p (pglz) unchanged", role, m)
+	}
+}

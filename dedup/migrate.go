@@ -123,16 +123,18 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 // (values already stored keep pglz) and is not a schema version, so that
 // older builds still open the database. Idempotent: it alters the column
 // only while it is not lz4 yet. A server without lz4 support
-// (feature_not_supported) or older than PostgreSQL 14 (no attcompression,
-// no SET COMPRESSION) keeps pglz; the exception block confines the error
-// to a subtransaction.
+// (feature_not_supported), one older than PostgreSQL 14 (no
+// attcompression, no SET COMPRESSION) and a role that does not own the
+// table (insufficient_privilege; one that only reads and writes rows can
+// run an up-to-date catalogue) keep pglz; the exception block confines
+// the error to a subtransaction.
 const sqlInlineLZ4 = `DO $$
 BEGIN
 	IF (SELECT attcompression FROM pg_attribute
 			WHERE attrelid = 'objects'::regclass AND attname = 'data' AND NOT attisdropped) IS DISTINCT FROM 'l' THEN
 		EXECUTE 'ALTER TABLE objects ALTER COLUMN data SET COMPRESSION lz4';
 	END IF;
-EXCEPTION WHEN feature_not_supported OR undefined_column OR syntax_error THEN
+EXCEPTION WHEN feature_not_supported OR undefined_column OR syntax_error OR insufficient_privilege THEN
 	NULL;
 END
 $$`
