@@ -188,16 +188,22 @@ func TestHEIFSize(t *testing.T) {
 			filestore.Meta{}},
 		{"a truncated ispe", heifImage(1, [][]byte{bmffBox("ispe", []byte{0, 0, 0, 0, 0, 0, 2})}, 0, 0, map[uint32][]uint16{1: {1}}),
 			filestore.Meta{}},
+		{"an AVIF", append(ftyp("avif", "mif1", "miaf")[:24], heifImage(1, [][]byte{ispe(1920, 1080), irot(1)}, 0, 0, map[uint32][]uint16{1: {1, 2}})[24:]...),
+			filestore.Meta{Width: ptr(1080), Height: ptr(1920), StoredWidth: ptr(1920), StoredHeight: ptr(1080)}},
 	}
 	e, rec := newTestExtractor(t, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			md, err := e.Extract(context.Background(), input("a.heic", tt.file))
+			name, want := "a.heic", "image/heic"
+			if string(tt.file[8:12]) == "avif" {
+				name, want = "a.avif", "image/avif"
+			}
+			md, err := e.Extract(context.Background(), input(name, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if md.ContentType != "image/heic" {
-				t.Errorf("ContentType = %q, want image/heic", md.ContentType)
+			if md.ContentType != want {
+				t.Errorf("ContentType = %q, want %s", md.ContentType, want)
 			}
 			if diff := cmp.Diff(tt.want, md.Meta); diff != "" {
 				t.Errorf("Meta (-want +got):\n%s", diff)
