@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/internal/testenv"
@@ -187,6 +188,18 @@ func TestStatLeavesContent(t *testing.T) {
 	})
 }
 
+// dataCompression returns pg_attribute.attcompression of objects.data:
+// "l" for lz4, "p" for pglz, "" for the server's default.
+func dataCompression(t *testing.T, c *dedup.Catalog) string {
+	t.Helper()
+	var m string
+	if err := c.DB().QueryRowContext(context.Background(), `SELECT attcompression FROM pg_attribute
+		WHERE attrelid = 'objects'::regclass AND attname = 'data'`).Scan(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestInlineCompressionLZ4: on PostgreSQL, inline content is compressed
 // with lz4 (when TOAST compresses it at all), the setting is in place
 // after New, and opening the catalogue again leaves it as it is.
@@ -194,15 +207,7 @@ func TestInlineCompressionLZ4(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.PostgresDatabase(t)
 	c := openCatalog(t, url)
-	compression := func() string {
-		t.Helper()
-		var m string
-		if err := c.DB().QueryRowContext(ctx, `SELECT attcompression FROM pg_attribute
-			WHERE attrelid = 'objects'::regclass AND attname = 'data'`).Scan(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	compression := func() string { return dataCompression(t, c) }
 	if m := compression(); m != "l" {
 		t.Fatalf("objects.data compression %q after New, want l (lz4)", m)
 	}
@@ -260,5 +265,50 @@ func TestInlineCompressionNotOwner(t *testing.T) {
 	}
 	if role != "pg_database_owner" || m != "p" {
 		t.Errorf("after Migrate: role %s, compression %q; want pg_database_owner and p (pglz) unchanged", role, m)
+	}
+}
+
+// TestInlineCompressionBusyTable: while another transaction holds a lock
+// on objects, opening the catalogue gives up the lz4 step after its lock
+// timeout instead of queueing every query behind it; the next open, with
+// the table free, applies it.
+func TestInlineCompressionBusyTable(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url)
+	if _, err := c.DB().ExecContext(ctx, `ALTER TABLE objects ALTER COLUMN data SET COMPRESSION pglz`); err != nil {
+		t.Fatal(err)
+	}
+	compression := func() string { return dataCompression(t, c) }
+	reader, err := c.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	if _, err := reader.ExecContext(ctx, `SELECT count(*) FROM objects`); err != nil { // holds ACCESS SHARE
+		t.Fatal(err)
+	}
+	db, err := dedup.OpenDB(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Without the lock timeout, Migrate would wait for the reader.
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := dedup.Migrate(mctx, db); err != nil {
+		t.Fatalf("Migrate while objects is locked: %v", err)
+	}
+	if m := compression(); m != "p" {
+		t.Fatalf("compression %q after a Migrate that could not lock the table, want p unchanged", m)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dedup.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if m := compression(); m != "l" {
+		t.Errorf("compression %q after a Migrate with the table free, want l (lz4)", m)
 	}
 }

@@ -127,14 +127,18 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 // attcompression, no SET COMPRESSION) and a role that does not own the
 // table (insufficient_privilege; one that only reads and writes rows can
 // run an up-to-date catalogue) keep pglz; the exception block confines
-// the error to a subtransaction.
+// the error to a subtransaction. The ALTER needs the table's exclusive
+// lock, and while it waits every other query on objects queues behind it:
+// it waits at most a second (lock_timeout, lock_not_available), and a
+// later open tries again.
 const sqlInlineLZ4 = `DO $$
 BEGIN
 	IF (SELECT attcompression FROM pg_attribute
 			WHERE attrelid = 'objects'::regclass AND attname = 'data' AND NOT attisdropped) IS DISTINCT FROM 'l' THEN
+		SET LOCAL lock_timeout = '1s';
 		EXECUTE 'ALTER TABLE objects ALTER COLUMN data SET COMPRESSION lz4';
 	END IF;
-EXCEPTION WHEN feature_not_supported OR undefined_column OR syntax_error OR insufficient_privilege THEN
+EXCEPTION WHEN feature_not_supported OR undefined_column OR syntax_error OR insufficient_privilege OR lock_not_available THEN
 	NULL;
 END
 $$`
