@@ -5,7 +5,7 @@
 # go test benchmarks. Everything listens on 127.0.0.1 and every process this
 # script starts is stopped by its pid when it ends.
 #
-#   bash scripts/bench.sh                    # everything (about 5 minutes on 2 cores)
+#   bash scripts/bench.sh                    # everything (about 7 minutes on 2 cores with BASELINE, less without)
 #   BENCH_ONLY="small go" bash scripts/bench.sh   # some parts: large rss dedup download small go
 #
 # Results go to $BENCH_OUT (default $BENCH_WORK/results-<time>): one JSON file per
