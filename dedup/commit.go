@@ -158,7 +158,7 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 // retries, as one of new content does.
 func (c *Catalog) commitExistingTx(ctx context.Context, tx bun.Tx, f *File, key string, overwrite bool) (*CommitResult, error) {
 	var objs []object
-	if err := c.forUpdate(tx.NewSelect().Model(&objs).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
+	if err := c.forUpdate(tx.NewSelect().Model(&objs).Column("key", "state").Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
 		return nil, err
 	}
 	if len(objs) == 0 || objs[0].State != stateLive || objs[0].Key != key {

@@ -77,7 +77,7 @@ func (c *Catalog) MarkUnreferenced(ctx context.Context, limit int) ([]Doomed, er
 			return err
 		}
 		var rows []object
-		if err := tx.NewSelect().Model(&rows).Column("sha256", "key").ColumnExpr("data IS NOT NULL AS inline").
+		if err := tx.NewSelect().Model(&rows).Column("sha256", "key").ColumnExpr(inlineColumn).
 			Where("state = ?", stateDeleting).Where("ref_count = 0").Limit(int64(limit)).Scan(ctx); err != nil {
 			return err
 		}

@@ -140,7 +140,8 @@ func (c *Catalog) purgeTx(ctx context.Context, tx bun.Tx, f *File) (*Doomed, err
 		return nil, err
 	}
 	var obj object
-	if err := c.forUpdate(tx.NewSelect().Model(&obj).Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
+	if err := c.forUpdate(tx.NewSelect().Model(&obj).Column("sha256", "key", "ref_count").ColumnExpr(inlineColumn).
+		Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
 		return nil, err
 	}
 	if obj.RefCount > 1 {
@@ -153,7 +154,7 @@ func (c *Catalog) purgeTx(ctx context.Context, tx bun.Tx, f *File) (*Doomed, err
 	if err != nil {
 		return nil, err
 	}
-	return &Doomed{SHA256: obj.SHA256, Key: obj.Key, Inline: obj.Data != nil}, nil
+	return &Doomed{SHA256: obj.SHA256, Key: obj.Key, Inline: obj.Inline}, nil
 }
 
 // wrap adds the operation to a database error, leaving the catalogue's

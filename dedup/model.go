@@ -50,9 +50,13 @@ type object struct {
 	// Data holds the content of an inline object; NULL when the content
 	// is in the bucket under Key.
 	Data []byte `bun:"data,nullzero"`
-	// Inline is read instead of Data where only the kind matters.
+	// Inline is read instead of Data where only the kind matters (select
+	// inlineColumn): the content may be 64 KiB.
 	Inline bool `bun:"inline,scanonly"`
 }
+
+// inlineColumn selects object.Inline.
+const inlineColumn = "data IS NOT NULL AS inline"
 
 // Object states.
 const (

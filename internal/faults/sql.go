@@ -124,35 +124,36 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return c.in.query(query, func() (driver.Rows, error) { return q.QueryContext(ctx, query, args) })
 }
 
-// exec runs a statement under the OpExec rules: a failed call has no
-// effect, unless the rule is Applied (then the statement runs first).
+// exec runs a statement under the OpExec rules (see underRule).
 func (in *Injector) exec(query string, run func() (driver.Result, error)) (driver.Result, error) {
-	r := in.check(OpExec, query)
-	if r != nil && !r.Applied {
-		return nil, in.fire(r)
-	}
-	res, err := run()
-	if err != nil || r == nil {
-		return res, err
-	}
-	return nil, in.fire(r)
+	return underRule(in, OpExec, query, run, nil)
 }
 
-// query runs a query under the OpQuery rules, as exec does a statement;
-// an Applied rule runs the query to its end first.
+// query runs a query under the OpQuery rules (see underRule); an Applied
+// rule runs the query to its end first.
 func (in *Injector) query(query string, run func() (driver.Rows, error)) (driver.Rows, error) {
-	r := in.check(OpQuery, query)
+	return underRule(in, OpQuery, query, run, drain)
+}
+
+// underRule runs a call of op under the matching rule: a failed call has
+// no effect, unless the rule is Applied, in which case the call runs (and
+// finish, when not nil, completes it) before the rule's error is returned.
+func underRule[T any](in *Injector, op Op, query string, run func() (T, error), finish func(T) error) (T, error) {
+	var none T
+	r := in.check(op, query)
 	if r != nil && !r.Applied {
-		return nil, in.fire(r)
+		return none, in.fire(r)
 	}
-	rows, err := run()
+	v, err := run()
 	if err != nil || r == nil {
-		return rows, err
+		return v, err
 	}
-	if err := drain(rows); err != nil {
-		return nil, err
+	if finish != nil {
+		if err := finish(v); err != nil {
+			return none, err
+		}
 	}
-	return nil, in.fire(r)
+	return none, in.fire(r)
 }
 
 // drain reads rows to their end and closes them, so that the statement
