@@ -22,11 +22,15 @@ const (
 	sqlLiveAt = `SELECT id FROM files WHERE owner = ? AND folder = ? AND name = ? AND deleted_at IS NULL`
 	sqlUpsert = `INSERT INTO objects (sha256, size, key, ref_count, state, created_at, data) VALUES (?, ?, ?, 1, 'live', ?, ?)
 		ON CONFLICT (sha256) DO UPDATE SET ref_count = objects.ref_count + 1 WHERE objects.state = 'live'
-		RETURNING key`
+		RETURNING key, ref_count`
 	sqlInsertFile = `INSERT INTO files (id, owner, folder, name, name_fold, sha256, size, content_type, meta,
 		scan_status, scan_engine, scan_version, scanned_at, created_at, updated_at, deleted_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`
-	sqlGet = `SELECT f.id, f.owner, f.folder, f.name, f.name_fold, f.sha256, f.size, f.content_type, f.meta,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+		ON CONFLICT DO NOTHING`
+	// The two undos of sqlUpsert, for a file row that was not inserted.
+	sqlUnref      = `UPDATE objects SET ref_count = ref_count - 1 WHERE sha256 = ?`
+	sqlDropObject = `DELETE FROM objects WHERE sha256 = ?`
+	sqlGet        = `SELECT f.id, f.owner, f.folder, f.name, f.name_fold, f.sha256, f.size, f.content_type, f.meta,
 		f.scan_status, f.scan_engine, f.scan_version, f.scanned_at, f.created_at, f.updated_at, f.deleted_at, o.key, o.data
 		FROM files AS f JOIN objects AS o ON o.sha256 = f.sha256 WHERE f.id = ? AND f.owner = ?`
 )
@@ -47,7 +51,7 @@ type query struct {
 
 // queries are the catalogue's hot-path statements.
 type queries struct {
-	liveAt, upsert, insertFile, get query
+	liveAt, upsert, insertFile, unref, dropObject, get query
 }
 
 // newQueries prepares the statements on a SQLite db, or writes their
@@ -58,7 +62,8 @@ func newQueries(ctx context.Context, db *sql.DB, pg bool) (*queries, error) {
 		dst  *query
 		text string
 	}{
-		{&q.liveAt, sqlLiveAt}, {&q.upsert, sqlUpsert}, {&q.insertFile, sqlInsertFile}, {&q.get, sqlGet},
+		{&q.liveAt, sqlLiveAt}, {&q.upsert, sqlUpsert}, {&q.insertFile, sqlInsertFile},
+		{&q.unref, sqlUnref}, {&q.dropObject, sqlDropObject}, {&q.get, sqlGet},
 	} {
 		if pg {
 			p.dst.text = dollarPlaceholders(p.text)
@@ -76,7 +81,7 @@ func newQueries(ctx context.Context, db *sql.DB, pg bool) (*queries, error) {
 
 // close closes the prepared statements.
 func (q *queries) close() {
-	for _, x := range []query{q.liveAt, q.upsert, q.insertFile, q.get} {
+	for _, x := range []query{q.liveAt, q.upsert, q.insertFile, q.unref, q.dropObject, q.get} {
 		if x.stmt != nil {
 			_ = x.stmt.Close()
 		}
@@ -113,13 +118,17 @@ func (q query) exec(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, e
 	return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
 }
 
-// commitFast commits req inside tx with three statements (see query) and
-// no savepoint, for the common request: new content or a live
-// object, no overwrite, nothing staged earlier. Its checks (deadline, path)
-// come before its first write, so a refusal needs no rollback. ok is false
-// when the request is not for this path; err is then nil if nothing was
-// written (take the savepoint path), or errFastAbort or a transient error
-// if something was (roll the batch back).
+// commitFast commits req inside tx with two statements (see query) and
+// no savepoint, for the common request: new content or a live object, no
+// overwrite, nothing staged earlier. It takes the object's reference first,
+// then inserts the file row unless its path (or id) is taken, which the
+// unique indexes check as part of the insert; a row not inserted has its
+// reference undone, and the request goes to the savepoint path, which
+// tells a conflict from a commit of this very request that an earlier
+// attempt made. ok is false when the request is not for this path; err is
+// then nil if nothing is left written (take the savepoint path), or
+// errFastAbort or a transient error if something may be (roll the batch
+// back).
 func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest) (res *CommitResult, ok bool, err error) {
 	if req.Overwrite || req.Existing {
 		return nil, false, nil
@@ -129,22 +138,12 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 		return nil, true, ErrStagingExpired
 	}
 	f := *req.File
-	var id string
-	switch err := c.q.liveAt.row(ctx, tx, f.Owner, f.Folder, f.Name).Scan(&id); {
-	case err == nil && id == f.ID:
-		// An earlier batch committed this very request before its
-		// outcome was lost: the savepoint path reports that row.
-		return nil, false, nil
-	case err == nil:
-		return nil, true, ErrConflict
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, false, fastFailure(err)
-	}
 	f.NameFold = Fold(f.Name)
 	f.CreatedAt, f.UpdatedAt, f.DeletedAt = Micros(now), Micros(now), nil
 
 	var key string
-	switch err := c.q.upsert.row(ctx, tx, f.SHA256, f.Size, req.Key, Micros(now), nullBytes(req.Data)).Scan(&key); {
+	var refs int64
+	switch err := c.q.upsert.row(ctx, tx, f.SHA256, f.Size, req.Key, Micros(now), nullBytes(req.Data)).Scan(&key, &refs); {
 	case errors.Is(err, sql.ErrNoRows):
 		// The collector is deleting the object: the savepoint path takes
 		// the row over. The statement changed nothing.
@@ -152,10 +151,29 @@ func (c *Catalog) commitFast(ctx context.Context, tx *sql.Tx, req CommitRequest)
 	case err != nil:
 		return nil, false, fastFailure(err)
 	}
-	if _, err := c.q.insertFile.exec(ctx, tx,
+	r, err := c.q.insertFile.exec(ctx, tx,
 		f.ID, f.Owner, f.Folder, f.Name, f.NameFold, f.SHA256, f.Size, f.ContentType, f.Meta,
-		f.ScanStatus, f.ScanEngine, f.ScanVersion, f.ScannedAt, f.CreatedAt, f.UpdatedAt); err != nil {
+		f.ScanStatus, f.ScanEngine, f.ScanVersion, f.ScannedAt, f.CreatedAt, f.UpdatedAt)
+	if err != nil {
 		return nil, false, fastFailure(err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return nil, false, fastFailure(err)
+	}
+	if n == 0 {
+		// The path (or the id) is taken: undo the reference. The upsert
+		// created the row if it holds the staged key and only this
+		// reference; a repeat of a commit that an earlier attempt made
+		// finds the row with its own key but at least two references.
+		undo := c.q.unref
+		if key == req.Key && refs == 1 {
+			undo = c.q.dropObject
+		}
+		if _, err := undo.exec(ctx, tx, f.SHA256); err != nil {
+			return nil, false, fastFailure(err)
+		}
+		return nil, false, nil
 	}
 	f.Key = key
 	if key == req.Key {

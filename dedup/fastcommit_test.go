@@ -12,8 +12,8 @@ import (
 // TestCommitRepeatedAfterMove: a commit repeated after its first outcome was
 // lost, and after the file was renamed meanwhile, finds its row (by id) and
 // does not count the reference twice. On SQLite the repeat first runs on the
-// fast path, whose file INSERT fails after the object upsert: the batch must
-// roll back and run again on the savepoint path.
+// fast path, whose file INSERT finds the id taken after the object upsert:
+// the reference is undone and the savepoint path finds the row.
 func TestCommitRepeatedAfterMove(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
 		ctx := context.Background()
@@ -25,6 +25,23 @@ func TestCommitRepeatedAfterMove(t *testing.T) {
 		again := commit(t, c, "a", "a", "k2")
 		if again.File.ID != "a" || again.File.Name != renamed || again.File.Key != "k1" || !again.DedupHit {
 			t.Errorf("repeated commit: %+v (hit %v); want row a named %q on k1, staged k2 unused", again.File, again.DedupHit, renamed)
+		}
+		if diff := cmp.Diff(&objectState{"k1", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestCommitRepeatedSameKey: the very request repeated (same id, same staged
+// key, as after a lost reply) finds its row; on the fast path the object row
+// then holds the request's own key with two references for a moment, and
+// the undo must count one off, not delete the row.
+func TestCommitRepeatedSameKey(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		first := commit(t, c, "a", "a", "k1")
+		again := commit(t, c, "a", "a", "k1")
+		if again.File.ID != "a" || again.File.Key != "k1" || first.DedupHit || again.DedupHit {
+			t.Errorf("commits: %+v (hit %v) then %+v (hit %v); want row a on k1 twice, no hit", first.File, first.DedupHit, again.File, again.DedupHit)
 		}
 		if diff := cmp.Diff(&objectState{"k1", 1, "live"}, object(t, c)); diff != "" {
 			t.Errorf("object row (-want +got):\n%s", diff)

@@ -23,8 +23,9 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		Synchronous int
 		BusyTimeout int
 		ForeignKeys int
+		Checkpoint  int
 	}
-	want := settings{JournalMode: "wal", Synchronous: 2, BusyTimeout: 15000, ForeignKeys: 1}
+	want := settings{JournalMode: "wal", Synchronous: 2, BusyTimeout: 15000, ForeignKeys: 1, Checkpoint: 4000}
 	// Hold several connections at once so that the pool opens new ones.
 	for i := range 4 {
 		conn, err := db.Conn(ctx)
@@ -41,6 +42,7 @@ func TestOpenSQLiteSettings(t *testing.T) {
 			{"PRAGMA synchronous", &got.Synchronous},
 			{"PRAGMA busy_timeout", &got.BusyTimeout},
 			{"PRAGMA foreign_keys", &got.ForeignKeys},
+			{"PRAGMA wal_autocheckpoint", &got.Checkpoint},
 		} {
 			if err := conn.QueryRowContext(ctx, q.pragma).Scan(q.dst); err != nil {
 				t.Fatalf("connection %d: %s: %v", i, q.pragma, err)

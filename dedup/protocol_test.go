@@ -181,6 +181,43 @@ func TestConflicts(t *testing.T) {
 	})
 }
 
+// TestConflictLeavesNoObject: a commit refused for its path leaves no trace
+// of its new content: on SQLite's fast path, the object row its upsert
+// created is deleted again, alone and inside a batch.
+func TestConflictLeavesNoObject(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commit(t, c, "a", "same", "k1")
+		const n = 8
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = c.Commit(ctx, dedup.CommitRequest{
+					File: &dedup.File{ID: fmt.Sprintf("b%d", i), Owner: "o", Name: "same", SHA256: fmt.Sprintf("%064x", i+1), Size: 3, Meta: "{}"},
+					Key:  fmt.Sprintf("kb%d", i),
+				})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if !errors.Is(err, dedup.ErrConflict) {
+				t.Errorf("commit %d on a taken path: %v, want ErrConflict", i, err)
+			}
+		}
+		var objects []string
+		if err := c.DB().NewRaw("SELECT key FROM objects ORDER BY key").Scan(ctx, &objects); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"k1"}, objects); diff != "" {
+			t.Errorf("object rows after refused commits (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(&objectState{"k1", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+	})
+}
+
 // TestCollectorSkipsLockedRows: the collector must not wait for, nor mark,
 // an object row that a commit holds locked (PostgreSQL FOR UPDATE SKIP
 // LOCKED); the commit then adds its reference and the row lives on.
