@@ -28,6 +28,9 @@ type chunk struct {
 	buf  []byte
 	n    int
 	refs atomic.Int32
+	// home, if set, is the ring the chunk belongs to instead of the pool
+	// (a buffered channel with room for all of the ring's chunks).
+	home chan *chunk
 }
 
 // sink consumes chunks in its own goroutine. After its first write error it
@@ -88,10 +91,13 @@ func (s *Service) getChunk() *chunk {
 	return s.chunks.Get().(*chunk)
 }
 
-// putChunk returns c to the pool, unless it is not a pool buffer (the
-// small first read of a pass, see firstRead).
+// putChunk returns c to its ring or to the pool, unless it is neither's
+// (the small first read of a pass, see firstRead).
 func (s *Service) putChunk(c *chunk) {
-	if len(c.buf) == chunkSize {
+	switch {
+	case c.home != nil:
+		c.home <- c
+	case len(c.buf) == chunkSize:
 		s.chunks.Put(c)
 	}
 }

@@ -115,6 +115,13 @@ type PutOptions struct {
 	SHA256 string
 	// MaxSize lowers the Store's MaxSize for this upload when positive.
 	MaxSize int64
+	// Size is the content's length when the caller knows it in advance
+	// (an HTTP request's Content-Length), or 0. It is a hint, never
+	// trusted: without SHA256, a Size of at least CompareMin makes Put
+	// compare the upload, as it arrives, with stored content of that
+	// size, and if it is that content, write nothing (as with SHA256). A
+	// Size that turns out wrong only costs that comparison.
+	Size int64
 }
 
 // ListOptions selects what List returns. A nil *ListOptions is the zero

@@ -106,7 +106,17 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 			existing = key
 		}
 	}
-	st, err := s.pass(ctx, r, limit, want, owner, name, existing, pathCheck)
+	// Without a digest, content of a size declared in advance may still be
+	// stored: the pass compares the upload with stored objects of that
+	// size, and writes nothing while it matches one of them.
+	var cands []dedup.StoredObject
+	if want == nil && opts.Size >= CompareMin && opts.Size <= limit {
+		cands, err = s.cat.ObjectsOfSize(ctx, opts.Size, compareCandidates)
+		if err != nil {
+			return nil, s.translate("put", err)
+		}
+	}
+	st, err := s.pass(ctx, r, limit, want, owner, name, existing, cands, pathCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +156,13 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 // pass runs the upload pass and leaves the content durable under a fresh
 // key; with existing (the key of a stored object whose digest the client
 // announced) it writes nothing, and content that ends within InlineMax
-// bytes is kept for the catalogue instead of written. pathCheck runs before
-// anything is written, unless the content is inline. On any error nothing
-// has become visible in the bucket.
-func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string, pathCheck func() error) (_ *staged, err error) {
+// bytes is kept for the catalogue instead of written. With cands (stored
+// objects of the size the caller declared) it writes nothing while the
+// upload matches one of them, and if the whole upload is one, returns it
+// as existing (see comparer). pathCheck runs before anything is written,
+// unless the content is inline. On any error nothing has become visible in
+// the bucket.
+func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string, cands []dedup.StoredObject, pathCheck func() error) (_ *staged, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	key := existing
@@ -177,15 +190,23 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	if existing == "" {
 		key = s.bucket.NewKey() // never written when inline
 	}
-	if existing == "" && !inline {
+	startStore := func(to writer) {
+		w = to
+		store = s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
+		sinks = append(sinks, store)
+	}
+	// With candidates (stored objects of the declared size), the store
+	// sink starts with the first chunk, which picks one (see comparer).
+	compare := existing == "" && !inline && len(cands) > 0
+	if existing == "" && !inline && !compare {
 		bw, err := s.bucket.NewWriter(ctx, key)
 		if err != nil {
 			return nil, s.translate("put", err)
 		}
-		w = bw
-		store = s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
-		sinks = append(sinks, store)
+		startStore(bw)
 	}
+	var cmp *comparer
+	var ring chan *chunk
 
 	var (
 		pw       *io.PipeWriter
@@ -232,7 +253,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	// larger buffer serves every read: fewer, larger reads of the body cost
 	// the reading goroutine fewer wake-ups (see docs/benchmarks.md).
 	var own *chunk
-	if len(sinks) == 0 && !inline { // an inline pass has read everything
+	if len(sinks) == 0 && !inline && !compare { // an inline pass has read everything
 		own = &chunk{buf: make([]byte, verifyChunkSize)}
 	}
 	drop := func(c *chunk) {
@@ -245,7 +266,16 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		if c != nil {
 			first = nil
 		} else {
-			if c = own; c == nil {
+			switch {
+			case own != nil:
+				c = own
+			case ring != nil:
+				select {
+				case c = <-ring:
+				case <-ctx.Done():
+					return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
+				}
+			default:
 				c = s.getChunk()
 			}
 			c.n, rerr = readChunk(r, c.buf)
@@ -269,6 +299,27 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 					head = make([]byte, 0, capacity)
 				}
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
+			}
+			if compare && store == nil {
+				// The first chunk: if a stored object begins with it,
+				// compare with that object, reading in chunks of a
+				// ring of the pass's own (the stored copy costs less
+				// in fewer, larger reads); otherwise stage as usual.
+				if cand, cr := s.pickCandidate(ctx, cands, c.buf[:n]); cand != nil {
+					cmp = newComparer(ctx, s.bucket, key, *cand, cr)
+					ring = make(chan *chunk, compareRing)
+					for range compareRing {
+						ring <- &chunk{buf: make([]byte, verifyChunkSize), home: ring}
+					}
+					startStore(cmp)
+				} else {
+					bw, err := s.bucket.NewWriter(ctx, key)
+					if err != nil {
+						drop(c)
+						return nil, s.translate("put", err)
+					}
+					startStore(bw)
+				}
 			}
 			if len(sinks) > 0 { // else c is own, read again
 				c.refs.Store(int32(len(sinks)))
@@ -311,6 +362,26 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	scan, err := s.verdict(ctx, scanRes, scanErr, owner, name)
 	if err != nil {
 		return nil, err
+	}
+	if compare && store == nil {
+		// An empty upload: stored in the bucket like any other.
+		bw, err := s.bucket.NewWriter(ctx, key)
+		if err != nil {
+			return nil, s.translate("put", err)
+		}
+		w = bw
+	}
+	if cmp != nil {
+		if stored, ok := cmp.stored(size, sum); ok {
+			_ = cmp.Close() // it only read
+			return &staged{key: stored, existing: true, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+		}
+		// Staged already, or every byte matched but the upload is
+		// shorter than the stored object (or that is not what its name
+		// says): then it is staged whole now.
+		if err := cmp.staged(); err != nil {
+			return nil, s.translate("put: staging", err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		// A close that failed late (the directory sync) may leave the

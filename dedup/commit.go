@@ -208,6 +208,30 @@ func (c *Catalog) LiveObject(ctx context.Context, sha256 string) (key string, ok
 	return keys[0], true, nil
 }
 
+// StoredObject names a live object whose content is in the bucket.
+type StoredObject struct {
+	SHA256 string `bun:"sha256"`
+	Key    string `bun:"key"`
+}
+
+// ObjectsOfSize returns up to limit live objects of exactly size bytes whose
+// content is in the bucket (not inline), in no particular order; none is
+// not an error. A Put that knows its upload's size in advance compares the
+// upload with them (see filestore.PutOptions.Size).
+func (c *Catalog) ObjectsOfSize(ctx context.Context, size, limit int64) ([]StoredObject, error) {
+	var objs []StoredObject
+	err := c.do(ctx, func(ctx context.Context) error {
+		objs = nil
+		return c.db.NewSelect().Model((*object)(nil)).Column("sha256", "key").
+			Where("size = ?", size).Where("data IS NULL").Where("state = ?", stateLive).
+			Limit(limit).Scan(ctx, &objs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: objects of size %d: %w", size, err)
+	}
+	return objs, nil
+}
+
 // nullBytes is b as a query argument, NULL when b is empty (an object
 // whose content is in the bucket).
 func nullBytes(b []byte) any {

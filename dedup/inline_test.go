@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,4 +312,77 @@ func TestInlineCompressionBusyTable(t *testing.T) {
 	if m := compression(); m != "l" {
 		t.Errorf("compression %q after a Migrate with the table free, want l (lz4)", m)
 	}
+}
+
+// TestObjectsOfSize: only live objects of exactly that size whose content
+// is in the bucket, at most limit of them; on SQLite through the
+// objects_size index, not a scan of objects.
+func TestObjectsOfSize(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, url string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commitSized := func(id, key string, sum byte, size int64, data []byte) {
+			t.Helper()
+			_, err := c.Commit(ctx, dedup.CommitRequest{
+				File: &dedup.File{ID: id, Owner: "o", Name: id, SHA256: strings.Repeat(string(sum), 64), Size: size, Meta: "{}"},
+				Key:  key, Data: data,
+			})
+			if err != nil {
+				t.Fatalf("Commit %s: %v", id, err)
+			}
+		}
+		commitSized("a", "ka", 'a', 3, nil)
+		commitSized("b", "kb", 'b', 3, []byte("bbb"))
+		commitSized("c", "kc", 'c', 5, nil)
+		commitSized("d", "kd", 'd', 3, nil)
+		if _, err := c.DB().ExecContext(ctx, `UPDATE objects SET state = 'deleting' WHERE key = 'kd'`); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			size, limit int64
+			want        []string
+		}{
+			{3, 4, []string{"ka"}},
+			{5, 4, []string{"kc"}},
+			{7, 4, nil},
+		} {
+			objs, err := c.ObjectsOfSize(ctx, tc.size, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range objs {
+				keys = append(keys, o.Key)
+				if o.SHA256 != strings.Repeat(o.Key[1:], 64) {
+					t.Errorf("object %s has digest %s", o.Key, o.SHA256)
+				}
+			}
+			if diff := cmp.Diff(tc.want, keys); diff != "" {
+				t.Errorf("ObjectsOfSize(%d) (-want +got):\n%s", tc.size, diff)
+			}
+		}
+		commitSized("e", "ke", 'e', 5, nil)
+		commitSized("f", "kf", 'f', 5, nil)
+		if objs, err := c.ObjectsOfSize(ctx, 5, 2); err != nil || len(objs) != 2 {
+			t.Errorf("ObjectsOfSize(5) with limit 2: %d objects, %v; want 2", len(objs), err)
+		}
+		if strings.HasPrefix(url, "sqlite:") {
+			rows, err := c.DB().QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT sha256, key FROM objects WHERE size = 5 AND data IS NULL AND state = 'live' LIMIT 4`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, notused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if !strings.Contains(strings.Join(plan, "; "), "objects_size") {
+				t.Errorf("query plan %q does not use objects_size", plan)
+			}
+		}
+	})
 }

@@ -54,6 +54,9 @@ func migrations() [][]string {
 		{ // 2: small content stored in its object row (inline objects).
 			`ALTER TABLE objects ADD COLUMN data {BLOB}`,
 		},
+		{ // 3: objects in the bucket by size, for uploads of stored content without a digest.
+			`CREATE INDEX objects_size ON objects (size) WHERE data IS NULL`,
+		},
 	}
 }
 

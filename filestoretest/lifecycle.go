@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/filestore-go/filestore"
@@ -169,6 +170,39 @@ func testDedup(t *testing.T, newStore Harness) {
 	}
 	if s := stats(t, st); s.Objects != 1 {
 		t.Fatalf("after re-upload: %+v, want 1 object", s)
+	}
+}
+
+// testDedupDeclaredSize: uploads without a digest but with their size
+// declared (PutOptions.Size), of stored content and of content that differs
+// from it late or is a prefix of it: each reads back as uploaded, and
+// identical content is one object.
+func testDedupDeclaredSize(t *testing.T, newStore Harness) {
+	st := newStore(t)
+	ctx := context.Background()
+	const size = 2<<20 + 100
+	data := Content(37, size)
+	late := bytes.Clone(data)
+	late[size-2] ^= 1
+	bodies := [][]byte{data, data, late, data[:size-1]}
+	var files []*filestore.File
+	for i, body := range bodies {
+		f, err := st.Put(ctx, "alice", "", fmt.Sprintf("f%d.bin", i), bytes.NewReader(body), &filestore.PutOptions{Size: size})
+		if err != nil {
+			t.Fatalf("Put %d with a declared size: %v", i, err)
+		}
+		files = append(files, f)
+	}
+	for i, f := range files {
+		if got := readAll(t, st, "alice", f.ID); !bytes.Equal(got, bodies[i]) {
+			t.Errorf("file %d reads back %d bytes that differ from the %d uploaded", i, len(got), len(bodies[i]))
+		}
+	}
+	if files[0].SHA256 != files[1].SHA256 {
+		t.Errorf("identical uploads have digests %s and %s", files[0].SHA256, files[1].SHA256)
+	}
+	if s := stats(t, st); s.Objects != 3 || s.Files != 4 || s.StoredBytes != 3*size-1 {
+		t.Errorf("Stats %+v, want 4 files of 3 objects, %d bytes stored", s, 3*size-1)
 	}
 }
 

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore Harness) {
 	t.Run("Pagination", func(t *testing.T) { testPagination(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, newStore) })
+	t.Run("DedupDeclaredSize", func(t *testing.T) { testDedupDeclaredSize(t, newStore) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, newStore) })
 	t.Run("Collect", func(t *testing.T) { testCollect(t, newStore) })
 }

@@ -116,6 +116,8 @@ type envOptions struct {
 	http  func(s *http.Server)            // adjusts the server before it starts
 	auth  func(c *auth.Config)            // adjusts the verifier's config
 	wrap  func(http.Handler) http.Handler // wraps the Handler
+	// wrapStore wraps the Store that the Handler serves.
+	wrapStore func(filestore.Store) filestore.Store
 	// listener replaces the test server's listener.
 	listener net.Listener
 }
@@ -163,7 +165,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
-	h, err := httpapi.New(st, cfg)
+	var served filestore.Store = st
+	if o.wrapStore != nil {
+		served = o.wrapStore(st)
+	}
+	h, err := httpapi.New(served, cfg)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}

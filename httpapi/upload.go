@@ -79,6 +79,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 		if mediaType != "application/octet-stream" {
 			opts.ContentType = mediaType
 		}
+		if r.ContentLength > 0 {
+			opts.Size = r.ContentLength
+		}
 		return h.put(w, r, c.Owner, q.Get("folder"), q.Get("name"), body, body, opts)
 	}
 

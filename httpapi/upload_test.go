@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,6 +226,63 @@ func TestUploadChunked(t *testing.T) {
 	line := e.logs.waitRequest(t, "POST /v1/files")
 	if got := line["bytes_in"]; got != int64(len(content)) {
 		t.Errorf("log bytes_in %v, want %d", got, len(content))
+	}
+}
+
+// putRecorder records the options of every Put it passes on.
+type putRecorder struct {
+	filestore.Store
+	mu   sync.Mutex
+	opts []filestore.PutOptions
+}
+
+func (p *putRecorder) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *filestore.PutOptions) (*filestore.File, error) {
+	p.mu.Lock()
+	p.opts = append(p.opts, *opts)
+	p.mu.Unlock()
+	return p.Store.Put(ctx, owner, folder, name, r, opts)
+}
+
+// TestUploadDeclaresSize: a raw upload with a Content-Length passes it to
+// Put as the declared size (with which Put compares the upload with stored
+// content of that size); a chunked raw upload and a multipart file part,
+// whose length is unknown, declare none.
+func TestUploadDeclaresSize(t *testing.T) {
+	rec := &putRecorder{}
+	e := newEnv(t, envOptions{wrapStore: func(st filestore.Store) filestore.Store { rec.Store = st; return rec }})
+	tok := e.token("alice")
+	content := bytes.Repeat([]byte("declared"), 300_000)
+	e.upload(tok, "", "raw.bin", content)
+
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write(content); pw.Close() }()
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/files?name=chunked.bin", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if res := e.send(req); res.status != http.StatusCreated {
+		t.Fatalf("chunked upload: %d %s", res.status, res.body)
+	}
+
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", "form.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(content)
+	mw.Close()
+	if res := e.do("POST", "/v1/files", tok, &body, "Content-Type", mw.FormDataContentType()); res.status != http.StatusCreated {
+		t.Fatalf("multipart upload: %d %s", res.status, res.body)
+	}
+
+	var sizes []int64
+	for _, o := range rec.opts {
+		sizes = append(sizes, o.Size)
+	}
+	if diff := cmp.Diff([]int64{int64(len(content)), 0, 0}, sizes); diff != "" {
+		t.Errorf("declared sizes of raw, chunked and multipart uploads (-want +got):\n%s", diff)
 	}
 }
 

@@ -1,0 +1,273 @@
+package filestore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/filestoretest"
+	"github.com/filestore-go/filestore/internal/faults"
+	"github.com/google/go-cmp/cmp"
+)
+
+// flipped returns a copy of b with the byte at i changed.
+func flipped(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 0xff
+	return c
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestPutComparesStoredContent: an upload without a digest whose size is
+// declared (PutOptions.Size) and which is content already stored writes
+// nothing to the bucket; every upload that differs from the stored content
+// anywhere, or has another length, is stored whole and reads back byte for
+// byte, and nothing is left behind.
+func TestPutComparesStoredContent(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			env := newFaultEnv(t, db, 3)
+			ctx := context.Background()
+			const size = 3 << 20
+			data := filestoretest.Content(81, size)
+			first, err := env.st.Put(ctx, "alice", "", "first.bin", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.in.Reset()
+			same, err := env.st.Put(ctx, "bob", "", "same.bin", bytes.NewReader(data), &filestore.PutOptions{Size: size})
+			if err != nil {
+				t.Fatalf("Put of stored content with its size: %v", err)
+			}
+			if n := env.in.Calls(faults.OpNewWriter); n != 0 {
+				t.Errorf("Put opened %d bucket writers for content already stored, want 0", n)
+			}
+			if same.SHA256 != first.SHA256 || same.Size != size {
+				t.Errorf("file %+v, want the first's content", same)
+			}
+
+			longer := append(bytes.Clone(data), "tail"...)
+			for _, tc := range []struct {
+				name string
+				body []byte
+			}{
+				{"differs in its first byte", flipped(data, 0)},
+				{"differs in the middle of a chunk", flipped(data, size/2+5)},
+				{"differs in its last byte", flipped(data, size-1)},
+				{"is a prefix of it", data[:size-1000]},
+				{"is longer", longer},
+				{"is other content", filestoretest.Content(82, size)},
+				{"is empty", []byte{}},
+			} {
+				env.in.Reset()
+				f, err := env.st.Put(ctx, "carol", "", tc.name, bytes.NewReader(tc.body), &filestore.PutOptions{Size: size})
+				if err != nil {
+					t.Fatalf("%s: Put: %v", tc.name, err)
+				}
+				if n := env.in.Calls(faults.OpNewWriter); n != 1 {
+					t.Errorf("%s: %d bucket writers, want 1", tc.name, n)
+				}
+				if f.SHA256 != hexSum(tc.body) || f.Size != int64(len(tc.body)) {
+					t.Errorf("%s: file %s of %d bytes, want %s of %d", tc.name, f.SHA256, f.Size, hexSum(tc.body), len(tc.body))
+				}
+				if got := readAll(t, env.st, "carol", f.ID); !bytes.Equal(got, tc.body) {
+					t.Errorf("%s: reads back %d bytes that differ from the %d uploaded", tc.name, len(got), len(tc.body))
+				}
+			}
+			if s := stats(t, env.st); s.Files != 9 || s.Objects != 8 {
+				t.Errorf("Stats %+v, want 9 files of 8 objects", s)
+			}
+			if _, err := env.st.Collect(ctx, &filestore.CollectOptions{StagingTTL: 1}); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, env.dbURL, env.bucketURL, true)
+		})
+	}
+}
+
+// TestPutCompareReadFaults: the stored copy failing to read while an upload
+// is compared with it is a difference, not an error, as long as the bytes
+// that matched can be read again to stage them; when they cannot, Put fails
+// with ErrUnavailable and stores nothing.
+func TestPutCompareReadFaults(t *testing.T) {
+	env := newFaultEnv(t, "sqlite", 3)
+	ctx := context.Background()
+	const size = 2 << 20
+	data := filestoretest.Content(91, size)
+	if _, err := env.st.Put(ctx, "alice", "", "first.bin", bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	body := flipped(data, size-1)
+	reads := func(string) bool { return true }
+
+	// The stored copy is read three times: its first chunk (which picks
+	// it), in step with the upload, and again from its start to stage
+	// what matched once the upload differs. The second read fails after
+	// 1 MiB.
+	env.in.Reset()
+	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, After: 1 << 20})
+	f, err := env.st.Put(ctx, "bob", "", "once.bin", bytes.NewReader(body), &filestore.PutOptions{Size: size})
+	if err != nil {
+		t.Fatalf("Put with the stored copy failing once: %v", err)
+	}
+	if n := env.in.Fired(faults.OpRead); n != 1 {
+		t.Errorf("%d reads failed, want 1", n)
+	}
+	if got := readAll(t, env.st, "bob", f.ID); !bytes.Equal(got, body) {
+		t.Errorf("reads back %d bytes that differ from the upload", len(got))
+	}
+
+	keys := bucketKeys(t, env.bucketURL)
+	env.in.Reset()
+	// The second read fails after 1 MiB, and every read after it.
+	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, After: 1 << 20})
+	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, Times: faults.Forever})
+	_, err = env.st.Put(ctx, "bob", "", "never.bin", bytes.NewReader(flipped(data, size-2)), &filestore.PutOptions{Size: size})
+	if !errors.Is(err, filestore.ErrUnavailable) {
+		t.Fatalf("Put with the stored copy unreadable: %v, want ErrUnavailable", err)
+	}
+	if n := env.in.Fired(faults.OpRead); n < 2 {
+		t.Errorf("%d reads failed, want the comparison's and the reread's", n)
+	}
+	env.in.Disarm()
+	if got := bucketKeys(t, env.bucketURL); got != keys {
+		t.Errorf("%d bucket keys after the failed Put, want %d", got, keys)
+	}
+	if s := stats(t, env.st); s.Files != 2 {
+		t.Errorf("Stats %+v, want 2 files", s)
+	}
+	checkInvariants(t, env.dbURL, env.bucketURL, false)
+}
+
+// TestPutCompareStoredCopyDeleted: on a local bucket the stored copy stays
+// readable through the file the comparison opened, so an upload that
+// differs late is staged whole even if the stored copy was purged and
+// collected while it arrived.
+func TestPutCompareStoredCopyDeleted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, filestore.Options{
+		Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+		Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const size = 3 << 20
+	data := filestoretest.Content(101, size)
+	old, err := st.Put(ctx, "alice", "", "old.bin", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := flipped(data, size-10)
+	pr, pw := io.Pipe()
+	type result struct {
+		f   *filestore.File
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := st.Put(ctx, "bob", "", "late.bin", pr, &filestore.PutOptions{Size: size})
+		done <- result{f, err}
+	}()
+	// When this write returns, the pass has read 2 MiB: it opened the
+	// stored copy when its first chunk matched it.
+	if _, err := pw.Write(body[:2<<20]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "alice", old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, "alice", old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Collect(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := bucketKeys(t, "file://"+filepath.Join(dir, "blobs")); n != 0 {
+		t.Fatalf("%d keys in the bucket, want none: the stored copy deleted, nothing staged yet", n)
+	}
+	if _, err := pw.Write(body[2<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Put: %v", r.err)
+	}
+	if got := readAll(t, st, "bob", r.f.ID); !bytes.Equal(got, body) {
+		t.Errorf("reads back %d bytes that differ from the upload", len(got))
+	}
+	if !strings.EqualFold(r.f.SHA256, hexSum(body)) {
+		t.Errorf("file digest %s, want %s", r.f.SHA256, hexSum(body))
+	}
+}
+
+// digestScanner reads everything it is given, records its SHA-256, and
+// finds nothing.
+type digestScanner struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (d *digestScanner) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.seen = append(d.seen, hex.EncodeToString(h.Sum(nil)))
+	d.mu.Unlock()
+	return &filestore.ScanResult{Engine: "digest"}, nil
+}
+
+// TestPutCompareWithScanner: a comparing pass hands the same chunks to the
+// scanner and to the comparison; the scanner reads every byte, in order,
+// whether the upload turns out to be stored content or not.
+func TestPutCompareWithScanner(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sc := &digestScanner{}
+	st, err := filestore.Open(ctx, filestore.Options{
+		Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+		Logger: quietLogger(), Scanner: sc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const size = 5<<20 + 12345
+	data := filestoretest.Content(111, size)
+	late := flipped(data, size-3)
+	var want []string
+	for i, body := range [][]byte{data, data, late} {
+		f, err := st.Put(ctx, "alice", "", fmt.Sprintf("f%d", i), bytes.NewReader(body), &filestore.PutOptions{Size: size})
+		if err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+		if f.Scan.Status != filestore.ScanClean || f.SHA256 != hexSum(body) {
+			t.Errorf("Put %d: scan %+v, digest %s; want clean, %s", i, f.Scan, f.SHA256, hexSum(body))
+		}
+		if got := readAll(t, st, "alice", f.ID); !bytes.Equal(got, body) {
+			t.Errorf("Put %d reads back %d bytes that differ from the upload", i, len(got))
+		}
+		want = append(want, hexSum(body))
+	}
+	if diff := cmp.Diff(want, sc.seen); diff != "" {
+		t.Errorf("what the scanner read (-want +got):\n%s", diff)
+	}
+}
