@@ -245,9 +245,10 @@ func bareWrite(path string, r io.Reader, buf []byte) error {
 }
 
 // BenchmarkPutDedup: Put of 256 MiB whose content is already stored (the
-// dedup path) into a local directory with SQLite, with and without the
-// expected digest, against the reference ("hash-only"): the same stream read
-// in 128 KiB chunks and hashed.
+// dedup path) into a local directory with SQLite, with neither digest nor
+// size, with the expected digest, and with the size declared
+// (PutOptions.Size, compared with the stored copy), against the reference
+// ("hash-only"): the same stream read in 128 KiB chunks and hashed.
 func BenchmarkPutDedup(b *testing.B) {
 	pat := benchPattern()
 	gen := func() *genReader { return &genReader{pat: pat, seed: 7, size: largeSize} }
@@ -267,10 +268,12 @@ func BenchmarkPutDedup(b *testing.B) {
 			_ = h.Sum(nil)
 		}
 	})
-	for _, withDigest := range []bool{false, true} {
+	// Without a digest or a size, with the digest, and with the size
+	// declared (PutOptions.Size: compared with the stored copy).
+	for _, announce := range []string{"", "digest", "size"} {
 		name := "sqlite"
-		if withDigest {
-			name = "sqlite-digest"
+		if announce != "" {
+			name += "-" + announce
 		}
 		b.Run(name, func(b *testing.B) {
 			st := openBench(b, "", 0)
@@ -279,8 +282,11 @@ func BenchmarkPutDedup(b *testing.B) {
 				b.Fatal(err)
 			}
 			opts := &filestore.PutOptions{}
-			if withDigest {
+			switch announce {
+			case "digest":
 				opts.SHA256 = first.SHA256
+			case "size":
+				opts.Size = largeSize
 			}
 			b.SetBytes(largeSize)
 			for i := 0; b.Loop(); i++ {

@@ -87,6 +87,7 @@ func sections() []section {
 			{"Put 256 MiB durable vs hash+write+fdatasync", "go:BenchmarkPutLarge/sqlite", "go:BenchmarkPutLarge/bare", "MB/s", info, 0},
 			{"Put 256 MiB already stored, with its digest, vs hash only", "go:BenchmarkPutDedup/sqlite-digest", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
 			{"Put 256 MiB already stored, no digest, vs hash only", "go:BenchmarkPutDedup/sqlite", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
+			{"Put 256 MiB already stored, size declared (no digest), vs hash only", "go:BenchmarkPutDedup/sqlite-size", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
 		}},
 	}
 }
