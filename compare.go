@@ -159,6 +159,13 @@ func (c *comparer) staged() error {
 	return c.stage()
 }
 
+// takeCandidate hands over the open candidate: Close no longer closes it.
+func (c *comparer) takeCandidate() io.ReadSeekCloser {
+	r := c.r
+	c.r = nil
+	return r
+}
+
 // Close closes the candidate and the staged object, if any: see
 // storage.Writer.Close (cancelling the pass's context aborts it).
 func (c *comparer) Close() error {

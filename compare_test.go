@@ -153,67 +153,78 @@ func TestPutCompareReadFaults(t *testing.T) {
 }
 
 // TestPutCompareStoredCopyDeleted: on a local bucket the stored copy stays
-// readable through the file the comparison opened, so an upload that
-// differs late is staged whole even if the stored copy was purged and
-// collected while it arrived.
+// readable through the file the comparison opened, so an upload still
+// succeeds if the stored copy is purged and collected while it arrives:
+// one that differs late is staged whole, and one that is that very content
+// (whose commit then finds the object gone) is staged from the open file.
 func TestPutCompareStoredCopyDeleted(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := filestore.Open(ctx, filestore.Options{
-		Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
-		Logger: quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	const size = 3 << 20
 	data := filestoretest.Content(101, size)
-	old, err := st.Put(ctx, "alice", "", "old.bin", bytes.NewReader(data), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := flipped(data, size-10)
-	pr, pw := io.Pipe()
-	type result struct {
-		f   *filestore.File
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		f, err := st.Put(ctx, "bob", "", "late.bin", pr, &filestore.PutOptions{Size: size})
-		done <- result{f, err}
-	}()
-	// When this write returns, the pass has read 2 MiB: it opened the
-	// stored copy when its first chunk matched it.
-	if _, err := pw.Write(body[:2<<20]); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Delete(ctx, "alice", old.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Purge(ctx, "alice", old.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Collect(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if n := bucketKeys(t, "file://"+filepath.Join(dir, "blobs")); n != 0 {
-		t.Fatalf("%d keys in the bucket, want none: the stored copy deleted, nothing staged yet", n)
-	}
-	if _, err := pw.Write(body[2<<20:]); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("Put: %v", r.err)
-	}
-	if got := readAll(t, st, "bob", r.f.ID); !bytes.Equal(got, body) {
-		t.Errorf("reads back %d bytes that differ from the upload", len(got))
-	}
-	if !strings.EqualFold(r.f.SHA256, hexSum(body)) {
-		t.Errorf("file digest %s, want %s", r.f.SHA256, hexSum(body))
+	for _, tc := range []struct {
+		name  string
+		body  []byte
+		split int // bytes sent before the stored copy goes away
+	}{
+		{"differs late", flipped(data, size-10), 2 << 20},
+		{"is the stored content", data, size},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			st, err := filestore.Open(ctx, filestore.Options{
+				Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+				Logger: quietLogger(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			old, err := st.Put(ctx, "alice", "", "old.bin", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr, pw := io.Pipe()
+			type result struct {
+				f   *filestore.File
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				f, err := st.Put(ctx, "bob", "", "new.bin", pr, &filestore.PutOptions{Size: size})
+				done <- result{f, err}
+			}()
+			// When this write returns, the pass has read it: it opened
+			// the stored copy when its first chunk matched it.
+			if _, err := pw.Write(tc.body[:tc.split]); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Purge(ctx, "alice", old.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Collect(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if n := bucketKeys(t, "file://"+filepath.Join(dir, "blobs")); n != 0 {
+				t.Fatalf("%d keys in the bucket, want none: the stored copy deleted, nothing staged yet", n)
+			}
+			if _, err := pw.Write(tc.body[tc.split:]); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("Put: %v", r.err)
+			}
+			if got := readAll(t, st, "bob", r.f.ID); !bytes.Equal(got, tc.body) {
+				t.Errorf("reads back %d bytes that differ from the upload", len(got))
+			}
+			if !strings.EqualFold(r.f.SHA256, hexSum(tc.body)) {
+				t.Errorf("file digest %s, want %s", r.f.SHA256, hexSum(tc.body))
+			}
+			if s := stats(t, st); s.Files != 1 || s.Objects != 1 {
+				t.Errorf("Stats %+v, want 1 file of 1 object", s)
+			}
+		})
 	}
 }
 
@@ -269,5 +280,65 @@ func TestPutCompareWithScanner(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, sc.seen); diff != "" {
 		t.Errorf("what the scanner read (-want +got):\n%s", diff)
+	}
+}
+
+// TestPutCompareConcurrent: uploads with a declared size, of stored content
+// and of content that differs from it late, run from two Stores at once
+// while the stored copy's only file is purged and collected. On a local
+// bucket every upload succeeds and reads back byte for byte: one whose
+// comparison matched an object collected before its commit is staged from
+// the file the comparison opened (restage). Afterwards the catalogue and
+// the bucket agree.
+func TestPutCompareConcurrent(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL, bucketURL := pairURLs(t, db, "file")
+			opts := filestore.Options{Database: dbURL, Bucket: bucketURL}
+			stores := []*filestore.Service{openURLs(t, opts), openURLs(t, opts)}
+			const size = 2 << 20
+			data := filestoretest.Content(121, size)
+			orig, err := stores[0].Put(ctx, "alice", "", "orig.bin", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 16
+			bodies := make([][]byte, n)
+			files := make([]*filestore.File, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				bodies[i] = data
+				if i%2 == 1 {
+					bodies[i] = flipped(data, size-1-i)
+				}
+				wg.Go(func() {
+					files[i], errs[i] = stores[i%2].Put(ctx, "bob", "", fmt.Sprintf("f%d", i), bytes.NewReader(bodies[i]), &filestore.PutOptions{Size: size})
+				})
+			}
+			wg.Go(func() {
+				if err := stores[1].Purge(ctx, "alice", orig.ID); err != nil {
+					t.Errorf("Purge: %v", err)
+				}
+				if _, err := stores[1].Collect(ctx, nil); err != nil {
+					t.Errorf("Collect: %v", err)
+				}
+			})
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("upload %d: %v", i, err)
+					continue
+				}
+				if got := readAll(t, stores[(i+1)%2], "bob", files[i].ID); !bytes.Equal(got, bodies[i]) {
+					t.Errorf("upload %d reads back %d bytes that differ from the upload", i, len(got))
+				}
+			}
+			if _, err := stores[0].Collect(ctx, &filestore.CollectOptions{StagingTTL: 1}); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, dbURL, bucketURL, true)
+		})
 	}
 }

@@ -34,6 +34,10 @@ type staged struct {
 	head     []byte
 	scan     ScanInfo
 	at       time.Time // when the staged bytes became durable
+	// copy, with existing, is the stored object that the pass compared
+	// the upload with, still open: its bytes are the upload's, should the
+	// object go away before the commit (see restage).
+	copy io.ReadSeekCloser
 }
 
 // ownsBytes reports whether the pass wrote the content to the bucket under
@@ -120,8 +124,19 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if err != nil {
 		return nil, err
 	}
+	if st.copy != nil {
+		defer st.copy.Close()
+	}
 	id := s.opts.NewID()
 	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
+	if errors.Is(err, dedup.ErrObjectGone) && st.copy != nil {
+		// The stored object the upload matched was purged and collected
+		// meanwhile; its open copy still holds the upload's bytes.
+		if st, err = s.restage(ctx, st); err != nil {
+			return nil, err
+		}
+		f, err = s.commit(ctx, st, id, owner, folder, name, opts)
+	}
 	switch {
 	case err == nil:
 		return f, nil
@@ -373,8 +388,8 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	}
 	if cmp != nil {
 		if stored, ok := cmp.stored(size, sum); ok {
-			_ = cmp.Close() // it only read
-			return &staged{key: stored, existing: true, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+			// Nothing was written; the open copy goes to the commit.
+			return &staged{key: stored, existing: true, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now(), copy: cmp.takeCandidate()}, nil
 		}
 		// Staged already, or every byte matched but the upload is
 		// shorter than the stored object (or that is not what its name
@@ -498,6 +513,9 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		if !st.inline {
 			content = s.bucket.ReaderAt(ctx, st.key)
 		}
+		if ra, ok := st.copy.(io.ReaderAt); ok {
+			content = ra // the stored copy the pass compared, still open
+		}
 		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
 			Name: name, DeclaredType: declared, Head: st.head, Size: st.size, Content: content,
 		})
@@ -539,6 +557,39 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		s.dedupHits.Add(1)
 	}
 	return toFile(res.File)
+}
+
+// restage stages the content of st, an upload that matched a stored object
+// which has since gone away, from that object's copy still open (for a
+// local object, the file the comparison read, readable after it is
+// deleted), and returns it as a new staged object. If the copy cannot be
+// read, the error wraps ErrUnavailable and nothing is left behind.
+func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
+	key := s.bucket.NewKey()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.bucket.NewWriter(wctx, key)
+	if err != nil {
+		return nil, s.translate("put: staging", err)
+	}
+	_, err = st.copy.Seek(0, io.SeekStart)
+	if err == nil {
+		var n int64
+		n, err = io.CopyN(w, st.copy, st.size)
+		if err == nil && n != st.size {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err != nil {
+		cancel() // Close then discards the object
+		_ = w.Close()
+		return nil, fmt.Errorf("filestore: put: %w: rereading the stored copy: %v", ErrUnavailable, err)
+	}
+	if err := w.Close(); err != nil {
+		s.dropStaged(key)
+		return nil, s.translate("put: staging", err)
+	}
+	return &staged{key: key, size: st.size, sum: st.sum, head: st.head, scan: st.scan, at: s.opts.Now()}, nil
 }
 
 // dropStaged deletes staged bytes that no row references. A failure only
