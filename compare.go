@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 
@@ -114,7 +113,7 @@ func (c *comparer) stage() error {
 	}
 	c.w = w
 	if c.off > 0 {
-		if err := c.copyMatched(); err != nil {
+		if err := copyFromStart(c.w, c.r, c.off, c.buf); err != nil {
 			if cerr := c.ctx.Err(); cerr != nil {
 				return cerr
 			}
@@ -124,15 +123,14 @@ func (c *comparer) stage() error {
 	return c.closeCandidate()
 }
 
-func (c *comparer) copyMatched() error {
-	if _, err := c.r.Seek(0, io.SeekStart); err != nil {
+// copyFromStart copies the first n bytes of src, from its start, to dst
+// (through buf, if given); fewer than n bytes is io.ErrUnexpectedEOF.
+func copyFromStart(dst io.Writer, src io.ReadSeeker, n int64, buf []byte) error {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(c.w, io.LimitReader(c.r, c.off), c.buf)
-	if err == nil && n < c.off {
-		err = io.ErrUnexpectedEOF
-	}
-	if errors.Is(err, io.EOF) {
+	m, err := io.CopyBuffer(dst, io.LimitReader(src, n), buf)
+	if err == nil && m < n {
 		err = io.ErrUnexpectedEOF
 	}
 	return err

@@ -210,15 +210,22 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		store = s.startSink(func(b []byte) error { _, err := w.Write(b); return err })
 		sinks = append(sinks, store)
 	}
+	// stageNew starts the store sink on a writer of the staged object.
+	stageNew := func() error {
+		bw, err := s.bucket.NewWriter(ctx, key)
+		if err != nil {
+			return s.translate("put", err)
+		}
+		startStore(bw)
+		return nil
+	}
 	// With candidates (stored objects of the declared size), the store
 	// sink starts with the first chunk, which picks one (see comparer).
 	compare := existing == "" && !inline && len(cands) > 0
 	if existing == "" && !inline && !compare {
-		bw, err := s.bucket.NewWriter(ctx, key)
-		if err != nil {
-			return nil, s.translate("put", err)
+		if err := stageNew(); err != nil {
+			return nil, err
 		}
-		startStore(bw)
 	}
 	var cmp *comparer
 	var ring chan *chunk
@@ -327,13 +334,9 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 						ring <- &chunk{buf: make([]byte, verifyChunkSize), home: ring}
 					}
 					startStore(cmp)
-				} else {
-					bw, err := s.bucket.NewWriter(ctx, key)
-					if err != nil {
-						drop(c)
-						return nil, s.translate("put", err)
-					}
-					startStore(bw)
+				} else if err := stageNew(); err != nil {
+					drop(c)
+					return nil, err
 				}
 			}
 			if len(sinks) > 0 { // else c is own, read again
@@ -360,6 +363,12 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			break
 		}
 	}
+	if compare && store == nil {
+		// An empty upload: stored in the bucket like any other.
+		if err := stageNew(); err != nil {
+			return nil, err
+		}
+	}
 	if store != nil {
 		if err := store.finish(); err != nil {
 			return nil, s.translate("put: staging", err)
@@ -377,14 +386,6 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	scan, err := s.verdict(ctx, scanRes, scanErr, owner, name)
 	if err != nil {
 		return nil, err
-	}
-	if compare && store == nil {
-		// An empty upload: stored in the bucket like any other.
-		bw, err := s.bucket.NewWriter(ctx, key)
-		if err != nil {
-			return nil, s.translate("put", err)
-		}
-		w = bw
 	}
 	if cmp != nil {
 		if stored, ok := cmp.stored(size, sum); ok {
@@ -572,15 +573,7 @@ func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
 	if err != nil {
 		return nil, s.translate("put: staging", err)
 	}
-	_, err = st.copy.Seek(0, io.SeekStart)
-	if err == nil {
-		var n int64
-		n, err = io.CopyN(w, st.copy, st.size)
-		if err == nil && n != st.size {
-			err = io.ErrUnexpectedEOF
-		}
-	}
-	if err != nil {
+	if err := copyFromStart(w, st.copy, st.size, nil); err != nil {
 		cancel() // Close then discards the object
 		_ = w.Close()
 		return nil, fmt.Errorf("filestore: put: %w: rereading the stored copy: %v", ErrUnavailable, err)
