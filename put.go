@@ -55,6 +55,9 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("filestore: put: %w", err)
+	}
 	if opts == nil {
 		opts = &PutOptions{}
 	}

@@ -62,15 +62,20 @@ func (g *committer) close() {
 	g.wg.Wait()
 }
 
-// submit queues req and waits for its batch. If ctx ends before a batch
-// has taken the request, it is abandoned and ctx's error returned; once
-// taken, submit waits for the outcome, since the commit may well succeed.
+// submit queues req and waits for its batch. A ctx already done queues
+// nothing; if ctx ends before a batch has taken the request, it is
+// abandoned and ctx's error returned; once taken, submit waits for the
+// outcome, since the commit may well succeed.
 func (g *committer) submit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
 	p := &pendingCommit{req: req, done: make(chan struct{})}
 	select {
 	case <-g.stop:
 		return nil, ErrClosed
 	default:
+	}
+	// Checked first: a select with the queue ready too picks at random.
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	select {
 	case g.queue <- p:

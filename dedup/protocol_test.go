@@ -402,3 +402,48 @@ func TestCommitExisting(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitCancelled: a commit whose ctx is already done commits nothing,
+// on every path (SQLite's group commit, PostgreSQL's statement and
+// transaction). Before the ctx check in submit, SQLite's select between a
+// ready queue and a done ctx picked the queue about half the time.
+func TestCommitCancelled(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		commit(t, c, "stored", "stored", "k0")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		kinds := []struct {
+			name string
+			req  func(i int) dedup.CommitRequest
+		}{
+			{"New", func(i int) dedup.CommitRequest {
+				return dedup.CommitRequest{File: &dedup.File{ID: fmt.Sprintf("n%d", i), Owner: "o", Name: fmt.Sprintf("n%d", i), SHA256: sha, Size: 3, Meta: "{}"}, Key: fmt.Sprintf("kn%d", i)}
+			}},
+			{"Overwrite", func(i int) dedup.CommitRequest {
+				return dedup.CommitRequest{File: &dedup.File{ID: fmt.Sprintf("w%d", i), Owner: "o", Name: "stored", SHA256: sha, Size: 3, Meta: "{}"}, Key: fmt.Sprintf("kw%d", i), Overwrite: true}
+			}},
+			{"Existing", func(i int) dedup.CommitRequest {
+				return dedup.CommitRequest{File: &dedup.File{ID: fmt.Sprintf("e%d", i), Owner: "o", Name: fmt.Sprintf("e%d", i), SHA256: sha, Size: 3, Meta: "{}"}, Key: "k0", Existing: true}
+			}},
+		}
+		for _, k := range kinds {
+			t.Run(k.name, func(t *testing.T) {
+				for i := range 100 {
+					if res, err := c.Commit(ctx, k.req(i)); !errors.Is(err, context.Canceled) {
+						t.Fatalf("commit %d with a cancelled ctx: %+v, %v; want context.Canceled", i, res, err)
+					}
+				}
+			})
+		}
+		var files int
+		if err := c.DB().NewRaw("SELECT count(*) FROM files").Scan(context.Background(), &files); err != nil {
+			t.Fatal(err)
+		}
+		if files != 1 {
+			t.Errorf("%d file rows after cancelled commits, want the 1 committed before", files)
+		}
+		if diff := cmp.Diff(&objectState{"k0", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+	})
+}
