@@ -12,9 +12,10 @@
 # load (fsbench -json), gobench.txt, machine.txt and report.md (the tables,
 # from "fsbench report"). PostgreSQL comes from $BENCH_POSTGRES or
 # $FILESTORE_TEST_POSTGRES (a role with CREATEDB); when neither is set and we
-# are root, .ci/services/postgres.sh starts one. tusd v2.9.1 is installed with
-# go install into $TOOLS_DIR (default ~/.cache/filestore-tools), never into
-# the repository. FILESTORED=/path/to/filestored measures that binary instead
+# are root, .ci/services/postgres.sh starts one; likewise the S3 server of
+# BenchmarkPutDedup's S3 pair ($FILESTORE_TEST_S3, else .ci/services/s3.sh).
+# tusd v2.9.1 is installed with go install into $TOOLS_DIR (default
+# ~/.cache/filestore-tools), never into the repository. FILESTORED=/path/to/filestored measures that binary instead
 # of building ./cmd/filestored. BASELINE=/path/to/filestored also measures
 # that (older) binary, interleaved with this one, under the same loads: its
 # results are named base-*, and the report compares the two.
@@ -93,6 +94,12 @@ if { want small || want go; } && [ -z "$PG" ] && [ "$(id -u)" = 0 ]; then
 	pg_env=$(bash .ci/services/postgres.sh)
 	eval "$pg_env"
 	PG=$FILESTORE_TEST_POSTGRES
+fi
+# BenchmarkPutDedup's S3 pair runs on $FILESTORE_TEST_S3; as root without
+# it, .ci/services/s3.sh starts versitygw.
+if want go && [ -z "${FILESTORE_TEST_S3:-}" ] && [ "$(id -u)" = 0 ]; then
+	s3_env=$(bash .ci/services/s3.sh)
+	eval "$s3_env"
 fi
 
 # --- the machine -----------------------------------------------------------

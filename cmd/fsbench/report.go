@@ -88,6 +88,7 @@ func sections() []section {
 			{"Put 256 MiB already stored, with its digest, vs hash only", "go:BenchmarkPutDedup/sqlite-digest", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
 			{"Put 256 MiB already stored, no digest, vs hash only", "go:BenchmarkPutDedup/sqlite", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
 			{"Put 256 MiB already stored, size declared (no digest), vs hash only", "go:BenchmarkPutDedup/sqlite-size", "go:BenchmarkPutDedup/hash-only", "MB/s", info, 0},
+			{"Put 256 MiB already stored on S3 (versitygw), size declared (compared) vs no digest (staged)", "go:BenchmarkPutDedup/sqlite-s3-size", "go:BenchmarkPutDedup/sqlite-s3", "MB/s", info, 0},
 		}},
 	}
 }
