@@ -48,7 +48,7 @@ func TestPutComparesStoredContent(t *testing.T) {
 				t.Fatal(err)
 			}
 			env.in.Reset()
-			same, err := env.st.Put(ctx, "bob", "", "same.bin", bytes.NewReader(data), &filestore.PutOptions{Size: size})
+			same, err := env.st.Put(ctx, "alice", "", "same.bin", bytes.NewReader(data), &filestore.PutOptions{Size: size})
 			if err != nil {
 				t.Fatalf("Put of stored content with its size: %v", err)
 			}
@@ -57,6 +57,19 @@ func TestPutComparesStoredContent(t *testing.T) {
 			}
 			if same.SHA256 != first.SHA256 || same.Size != size {
 				t.Errorf("file %+v, want the first's content", same)
+			}
+			// Content only another owner has is staged like new content,
+			// then shares the object.
+			env.in.Reset()
+			theirs, err := env.st.Put(ctx, "bob", "", "theirs.bin", bytes.NewReader(data), &filestore.PutOptions{Size: size})
+			if err != nil {
+				t.Fatalf("Put of another owner's content with its size: %v", err)
+			}
+			if n, r := env.in.Calls(faults.OpNewWriter), env.in.Calls(faults.OpNewReader); n != 1 || r != 0 {
+				t.Errorf("Put of content only another owner has: %d bucket writers and %d readers, want 1 and 0", n, r)
+			}
+			if theirs.SHA256 != first.SHA256 {
+				t.Errorf("file %+v, want the first's content", theirs)
 			}
 
 			longer := append(bytes.Clone(data), "tail"...)
@@ -73,7 +86,7 @@ func TestPutComparesStoredContent(t *testing.T) {
 				{"is empty", []byte{}},
 			} {
 				env.in.Reset()
-				f, err := env.st.Put(ctx, "carol", "", tc.name, bytes.NewReader(tc.body), &filestore.PutOptions{Size: size})
+				f, err := env.st.Put(ctx, "alice", "", tc.name, bytes.NewReader(tc.body), &filestore.PutOptions{Size: size})
 				if err != nil {
 					t.Fatalf("%s: Put: %v", tc.name, err)
 				}
@@ -83,12 +96,12 @@ func TestPutComparesStoredContent(t *testing.T) {
 				if f.SHA256 != hexSum(tc.body) || f.Size != int64(len(tc.body)) {
 					t.Errorf("%s: file %s of %d bytes, want %s of %d", tc.name, f.SHA256, f.Size, hexSum(tc.body), len(tc.body))
 				}
-				if got := readAll(t, env.st, "carol", f.ID); !bytes.Equal(got, tc.body) {
+				if got := readAll(t, env.st, "alice", f.ID); !bytes.Equal(got, tc.body) {
 					t.Errorf("%s: reads back %d bytes that differ from the %d uploaded", tc.name, len(got), len(tc.body))
 				}
 			}
-			if s := stats(t, env.st); s.Files != 9 || s.Objects != 8 {
-				t.Errorf("Stats %+v, want 9 files of 8 objects", s)
+			if s := stats(t, env.st); s.Files != 10 || s.Objects != 8 {
+				t.Errorf("Stats %+v, want 10 files of 8 objects", s)
 			}
 			if _, err := env.st.Collect(ctx, &filestore.CollectOptions{StagingTTL: 1}); err != nil {
 				t.Fatal(err)
@@ -119,14 +132,14 @@ func TestPutCompareReadFaults(t *testing.T) {
 	// 1 MiB.
 	env.in.Reset()
 	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, After: 1 << 20})
-	f, err := env.st.Put(ctx, "bob", "", "once.bin", bytes.NewReader(body), &filestore.PutOptions{Size: size})
+	f, err := env.st.Put(ctx, "alice", "", "once.bin", bytes.NewReader(body), &filestore.PutOptions{Size: size})
 	if err != nil {
 		t.Fatalf("Put with the stored copy failing once: %v", err)
 	}
 	if n := env.in.Fired(faults.OpRead); n != 1 {
 		t.Errorf("%d reads failed, want 1", n)
 	}
-	if got := readAll(t, env.st, "bob", f.ID); !bytes.Equal(got, body) {
+	if got := readAll(t, env.st, "alice", f.ID); !bytes.Equal(got, body) {
 		t.Errorf("reads back %d bytes that differ from the upload", len(got))
 	}
 
@@ -135,7 +148,7 @@ func TestPutCompareReadFaults(t *testing.T) {
 	// The second read fails after 1 MiB, and every read after it.
 	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, After: 1 << 20})
 	env.in.Arm(faults.Rule{Op: faults.OpRead, Match: reads, Skip: 1, Times: faults.Forever})
-	_, err = env.st.Put(ctx, "bob", "", "never.bin", bytes.NewReader(flipped(data, size-2)), &filestore.PutOptions{Size: size})
+	_, err = env.st.Put(ctx, "alice", "", "never.bin", bytes.NewReader(flipped(data, size-2)), &filestore.PutOptions{Size: size})
 	if !errors.Is(err, filestore.ErrUnavailable) {
 		t.Fatalf("Put with the stored copy unreadable: %v, want ErrUnavailable", err)
 	}
@@ -190,7 +203,7 @@ func TestPutCompareStoredCopyDeleted(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				f, err := st.Put(ctx, "bob", "", "new.bin", pr, &filestore.PutOptions{Size: size})
+				f, err := st.Put(ctx, "alice", "", "new.bin", pr, &filestore.PutOptions{Size: size})
 				done <- result{f, err}
 			}()
 			// When this write returns, the pass has read it: it opened
@@ -215,7 +228,7 @@ func TestPutCompareStoredCopyDeleted(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Put: %v", r.err)
 			}
-			if got := readAll(t, st, "bob", r.f.ID); !bytes.Equal(got, tc.body) {
+			if got := readAll(t, st, "alice", r.f.ID); !bytes.Equal(got, tc.body) {
 				t.Errorf("reads back %d bytes that differ from the upload", len(got))
 			}
 			if !strings.EqualFold(r.f.SHA256, hexSum(tc.body)) {
@@ -314,7 +327,7 @@ func TestPutCompareConcurrent(t *testing.T) {
 					bodies[i] = flipped(data, size-1-i)
 				}
 				wg.Go(func() {
-					files[i], errs[i] = stores[i%2].Put(ctx, "bob", "", fmt.Sprintf("f%d", i), bytes.NewReader(bodies[i]), &filestore.PutOptions{Size: size})
+					files[i], errs[i] = stores[i%2].Put(ctx, "alice", "", fmt.Sprintf("f%d", i), bytes.NewReader(bodies[i]), &filestore.PutOptions{Size: size})
 				})
 			}
 			wg.Go(func() {
@@ -331,7 +344,7 @@ func TestPutCompareConcurrent(t *testing.T) {
 					t.Errorf("upload %d: %v", i, err)
 					continue
 				}
-				if got := readAll(t, stores[(i+1)%2], "bob", files[i].ID); !bytes.Equal(got, bodies[i]) {
+				if got := readAll(t, stores[(i+1)%2], "alice", files[i].ID); !bytes.Equal(got, bodies[i]) {
 					t.Errorf("upload %d reads back %d bytes that differ from the upload", i, len(got))
 				}
 			}

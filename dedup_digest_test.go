@@ -31,7 +31,7 @@ func TestPutKnownDigestOfStoredContent(t *testing.T) {
 				t.Fatal(err)
 			}
 			env.in.Reset()
-			second, err := env.st.Put(ctx, "bob", "", "second.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest})
+			second, err := env.st.Put(ctx, "alice", "", "second.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest})
 			if err != nil {
 				t.Fatalf("Put of stored content with its digest: %v", err)
 			}
@@ -41,27 +41,41 @@ func TestPutKnownDigestOfStoredContent(t *testing.T) {
 			if second.SHA256 != first.SHA256 || second.Size != int64(len(data)) {
 				t.Errorf("second file %+v, want the first's content", second)
 			}
+			// Another owner's upload of it is staged like new content (so
+			// that it cannot tell that the content is stored) and then
+			// shares the object.
+			env.in.Reset()
+			third, err := env.st.Put(ctx, "bob", "", "third.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest})
+			if err != nil {
+				t.Fatalf("Put of another owner's content with its digest: %v", err)
+			}
+			if n := env.in.Calls(faults.OpNewWriter); n != 1 {
+				t.Errorf("Put of content only another owner has opened %d bucket writers, want 1", n)
+			}
+			if third.SHA256 != first.SHA256 {
+				t.Errorf("third file %+v, want the first's content", third)
+			}
 			// The announced digest must still be the bytes' digest.
 			other := filestoretest.Content(78, 3<<20)
-			_, err = env.st.Put(ctx, "mallory", "", "forged.bin", bytes.NewReader(other), &filestore.PutOptions{SHA256: digest})
+			_, err = env.st.Put(ctx, "alice", "", "forged.bin", bytes.NewReader(other), &filestore.PutOptions{SHA256: digest})
 			if !errors.Is(err, filestore.ErrDigestMismatch) {
 				t.Fatalf("Put of other bytes under a stored digest: %v, want ErrDigestMismatch", err)
 			}
 			// The verifying pass reads in its own buffer: the size limit and
 			// a body that fails midway still end the upload, storing nothing.
-			_, err = env.st.Put(ctx, "carol", "", "big.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest, MaxSize: 1<<20 + 1})
+			_, err = env.st.Put(ctx, "alice", "", "big.bin", bytes.NewReader(data), &filestore.PutOptions{SHA256: digest, MaxSize: 1<<20 + 1})
 			if !errors.Is(err, filestore.ErrTooLarge) {
 				t.Errorf("Put of stored content over MaxSize: %v, want ErrTooLarge", err)
 			}
 			boom := errors.New("boom")
 			broken := io.MultiReader(bytes.NewReader(data[:3<<19]), iotest.ErrReader(boom))
-			if _, err = env.st.Put(ctx, "carol", "", "broken.bin", broken, &filestore.PutOptions{SHA256: digest}); !errors.Is(err, boom) {
+			if _, err = env.st.Put(ctx, "alice", "", "broken.bin", broken, &filestore.PutOptions{SHA256: digest}); !errors.Is(err, boom) {
 				t.Errorf("Put of stored content from a reader that fails midway: %v, want its error", err)
 			}
-			if s := stats(t, env.st); s.Files != 2 || s.Objects != 1 {
-				t.Errorf("Stats %+v, want 2 files of 1 object", s)
+			if s := stats(t, env.st); s.Files != 3 || s.Objects != 1 {
+				t.Errorf("Stats %+v, want 3 files of 1 object", s)
 			}
-			for _, f := range []struct{ owner, id string }{{"alice", first.ID}, {"bob", second.ID}} {
+			for _, f := range []struct{ owner, id string }{{"alice", first.ID}, {"alice", second.ID}, {"bob", third.ID}} {
 				if got := readAll(t, env.st, f.owner, f.id); !bytes.Equal(got, data) {
 					t.Errorf("%s's file reads %d bytes, want the original", f.owner, len(got))
 				}

@@ -107,20 +107,23 @@ type PutOptions struct {
 	// application/octet-stream) claims nothing.
 	ContentType string
 	// SHA256 is the expected digest in lowercase or uppercase hex; Put
-	// fails with ErrDigestMismatch when the content's differs. When content
-	// with that digest is already stored, Put only hashes (and scans) the
-	// upload to verify it and writes nothing; in the rare case that the
-	// stored content is purged and collected during the upload, Put fails
-	// with ErrUnavailable and the upload can be retried.
+	// fails with ErrDigestMismatch when the content's differs. When the
+	// owner already has a file (live or in the trash) of content with that
+	// digest, Put only hashes (and scans) the upload to verify it and
+	// writes nothing; in the rare case that the stored content is purged
+	// and collected during the upload, Put fails with ErrUnavailable and
+	// the upload can be retried. Content that only other owners have is
+	// staged like new content and shared at the commit, so that an
+	// upload's course and timing never tell an owner what others stored.
 	SHA256 string
 	// MaxSize lowers the Store's MaxSize for this upload when positive.
 	MaxSize int64
 	// Size is the content's length when the caller knows it in advance
 	// (an HTTP request's Content-Length), or 0. It is a hint, never
 	// trusted: without SHA256, a Size of at least CompareMin makes Put
-	// compare the upload, as it arrives, with stored content of that
-	// size, and if it is that content, write nothing (as with SHA256). A
-	// Size that turns out wrong only costs that comparison.
+	// compare the upload, as it arrives, with the owner's stored content
+	// of that size, and if it is that content, write nothing (as with
+	// SHA256). A Size that turns out wrong only costs that comparison.
 	Size int64
 }
 

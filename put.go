@@ -100,12 +100,15 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 		return nil
 	}
 
-	// With the digest known in advance and its content already stored,
-	// the pass only hashes (and scans) to verify the bytes: nothing is
-	// written, and the file references the stored object.
+	// With the digest known in advance and its content already stored by
+	// this owner, the pass only hashes (and scans) to verify the bytes:
+	// nothing is written, and the file references the stored object.
+	// Content that only other owners have is staged and synced like new
+	// content and shared at the commit: stored once all the same, but an
+	// upload's course and timing never tell its owner what others stored.
 	existing := ""
 	if want != nil {
-		key, ok, err := s.cat.LiveObject(ctx, hex.EncodeToString(want))
+		key, ok, err := s.cat.LiveObject(ctx, owner, hex.EncodeToString(want))
 		if err != nil {
 			return nil, s.translate("put", err)
 		}
@@ -114,11 +117,11 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 		}
 	}
 	// Without a digest, content of a size declared in advance may still be
-	// stored: the pass compares the upload with stored objects of that
-	// size, and writes nothing while it matches one of them.
+	// stored: the pass compares the upload with this owner's stored
+	// objects of that size, and writes nothing while it matches one.
 	var cands []dedup.StoredObject
 	if want == nil && opts.Size >= CompareMin && opts.Size <= limit {
-		cands, err = s.cat.ObjectsOfSize(ctx, opts.Size, compareCandidates)
+		cands, err = s.cat.ObjectsOfSize(ctx, owner, opts.Size, compareCandidates)
 		if err != nil {
 			return nil, s.translate("put", err)
 		}

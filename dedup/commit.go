@@ -190,14 +190,19 @@ func insertFileRef(ctx context.Context, tx bun.Tx, f *File, retryRace bool) erro
 	return err
 }
 
-// LiveObject returns the key of the live object with that SHA-256 (hex),
-// or ok false when there is none.
-func (c *Catalog) LiveObject(ctx context.Context, sha256 string) (key string, ok bool, err error) {
+// LiveObject returns the key of the live object with that SHA-256 (hex)
+// that a file of owner (live or in the trash) references, or ok false when
+// there is none: content only other owners have is not reported, so that
+// what an upload does, and how long it takes, never tells an owner what
+// others have stored.
+func (c *Catalog) LiveObject(ctx context.Context, owner, sha256 string) (key string, ok bool, err error) {
 	var keys []string
 	err = c.do(ctx, func(ctx context.Context) error {
 		keys = nil
 		return c.db.NewSelect().Model((*object)(nil)).Column("key").
-			Where("sha256 = ?", sha256).Where("state = ?", stateLive).Scan(ctx, &keys)
+			Where("sha256 = ?", sha256).Where("state = ?", stateLive).
+			Where("EXISTS (SELECT 1 FROM files AS f WHERE f.sha256 = ? AND f.owner = ?)", sha256, owner).
+			Scan(ctx, &keys)
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("dedup: object lookup: %w", err)
@@ -214,22 +219,39 @@ type StoredObject struct {
 	Key    string `bun:"key"`
 }
 
+// sizeScanMax bounds the live objects of one size that ObjectsOfSize
+// looks at for owner's, so that many objects of one size stored by others
+// cost an upload a bounded lookup (at worst, its owner's are not among
+// them and it is staged).
+const sizeScanMax = 64
+
 // ObjectsOfSize returns up to limit live objects of exactly size bytes whose
-// content is in the bucket (not inline), in no particular order; none is
-// not an error. A Put that knows its upload's size in advance compares the
-// upload with them (see filestore.PutOptions.Size).
-func (c *Catalog) ObjectsOfSize(ctx context.Context, size, limit int64) ([]StoredObject, error) {
+// content is in the bucket (not inline) and which a file of owner (live or
+// in the trash) references, in no particular order; none is not an error.
+// It looks at no more than 64 objects of that size. A Put that knows its
+// upload's size in advance compares the upload with them (see
+// filestore.PutOptions.Size); like LiveObject, it never reports content
+// that only other owners have.
+func (c *Catalog) ObjectsOfSize(ctx context.Context, owner string, size, limit int64) ([]StoredObject, error) {
 	var objs []StoredObject
 	err := c.do(ctx, func(ctx context.Context) error {
 		objs = nil
-		return c.db.NewSelect().Model((*object)(nil)).Column("sha256", "key").
-			Where("size = ?", size).Where("data IS NULL").Where("state = ?", stateLive).
-			Limit(limit).Scan(ctx, &objs)
+		return c.objectsOfSize(owner, size, limit).Scan(ctx, &objs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dedup: objects of size %d: %w", size, err)
 	}
 	return objs, nil
+}
+
+// objectsOfSize is ObjectsOfSize's query.
+func (c *Catalog) objectsOfSize(owner string, size, limit int64) *bun.SelectQuery {
+	sized := c.db.NewSelect().Model((*object)(nil)).Column("sha256", "key").
+		Where("size = ?", size).Where("data IS NULL").Where("state = ?", stateLive).
+		Limit(sizeScanMax)
+	return c.db.NewSelect().TableExpr("(?) AS o", sized).Column("o.sha256", "o.key").
+		Where("EXISTS (SELECT 1 FROM files AS f WHERE f.sha256 = o.sha256 AND f.owner = ?)", owner).
+		Limit(limit)
 }
 
 // nullBytes is b as a query argument, NULL when b is empty (an object

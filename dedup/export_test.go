@@ -11,3 +11,8 @@ import (
 func MigrateTo(ctx context.Context, db *bun.DB, n int) error {
 	return migrate(ctx, db, migrations()[:n])
 }
+
+// ObjectsOfSizeSQL is the text of ObjectsOfSize's query, to check its plan.
+func ObjectsOfSizeSQL(c *Catalog, owner string, size, limit int64) string {
+	return c.objectsOfSize(owner, size, limit).String()
+}

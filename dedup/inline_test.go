@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -315,20 +316,25 @@ func TestInlineCompressionBusyTable(t *testing.T) {
 }
 
 // TestObjectsOfSize: only live objects of exactly that size whose content
-// is in the bucket, at most limit of them; on SQLite through the
-// objects_size index, not a scan of objects.
+// is in the bucket and which the owner has a file of, at most limit of
+// them, never another owner's; on SQLite through the objects_size and
+// files_content_owner indexes, not a scan.
 func TestObjectsOfSize(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, url string, c *dedup.Catalog) {
 		ctx := context.Background()
-		commitSized := func(id, key string, sum byte, size int64, data []byte) {
+		commitAs := func(owner, id, key, sum string, size int64, data []byte) {
 			t.Helper()
 			_, err := c.Commit(ctx, dedup.CommitRequest{
-				File: &dedup.File{ID: id, Owner: "o", Name: id, SHA256: strings.Repeat(string(sum), 64), Size: size, Meta: "{}"},
+				File: &dedup.File{ID: id, Owner: owner, Name: id, SHA256: sum, Size: size, Meta: "{}"},
 				Key:  key, Data: data,
 			})
 			if err != nil {
 				t.Fatalf("Commit %s: %v", id, err)
 			}
+		}
+		commitSized := func(id, key string, sum byte, size int64, data []byte) {
+			t.Helper()
+			commitAs("o", id, key, strings.Repeat(string(sum), 64), size, data)
 		}
 		commitSized("a", "ka", 'a', 3, nil)
 		commitSized("b", "kb", 'b', 3, []byte("bbb"))
@@ -345,7 +351,7 @@ func TestObjectsOfSize(t *testing.T) {
 			{5, 4, []string{"kc"}},
 			{7, 4, nil},
 		} {
-			objs, err := c.ObjectsOfSize(ctx, tc.size, tc.limit)
+			objs, err := c.ObjectsOfSize(ctx, "o", tc.size, tc.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,11 +368,39 @@ func TestObjectsOfSize(t *testing.T) {
 		}
 		commitSized("e", "ke", 'e', 5, nil)
 		commitSized("f", "kf", 'f', 5, nil)
-		if objs, err := c.ObjectsOfSize(ctx, 5, 2); err != nil || len(objs) != 2 {
+		if objs, err := c.ObjectsOfSize(ctx, "o", 5, 2); err != nil || len(objs) != 2 {
 			t.Errorf("ObjectsOfSize(5) with limit 2: %d objects, %v; want 2", len(objs), err)
 		}
+		// Another owner's objects of a size: not reported to o, even when
+		// there are more of them than ObjectsOfSize looks at.
+		for i := range 70 {
+			commitAs("p", fmt.Sprintf("p%d", i), fmt.Sprintf("kp%d", i), fmt.Sprintf("%064x", i), 9, nil)
+		}
+		commitAs("p", "pc", "kpc", strings.Repeat("c", 64), 5, nil) // p also has o's content c
+		for _, tc := range []struct {
+			owner string
+			size  int64
+			want  int
+		}{
+			{"o", 9, 0},
+			{"p", 9, 4},
+			{"p", 5, 1},
+		} {
+			objs, err := c.ObjectsOfSize(ctx, tc.owner, tc.size, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != tc.want {
+				t.Errorf("ObjectsOfSize(%s, %d): %d objects, want %d", tc.owner, tc.size, len(objs), tc.want)
+			}
+			for _, o := range objs {
+				if tc.owner == "p" && tc.size == 5 && o.Key != "kc" {
+					t.Errorf("ObjectsOfSize(p, 5) gave %s, want kc (the object p shares with o)", o.Key)
+				}
+			}
+		}
 		if strings.HasPrefix(url, "sqlite:") {
-			rows, err := c.DB().QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT sha256, key FROM objects WHERE size = 5 AND data IS NULL AND state = 'live' LIMIT 4`)
+			rows, err := c.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+dedup.ObjectsOfSizeSQL(c, "o", 5, 4))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,8 +414,10 @@ func TestObjectsOfSize(t *testing.T) {
 				}
 				plan = append(plan, detail)
 			}
-			if !strings.Contains(strings.Join(plan, "; "), "objects_size") {
-				t.Errorf("query plan %q does not use objects_size", plan)
+			for _, index := range []string{"objects_size", "files_content_owner"} {
+				if !strings.Contains(strings.Join(plan, "; "), index) {
+					t.Errorf("query plan %q does not use %s", plan, index)
+				}
 			}
 		}
 	})

@@ -57,6 +57,10 @@ func migrations() [][]string {
 		{ // 3: objects in the bucket by size, for uploads of stored content without a digest.
 			`CREATE INDEX objects_size ON objects (size) WHERE data IS NULL`,
 		},
+		{ // 4: files by content and owner, for "does this owner have this content?" (LiveObject, ObjectsOfSize); it serves every lookup by content too.
+			`CREATE INDEX files_content_owner ON files (sha256, owner)`,
+			`DROP INDEX files_object`,
+		},
 	}
 }
 

@@ -369,7 +369,7 @@ func TestCommitExisting(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
 		ctx := context.Background()
 		commit(t, c, "a", "a", "k1")
-		key, ok, err := c.LiveObject(ctx, sha)
+		key, ok, err := c.LiveObject(ctx, "o", sha)
 		if err != nil || !ok || key != "k1" {
 			t.Fatalf("LiveObject: %q, %v, %v; want k1", key, ok, err)
 		}
@@ -394,7 +394,7 @@ func TestCommitExisting(t *testing.T) {
 		if err := existing("c"); !errors.Is(err, dedup.ErrObjectGone) {
 			t.Fatalf("commit of a deleting object: %v, want ErrObjectGone", err)
 		}
-		if _, ok, _ := c.LiveObject(ctx, sha); ok {
+		if _, ok, _ := c.LiveObject(ctx, "o", sha); ok {
 			t.Error("LiveObject reports a deleting object")
 		}
 		if o := object(t, c); o.RefCount != 0 || o.State != "deleting" {
@@ -444,6 +444,61 @@ func TestCommitCancelled(t *testing.T) {
 		}
 		if diff := cmp.Diff(&objectState{"k0", 1, "live"}, object(t, c)); diff != "" {
 			t.Errorf("object row (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestLiveObjectOwner: LiveObject reports stored content only to an owner
+// with a file of it, live or in the trash, never content only other owners
+// have.
+func TestLiveObjectOwner(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		has := func(owner string) bool {
+			t.Helper()
+			key, ok, err := c.LiveObject(ctx, owner, sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && key != "k1" {
+				t.Fatalf("LiveObject(%s): key %q, want k1", owner, key)
+			}
+			return ok
+		}
+		commitAs := func(owner, id, key string) {
+			t.Helper()
+			_, err := c.Commit(ctx, dedup.CommitRequest{
+				File: &dedup.File{ID: id, Owner: owner, Name: id, SHA256: sha, Size: 3, Meta: "{}"}, Key: key,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		steps := []struct {
+			name string
+			do   func()
+			want map[string]bool
+		}{
+			{"o stores it", func() { commitAs("o", "a", "k1") }, map[string]bool{"o": true, "p": false}},
+			{"o trashes it", func() {
+				if err := c.Trash(ctx, "o", "a"); err != nil {
+					t.Fatal(err)
+				}
+			}, map[string]bool{"o": true, "p": false}},
+			{"p stores it too", func() { commitAs("p", "b", "k2") }, map[string]bool{"o": true, "p": true}},
+			{"o purges it", func() {
+				if _, err := c.Purge(ctx, "o", "a"); err != nil {
+					t.Fatal(err)
+				}
+			}, map[string]bool{"o": false, "p": true}},
+		}
+		for _, st := range steps {
+			st.do()
+			for owner, want := range st.want {
+				if got := has(owner); got != want {
+					t.Errorf("after %s: LiveObject(%s) ok %v, want %v", st.name, owner, got, want)
+				}
+			}
 		}
 	})
 }
