@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore Harness) {
 	t.Run("DedupDeclaredSize", func(t *testing.T) { testDedupDeclaredSize(t, newStore) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, newStore) })
 	t.Run("Collect", func(t *testing.T) { testCollect(t, newStore) })
+	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newStore) })
 }
 
 // Content returns n deterministic pseudo-random bytes for seed.
