@@ -219,39 +219,46 @@ type StoredObject struct {
 	Key    string `bun:"key"`
 }
 
-// sizeScanMax bounds the live objects of one size that ObjectsOfSize
-// looks at for owner's, so that many objects of one size stored by others
-// cost an upload a bounded lookup (at worst, its owner's are not among
-// them and it is staged).
-const sizeScanMax = 64
+// sizeScanRows bounds the file rows that ObjectsOfSize reads: an owner's
+// files of one size may share their content, and a fixed number of rows
+// keeps the lookup bounded however many there are.
+const sizeScanRows = 16
 
-// ObjectsOfSize returns up to limit live objects of exactly size bytes whose
-// content is in the bucket (not inline) and which a file of owner (live or
-// in the trash) references, in no particular order; none is not an error.
-// It looks at no more than 64 objects of that size. A Put that knows its
-// upload's size in advance compares the upload with them (see
-// filestore.PutOptions.Size); like LiveObject, it never reports content
-// that only other owners have.
+// ObjectsOfSize returns up to limit distinct live objects of exactly size
+// bytes whose content is in the bucket (not inline) and which files of
+// owner (live or in the trash) reference, in no particular order; none is
+// not an error. It reads no more than 16 of owner's files of that size,
+// and nothing of other owners'. A Put that knows its upload's size in
+// advance compares the upload with them (see filestore.PutOptions.Size);
+// like LiveObject, it never reports content that only other owners have.
 func (c *Catalog) ObjectsOfSize(ctx context.Context, owner string, size, limit int64) ([]StoredObject, error) {
-	var objs []StoredObject
+	var rows []StoredObject
 	err := c.do(ctx, func(ctx context.Context) error {
-		objs = nil
-		return c.objectsOfSize(owner, size, limit).Scan(ctx, &objs)
+		rows = nil
+		return c.objectsOfSize(owner, size).Scan(ctx, &rows)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dedup: objects of size %d: %w", size, err)
 	}
+	var objs []StoredObject
+	seen := make(map[string]bool, len(rows))
+	for _, o := range rows {
+		if !seen[o.SHA256] && int64(len(objs)) < limit {
+			seen[o.SHA256] = true
+			objs = append(objs, o)
+		}
+	}
 	return objs, nil
 }
 
-// objectsOfSize is ObjectsOfSize's query.
-func (c *Catalog) objectsOfSize(owner string, size, limit int64) *bun.SelectQuery {
-	sized := c.db.NewSelect().Model((*object)(nil)).Column("sha256", "key").
-		Where("size = ?", size).Where("data IS NULL").Where("state = ?", stateLive).
-		Limit(sizeScanMax)
-	return c.db.NewSelect().TableExpr("(?) AS o", sized).Column("o.sha256", "o.key").
-		Where("EXISTS (SELECT 1 FROM files AS f WHERE f.sha256 = o.sha256 AND f.owner = ?)", owner).
-		Limit(limit)
+// objectsOfSize is ObjectsOfSize's query, before duplicates are dropped.
+func (c *Catalog) objectsOfSize(owner string, size int64) *bun.SelectQuery {
+	return c.db.NewSelect().TableExpr("files AS f").
+		Join("JOIN objects AS o ON o.sha256 = f.sha256").
+		Column("o.sha256", "o.key").
+		Where("f.owner = ?", owner).Where("f.size = ?", size).
+		Where("o.data IS NULL").Where("o.state = ?", stateLive).
+		Limit(sizeScanRows)
 }
 
 // nullBytes is b as a query argument, NULL when b is empty (an object

@@ -13,6 +13,6 @@ func MigrateTo(ctx context.Context, db *bun.DB, n int) error {
 }
 
 // ObjectsOfSizeSQL is the text of ObjectsOfSize's query, to check its plan.
-func ObjectsOfSizeSQL(c *Catalog, owner string, size, limit int64) string {
-	return c.objectsOfSize(owner, size, limit).String()
+func ObjectsOfSizeSQL(c *Catalog, owner string, size int64) string {
+	return c.objectsOfSize(owner, size).String()
 }

@@ -316,9 +316,9 @@ func TestInlineCompressionBusyTable(t *testing.T) {
 }
 
 // TestObjectsOfSize: only live objects of exactly that size whose content
-// is in the bucket and which the owner has a file of, at most limit of
-// them, never another owner's; on SQLite through the objects_size and
-// files_content_owner indexes, not a scan.
+// is in the bucket and which the owner has a file of, each once, at most
+// limit of them, never another owner's; on SQLite through the
+// files_owner_size index and the objects' primary key, not a scan.
 func TestObjectsOfSize(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, url string, c *dedup.Catalog) {
 		ctx := context.Background()
@@ -371,12 +371,17 @@ func TestObjectsOfSize(t *testing.T) {
 		if objs, err := c.ObjectsOfSize(ctx, "o", 5, 2); err != nil || len(objs) != 2 {
 			t.Errorf("ObjectsOfSize(5) with limit 2: %d objects, %v; want 2", len(objs), err)
 		}
-		// Another owner's objects of a size: not reported to o, even when
-		// there are more of them than ObjectsOfSize looks at.
+		// Another owner's objects of a size: not reported to o, however
+		// many there are.
 		for i := range 70 {
 			commitAs("p", fmt.Sprintf("p%d", i), fmt.Sprintf("kp%d", i), fmt.Sprintf("%064x", i), 9, nil)
 		}
 		commitAs("p", "pc", "kpc", strings.Repeat("c", 64), 5, nil) // p also has o's content c
+		// Files of one content count once: three of x and one of y.
+		for i := range 3 {
+			commitAs("q", fmt.Sprintf("qx%d", i), fmt.Sprintf("kqx%d", i), strings.Repeat("1", 64), 11, nil)
+		}
+		commitAs("q", "qy", "kqy", strings.Repeat("2", 64), 11, nil)
 		for _, tc := range []struct {
 			owner string
 			size  int64
@@ -385,6 +390,7 @@ func TestObjectsOfSize(t *testing.T) {
 			{"o", 9, 0},
 			{"p", 9, 4},
 			{"p", 5, 1},
+			{"q", 11, 2},
 		} {
 			objs, err := c.ObjectsOfSize(ctx, tc.owner, tc.size, 4)
 			if err != nil {
@@ -400,7 +406,7 @@ func TestObjectsOfSize(t *testing.T) {
 			}
 		}
 		if strings.HasPrefix(url, "sqlite:") {
-			rows, err := c.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+dedup.ObjectsOfSizeSQL(c, "o", 5, 4))
+			rows, err := c.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+dedup.ObjectsOfSizeSQL(c, "o", 5))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -414,7 +420,7 @@ func TestObjectsOfSize(t *testing.T) {
 				}
 				plan = append(plan, detail)
 			}
-			for _, index := range []string{"objects_size", "files_content_owner"} {
+			for _, index := range []string{"files_owner_size", "sqlite_autoindex_objects_1"} {
 				if !strings.Contains(strings.Join(plan, "; "), index) {
 					t.Errorf("query plan %q does not use %s", plan, index)
 				}

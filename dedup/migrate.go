@@ -57,9 +57,13 @@ func migrations() [][]string {
 		{ // 3: objects in the bucket by size, for uploads of stored content without a digest.
 			`CREATE INDEX objects_size ON objects (size) WHERE data IS NULL`,
 		},
-		{ // 4: files by content and owner, for "does this owner have this content?" (LiveObject, ObjectsOfSize); it serves every lookup by content too.
+		{ // 4: files by content and owner, for "does this owner have this content?" (LiveObject); it serves every lookup by content too.
 			`CREATE INDEX files_content_owner ON files (sha256, owner)`,
 			`DROP INDEX files_object`,
+		},
+		{ // 5: an owner's files by size, for ObjectsOfSize, which looks only at the owner's own files (objects_size looked at everyone's objects).
+			`CREATE INDEX files_owner_size ON files (owner, size)`,
+			`DROP INDEX objects_size`,
 		},
 	}
 }
