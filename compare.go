@@ -49,17 +49,12 @@ func newComparer(ctx context.Context, b *storage.Bucket, key string, cand dedup.
 }
 
 // pickCandidate returns the first of cands whose content begins with p,
-// the upload's first bytes, opened at its start; nil if none does (or
-// none can be read).
+// the upload's first bytes (a pass's first chunk, at most chunkSize),
+// opened at its start; nil if none does (or none can be read).
 func (s *Service) pickCandidate(ctx context.Context, cands []dedup.StoredObject, p []byte) (*dedup.StoredObject, io.ReadSeekCloser) {
-	var got []byte
-	if len(p) <= chunkSize {
-		c := s.getChunk()
-		defer s.putChunk(c)
-		got = c.buf[:len(p)]
-	} else {
-		got = make([]byte, len(p))
-	}
+	c := s.getChunk()
+	defer s.putChunk(c)
+	got := c.buf[:len(p)]
 	for i := range cands {
 		r, err := s.bucket.Open(ctx, cands[i].Key)
 		if err != nil {

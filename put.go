@@ -516,12 +516,15 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		md.ContentType = http.DetectContentType(st.head)
 	} else {
 		var err error
-		var content io.ReaderAt = bytes.NewReader(st.head)
-		if !st.inline {
+		var content io.ReaderAt
+		copied, open := st.copy.(io.ReaderAt)
+		switch {
+		case open:
+			content = copied // the stored copy the pass compared, still open
+		case st.inline:
+			content = bytes.NewReader(st.head)
+		default:
 			content = s.bucket.ReaderAt(ctx, st.key)
-		}
-		if ra, ok := st.copy.(io.ReaderAt); ok {
-			content = ra // the stored copy the pass compared, still open
 		}
 		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
 			Name: name, DeclaredType: declared, Head: st.head, Size: st.size, Content: content,

@@ -243,7 +243,10 @@ func (c *Catalog) ObjectsOfSize(ctx context.Context, owner string, size, limit i
 	var objs []StoredObject
 	seen := make(map[string]bool, len(rows))
 	for _, o := range rows {
-		if !seen[o.SHA256] && int64(len(objs)) < limit {
+		if int64(len(objs)) == limit {
+			break
+		}
+		if !seen[o.SHA256] {
 			seen[o.SHA256] = true
 			objs = append(objs, o)
 		}
