@@ -54,13 +54,21 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 	return nil
 }
 
-// fixRange adjusts a Range header value before http.ServeContent sees it.
-// More than maxRanges ranges (commas plus one, counted without parsing):
-// "" (no Range, the whole content). Suffix ranges of length zero ("-0"),
-// which are unsatisfiable (RFC 9110 14.1.1) but which ServeContent answers
-// with an empty 206, are dropped; when none is left the value becomes one
-// that ServeContent finds unsatisfiable, so that it answers 416 after its
-// precondition checks.
+// fixRange adjusts a Range header value before http.ServeContent sees it,
+// for the two kinds of suffix range ("-N") that ServeContent would answer
+// with a 206 naming no byte:
+//   - of length zero (any N that ServeContent parses as 0: "-0", "-000",
+//     "-+0"), which is unsatisfiable (RFC 9110 14.1.1): the range is
+//     dropped; when none is left the value becomes one that ServeContent
+//     finds unsatisfiable ("bytes=<size>-"), so that it answers 416 after
+//     its precondition checks;
+//   - of an empty file, where ServeContent would send "bytes 0--1/0": the
+//     range becomes "0-", which ServeContent, like its answer to any range
+//     of an empty file that it can parse, ignores (200, no bytes).
+//
+// A malformed value is left for ServeContent to refuse (416). More than
+// maxRanges ranges (commas plus one, counted without parsing): "" (no
+// Range, the whole content).
 func fixRange(v string, size int64, maxRanges int) string {
 	if strings.Count(v, ",")+1 > maxRanges {
 		return ""
@@ -70,25 +78,42 @@ func fixRange(v string, size int64, maxRanges int) string {
 		return v
 	}
 	var kept []string
-	dropped := false
+	changed := false
 	for spec := range strings.SplitSeq(specs, ",") {
 		start, end, isRange := strings.Cut(textproto.TrimString(spec), "-")
-		end = textproto.TrimString(end)
-		if isRange && textproto.TrimString(start) == "" && end != "" && strings.Trim(end, "0") == "" {
-			dropped = true
-			continue
+		if isRange && textproto.TrimString(start) == "" {
+			switch n, ok := suffixLength(textproto.TrimString(end)); {
+			case ok && n == 0:
+				changed = true
+				continue
+			case ok && size == 0:
+				changed = true
+				spec = "0-"
+			}
 		}
 		if textproto.TrimString(spec) != "" {
 			kept = append(kept, spec)
 		}
 	}
 	switch {
-	case !dropped:
+	case !changed:
 		return v
 	case len(kept) == 0:
 		return "bytes=" + strconv.FormatInt(size, 10) + "-"
 	}
 	return "bytes=" + strings.Join(kept, ",")
+}
+
+// suffixLength is the length http.ServeContent reads from end, the trimmed
+// text after the '-' of a range with no first byte, and whether it accepts
+// it: what strconv.ParseInt reads as a number of 0 or more ("5", "005",
+// "+5"), except that ServeContent refuses a leading '-' itself.
+func suffixLength(end string) (int64, bool) {
+	if end == "" || end[0] == '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(end, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // inlineType reports whether content of type ct may be shown inline:

@@ -103,6 +103,21 @@ func TestDownload(t *testing.T) {
 		{name: "If-Match other", header: []string{"If-Match", `"other"`}, status: 412, code: "precondition_failed"},
 		{name: "If-Unmodified-Since earlier", header: []string{"If-Unmodified-Since", earlier}, status: 412, code: "precondition_failed"},
 	}
+	t.Run("empty file: ranges ignored, malformed refused", func(t *testing.T) {
+		empty := e.upload(tok, "", "empty.bin", nil)
+		for _, v := range []string{"bytes=-5", "bytes=0-0", "bytes=-0", "bytes=-1,0-"} {
+			res := e.do("GET", "/v1/files/"+empty.ID+"/content", tok, nil, "Range", v)
+			if res.status != 200 || len(res.body) != 0 || res.header.Get("Content-Range") != "" || res.header.Get("Content-Length") != "0" {
+				t.Errorf("Range %q: status %d, %d bytes, Content-Range %q, Content-Length %q; want 200 with no bytes",
+					v, res.status, len(res.body), res.header.Get("Content-Range"), res.header.Get("Content-Length"))
+			}
+		}
+		res := e.do("GET", "/v1/files/"+empty.ID+"/content", tok, nil, "Range", "bytes=a-b")
+		wantProblem(t, res, 416, "range_not_satisfiable")
+		if got := res.header.Get("Content-Range"); got != "bytes */0" {
+			t.Errorf("malformed: Content-Range %q, want %q", got, "bytes */0")
+		}
+	})
 	t.Run("100 ranges is the cap", func(t *testing.T) {
 		big := e.upload(tok, "", "big.bin", bytes.Repeat([]byte("0123456789"), 100))
 		var spec []string

@@ -164,22 +164,37 @@ func TestParseTraceparentUnit(t *testing.T) {
 
 func TestFixRange(t *testing.T) {
 	many := "bytes=" + strings.Repeat("0-0,", 100) + "0-0"
-	tests := []struct{ give, want string }{
-		{"bytes=0-1", "bytes=0-1"},
-		{"bytes=-5", "bytes=-5"},
-		{"bytes=-0", "bytes=20-"},
-		{"bytes= -000 ", "bytes=20-"},
-		{"bytes=-0,1-2", "bytes=1-2"},
-		{"bytes=1-2, -0, 4-5", "bytes=1-2, 4-5"},
-		{"bytes=-0,", "bytes=20-"},
-		{"bytes=0-", "bytes=0-"},
-		{"bytes=10-0", "bytes=10-0"},
-		{"lines=-0", "lines=-0"},
-		{many, ""},
+	tests := []struct {
+		give string
+		size int64
+		want string
+	}{
+		{"bytes=0-1", 20, "bytes=0-1"},
+		{"bytes=-5", 20, "bytes=-5"},
+		{"bytes=-0", 20, "bytes=20-"},
+		{"bytes= -000 ", 20, "bytes=20-"},
+		{"bytes=-+0", 20, "bytes=20-"},
+		{"bytes=-+00,1-2", 20, "bytes=1-2"},
+		{"bytes=--0", 20, "bytes=--0"},
+		{"bytes=-+5", 20, "bytes=-+5"},
+		{"bytes=-0x0", 20, "bytes=-0x0"},
+		{"bytes=-0,1-2", 20, "bytes=1-2"},
+		{"bytes=1-2, -0, 4-5", 20, "bytes=1-2, 4-5"},
+		{"bytes=-0,", 20, "bytes=20-"},
+		{"bytes=0-", 20, "bytes=0-"},
+		{"bytes=10-0", 20, "bytes=10-0"},
+		{"lines=-0", 20, "lines=-0"},
+		{many, 20, ""},
+		{"bytes=-5", 0, "bytes=0-"},
+		{"bytes=-0", 0, "bytes=0-"},
+		{"bytes=0-0, -+5 ,a-b", 0, "bytes=0-0,0-,a-b"},
+		{"bytes=0-0", 0, "bytes=0-0"},
+		{"bytes=--5", 0, "bytes=--5"},
+		{"lines=1-2", 0, "lines=1-2"},
 	}
 	for _, tt := range tests {
-		if got := fixRange(tt.give, 20, 100); got != tt.want {
-			t.Errorf("fixRange(%q) = %q, want %q", tt.give, got, tt.want)
+		if got := fixRange(tt.give, tt.size, 100); got != tt.want {
+			t.Errorf("fixRange(%q, size %d) = %q, want %q", tt.give, tt.size, got, tt.want)
 		}
 	}
 }
