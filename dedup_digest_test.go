@@ -110,3 +110,39 @@ func readAll(t *testing.T, st filestore.Store, owner, id string) []byte {
 	}
 	return b.Bytes()
 }
+
+// contentReader is an Extractor that reads each upload's whole content
+// through MetaInput.Content, keeping what it read.
+type contentReader struct{ read [][]byte }
+
+func (r *contentReader) Extract(_ context.Context, in *filestore.MetaInput) (*filestore.Metadata, error) {
+	buf := make([]byte, in.Size)
+	if _, err := in.Content.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	r.read = append(r.read, buf)
+	return &filestore.Metadata{ContentType: "application/octet-stream"}, nil
+}
+
+// TestPutKnownDigestExtractorContent: the extractor reads the content of
+// an upload whose digest names stored content, inline or in the bucket.
+// Before, for content stored inline, MetaInput.Content read the bucket,
+// where an inline object has nothing ("object not found").
+func TestPutKnownDigestExtractorContent(t *testing.T) {
+	for _, size := range []int{28, 3 << 20} {
+		ex := &contentReader{}
+		st := openStore(t, "sqlite", "file", filestore.Options{Extractor: ex})
+		ctx := context.Background()
+		data := filestoretest.Content(uint64(size), size)
+		sum := sha256.Sum256(data)
+		opts := &filestore.PutOptions{SHA256: hex.EncodeToString(sum[:])}
+		for _, name := range []string{"one", "two"} {
+			if _, err := st.Put(ctx, "alice", "", name, bytes.NewReader(data), opts); err != nil {
+				t.Fatalf("%d bytes, Put %s: %v", size, name, err)
+			}
+		}
+		if len(ex.read) != 2 || !bytes.Equal(ex.read[0], data) || !bytes.Equal(ex.read[1], data) {
+			t.Errorf("%d bytes: the extractor read %d contents, want the upload's twice", size, len(ex.read))
+		}
+	}
+}

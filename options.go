@@ -50,7 +50,11 @@ type Options struct {
 	// StagingTTL is how old a staging object with no catalogue row must be
 	// before Collect removes it. An upload whose staging finished more than
 	// half of it ago is refused at commit, so Collect never removes bytes a
-	// commit is about to reference. Default 24h.
+	// commit is about to reference. That holds when every Store sharing the
+	// catalogue and bucket has the same StagingTTL, or the collecting one
+	// has at least half of the longest: a Collect with a shorter TTL than
+	// that can remove the bytes of an upload still in flight elsewhere,
+	// which then commits a file whose content is gone. Default 24h.
 	StagingTTL time.Duration
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.
@@ -135,7 +139,8 @@ type ListOptions struct {
 	// Recursive lists the whole subtree under Folder.
 	Recursive bool
 	// Query keeps files whose name contains it, ignoring case (Unicode
-	// simple case folding); % and _ are literal.
+	// simple case folding) and canonically equivalent spellings (it is
+	// compared in NFC, as names are stored); % and _ are literal.
 	Query string
 	// Trash lists only trashed files instead of only live ones.
 	Trash bool
@@ -149,7 +154,10 @@ type ListOptions struct {
 type CollectOptions struct {
 	// TrashRetention overrides the Store's when positive.
 	TrashRetention time.Duration
-	// StagingTTL overrides the Store's when positive.
+	// StagingTTL overrides the Store's when positive. A value below half of
+	// the uploading Stores' StagingTTL removes the staged bytes of uploads
+	// still in flight (see Options.StagingTTL): use one only when no upload
+	// can be, as after a crash or in tests.
 	StagingTTL time.Duration
 }
 

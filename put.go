@@ -521,7 +521,9 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		switch {
 		case open:
 			content = copied // the stored copy the pass compared, still open
-		case st.inline:
+		case st.inline || int64(len(st.head)) == st.size:
+			// The head holds it all (and an inline object stored
+			// earlier has nothing in the bucket).
 			content = bytes.NewReader(st.head)
 		default:
 			content = s.bucket.ReaderAt(ctx, st.key)

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/filestore-go/filestore/dedup"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Get implements Store.Get.
@@ -71,7 +72,7 @@ func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*P
 		return nil, fmt.Errorf("filestore: list: %w", err)
 	}
 	rows, next, err := s.cat.List(ctx, owner, dedup.ListQuery{
-		Folder: folder, Recursive: opts.Recursive, Query: opts.Query, Trash: opts.Trash,
+		Folder: folder, Recursive: opts.Recursive, Query: norm.NFC.String(opts.Query), Trash: opts.Trash,
 		Limit: limit, Cursor: opts.Cursor,
 	})
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 // Sentinel errors of Verify and BearerToken; test them with errors.Is.
 var (
 	// ErrNoToken means no token was sent: the Authorization header is absent
-	// or empty, or Verify was given an empty string.
+	// or empty, or holds another scheme's credentials (BearerToken), or
+	// Verify was given an empty string.
 	ErrNoToken = errors.New("auth: no token")
 	// ErrInvalidToken means a token was sent but cannot be accepted: it is
 	// malformed, uses an algorithm or key that is not configured, has a bad

@@ -17,6 +17,13 @@ var ErrObjectGone = errors.New("dedup: stored object went away during the upload
 // the collector may already have removed them; the upload must be retried.
 var ErrStagingExpired = errors.New("dedup: staged object expired before commit")
 
+// ErrIDTaken: the new file's id is already another file's, of another owner
+// or content, so not this request's committed by an earlier attempt: the id
+// generator repeated itself. Nothing is committed. (A repeated id on a file
+// of the same owner and content is taken for an earlier attempt, which may
+// have been renamed since.)
+var ErrIDTaken = errors.New("dedup: file id already in use by another file")
+
 // CommitRequest describes a new file whose content is staged under Key.
 type CommitRequest struct {
 	// File is the new row; ID, Owner, Folder, Name, SHA256, Size and the
@@ -92,6 +99,11 @@ func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*
 		return nil, err
 	}
 	if len(done) == 1 {
+		// Its path may have changed since (a rename); its owner and
+		// content cannot have.
+		if d := done[0]; d.Owner != f.Owner || d.SHA256 != f.SHA256 {
+			return nil, ErrIDTaken
+		}
 		return &CommitResult{File: &done[0], DedupHit: done[0].Key != req.Key}, nil
 	}
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/uptrace/bun"
+	"io"
 )
 
 // ListQuery selects a page of one owner's files.
@@ -46,6 +47,9 @@ func decodeCursor(s string) (*cursor, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil || c.ID == "" {
 		return nil, ErrBadCursor
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrBadCursor // something after the cursor's object
 	}
 	return &c, nil
 }

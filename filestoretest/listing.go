@@ -2,6 +2,8 @@ package filestoretest
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,6 +31,7 @@ func testListing(t *testing.T, newStore Harness) {
 		"a/b|1", "a/b/c|2",
 		"a0|3", "ab|4", "a-b|5",
 		"docs|Report.PDF", "docs|report_2024.pdf", "docs|100%.txt", "docs|a_b", "docs|\u017Fecret.txt", "docs|plain",
+		"docs|Caf\u00e9.txt",
 	}
 	for _, p := range layout {
 		folder, name, _ := strings.Cut(p, "|")
@@ -46,12 +49,16 @@ func testListing(t *testing.T, newStore Harness) {
 		{"Subtree", filestore.ListOptions{Folder: "a", Recursive: true}, []string{"a|Y", "a|x", "a/b|1", "a/b/c|2"}},
 		{"Everything", filestore.ListOptions{Recursive: true}, []string{
 			"|A.txt", "|a.txt", "|b.txt", "a|Y", "a|x", "a-b|5", "a/b|1", "a/b/c|2", "a0|3", "ab|4",
-			"docs|100%.txt", "docs|Report.PDF", "docs|a_b", "docs|plain", "docs|report_2024.pdf", "docs|\u017Fecret.txt"}},
+			"docs|100%.txt", "docs|Caf\u00e9.txt", "docs|Report.PDF", "docs|a_b", "docs|plain", "docs|report_2024.pdf", "docs|\u017Fecret.txt"}},
 		{"QueryIgnoresCase", filestore.ListOptions{Folder: "docs", Query: "REPORT"}, []string{"docs|Report.PDF", "docs|report_2024.pdf"}},
 		{"QueryPercentIsLiteral", filestore.ListOptions{Folder: "docs", Query: "%"}, []string{"docs|100%.txt"}},
 		{"QueryUnderscoreIsLiteral", filestore.ListOptions{Folder: "docs", Query: "_"}, []string{"docs|a_b", "docs|report_2024.pdf"}},
 		{"QuerySimpleFolding", filestore.ListOptions{Folder: "docs", Query: "SEC"}, []string{"docs|\u017Fecret.txt"}},
 		{"QueryRecursive", filestore.ListOptions{Recursive: true, Query: "a.TXT"}, []string{"|A.txt", "|a.txt"}},
+		// Names are stored in NFC; a query in another canonically
+		// equivalent spelling (NFD, as macOS sends) finds them too.
+		{"QueryNFC", filestore.ListOptions{Folder: "docs", Query: "CAF\u00c9"}, []string{"docs|Caf\u00e9.txt"}},
+		{"QueryNFD", filestore.ListOptions{Folder: "docs", Query: "cafe\u0301"}, []string{"docs|Caf\u00e9.txt"}},
 		{"QueryNoMatch", filestore.ListOptions{Recursive: true, Query: "nothing"}, nil},
 		{"EmptyFolder", filestore.ListOptions{Folder: "nowhere"}, nil},
 	}
@@ -67,6 +74,28 @@ func testListing(t *testing.T, newStore Harness) {
 			_, err := st.List(ctx, "alice", &opts)
 			if !errorsIsAny(err, filestore.ErrInvalidArgument, filestore.ErrInvalidName) {
 				t.Errorf("List(%+v): got %v, want ErrInvalidArgument or ErrInvalidName", opts, err)
+			}
+		}
+	})
+	t.Run("CursorWithTrailingData", func(t *testing.T) {
+		p, err := st.List(ctx, "alice", &filestore.ListOptions{Limit: 1})
+		if err != nil || p.NextCursor == "" {
+			t.Fatalf("List(Limit 1) = %+v, %v; want a page with a cursor", p, err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(p.NextCursor)
+		if err != nil {
+			t.Fatalf("cursor %q is not unpadded base64url: %v", p.NextCursor, err)
+		}
+		for _, tail := range []string{` {"id":"x"}`, "}", "x", " 1"} {
+			bad := base64.RawURLEncoding.EncodeToString(append(raw[:len(raw):len(raw)], tail...))
+			if _, err := st.List(ctx, "alice", &filestore.ListOptions{Limit: 1, Cursor: bad}); !errors.Is(err, filestore.ErrInvalidArgument) {
+				t.Errorf("cursor %s%s: got %v, want ErrInvalidArgument", raw, tail, err)
+			}
+		}
+		for _, tail := range []string{"", " ", "\n"} { // whitespace after it is no harm
+			ok := base64.RawURLEncoding.EncodeToString(append(raw[:len(raw):len(raw)], tail...))
+			if _, err := st.List(ctx, "alice", &filestore.ListOptions{Limit: 1, Cursor: ok}); err != nil {
+				t.Errorf("cursor %q: %v", string(raw)+tail, err)
 			}
 		}
 	})

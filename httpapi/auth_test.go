@@ -94,7 +94,8 @@ func TestTokens(t *testing.T) {
 		{name: "no token", authorization: "", status: 401, www: challenge},
 		{name: "empty header", authorization: " ", status: 401, www: challenge},
 		{name: "empty bearer", authorization: "Bearer ", status: 401, www: invalid},
-		{name: "basic scheme", authorization: "Basic YWxpY2U6c2VjcmV0", status: 401, www: invalid},
+		{name: "basic scheme", authorization: "Basic YWxpY2U6c2VjcmV0", status: 401, www: challenge}, // RFC 6750 3.1: no error code
+		{name: "bare token", authorization: "abc.def.ghi", status: 401, www: invalid},
 		{name: "malformed", authorization: "Bearer not.a.jwt", status: 401, www: invalid},
 		{name: "garbage", authorization: "Bearer %%%", status: 401, www: invalid},
 		{name: "expired", authorization: "Bearer " + hs(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() }), status: 401, www: invalid},

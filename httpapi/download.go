@@ -66,25 +66,31 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 //     range becomes "0-", which ServeContent, like its answer to any range
 //     of an empty file that it can parse, ignores (200, no bytes).
 //
-// A malformed value is left for ServeContent to refuse (416). More than
-// maxRanges ranges (commas plus one, counted without parsing): "" (no
-// Range, the whole content).
+// The unit is case-insensitive (RFC 9110 14.1): "Bytes=" is read as
+// "bytes=". A range of another unit ("items=0-4") is ignored, as RFC 9110
+// 14.2 requires of a unit the server does not know: "" (no Range, the whole
+// content). A malformed value is left for ServeContent to refuse (416).
+// More than maxRanges ranges (commas plus one, counted without parsing):
+// "" as well.
 func fixRange(v string, size int64, maxRanges int) string {
 	if strings.Count(v, ",")+1 > maxRanges {
 		return ""
 	}
-	specs, ok := strings.CutPrefix(v, "bytes=")
-	if !ok {
+	unit, specs, ok := strings.Cut(v, "=")
+	switch {
+	case !ok || !rangeUnit(unit):
 		return v
+	case !strings.EqualFold(unit, "bytes"):
+		return ""
 	}
 	var kept []string
-	changed := false
+	changed, dropped := unit != "bytes", false
 	for spec := range strings.SplitSeq(specs, ",") {
 		start, end, isRange := strings.Cut(textproto.TrimString(spec), "-")
 		if isRange && textproto.TrimString(start) == "" {
 			switch n, ok := suffixLength(textproto.TrimString(end)); {
 			case ok && n == 0:
-				changed = true
+				changed, dropped = true, true
 				continue
 			case ok && size == 0:
 				changed = true
@@ -98,10 +104,22 @@ func fixRange(v string, size int64, maxRanges int) string {
 	switch {
 	case !changed:
 		return v
-	case len(kept) == 0:
+	case len(kept) == 0 && dropped:
 		return "bytes=" + strconv.FormatInt(size, 10) + "-"
 	}
 	return "bytes=" + strings.Join(kept, ",")
+}
+
+// rangeUnit reports whether s is a token (RFC 9110 5.6.2), the syntax of
+// a range unit.
+func rangeUnit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // suffixLength is the length http.ServeContent reads from end, the trimmed

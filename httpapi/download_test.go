@@ -88,7 +88,9 @@ func TestDownload(t *testing.T) {
 		{name: "zero-length suffix", header: []string{"Range", "bytes=-0"}, status: 416, code: "range_not_satisfiable", cr: "bytes */20"},
 		{name: "zero-length suffix and another", header: []string{"Range", "bytes=-00, 2-3"}, status: 206, ranges: []byteRange{{"bytes 2-3/20", "23"}}},
 		{name: "If-None-Match beats zero-length suffix", header: []string{"If-None-Match", etag, "Range", "bytes=-0"}, status: 304},
-		{name: "not a bytes range", header: []string{"Range", "lines=1-2"}, status: 416, code: "range_not_satisfiable", cr: "bytes */20"},
+		{name: "another unit: ignored", header: []string{"Range", "lines=1-2"}, status: 200, body: string(content)}, // RFC 9110 14.2
+		{name: "unit in capitals", header: []string{"Range", "Bytes=2-5"}, status: 206, ranges: []byteRange{{"bytes 2-5/20", "2345"}}},
+		{name: "no unit", header: []string{"Range", "2-5"}, status: 416, code: "range_not_satisfiable", cr: "bytes */20"},
 		{name: "If-None-Match", header: []string{"If-None-Match", etag}, status: 304},
 		{name: "If-None-Match star", header: []string{"If-None-Match", "*"}, status: 304},
 		{name: "If-None-Match other", header: []string{"If-None-Match", `"other"`}, status: 200, body: string(content)},

@@ -114,7 +114,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 		case "file":
 			// Not p.FileName(): it would cut "../../x" to "x".
 			name := dparams["filename"]
-			if fieldName != nil {
+			if fieldName != nil && *fieldName != "" {
+				// An empty field (a form's optional input left blank)
+				// names nothing.
 				name = *fieldName
 			}
 			if q.Has("name") {

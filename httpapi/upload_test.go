@@ -97,6 +97,8 @@ func TestUpload(t *testing.T) {
 	noName, noNameHeader := mp(part{header: `form-data; name="file"`, content: "x"})
 	utf8Name, utf8Header := mp(part{header: `form-data; name="file"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt`, content: string(content)})
 	longField, longFieldHeader := mp(part{name: "name", content: strings.Repeat("n", 5000)}, part{header: fileHeader("a.txt"), content: "a"})
+	// A form's optional name input left blank names nothing.
+	blankField, blankFieldHeader := mp(part{name: "name", content: ""}, part{header: fileHeader("report.txt"), content: string(content)})
 	truncated := okBody[:len(okBody)-30]
 
 	tests := []struct {
@@ -139,6 +141,7 @@ func TestUpload(t *testing.T) {
 		{name: "raw malformed Content-Type", query: "?name=a", body: content, header: []string{"Content-Type", "text/"}, status: 400, code: "bad_request"},
 		{name: "multipart", body: okBody, header: okHeader, status: 201, file: "up.txt"},
 		{name: "multipart fields", body: fieldsBody, header: fieldsHeader, status: 201, folder: "from/field", file: "field.txt"},
+		{name: "multipart blank name field", body: blankField, header: blankFieldHeader, status: 201, file: "report.txt"},
 		{name: "multipart query wins", query: "?name=q.txt&folder=q", body: fieldsBody, header: fieldsHeader, status: 201, folder: "q", file: "q.txt"},
 		{name: "multipart folder query", query: "?folder=qf", body: okBody, header: okHeader, status: 201, folder: "qf", file: "up.txt"},
 		{name: "multipart RFC 5987 filename", body: utf8Name, header: utf8Header, status: 201, file: "résumé.txt"},
