@@ -17,7 +17,10 @@ const collectBatch = 500
 // reference are marked, their bytes deleted, then their rows; staged keys
 // without a row are deleted only when older than the staging TTL, which no
 // commit can still reference (Put refuses to commit after half of it), and
-// so are S3 multipart uploads that a crash left unfinished.
+// so are S3 multipart uploads that a crash left unfinished. Without an
+// override in opts, the TTL is the longer of the Store's and the one the
+// key carries, its uploader's (see stagingKey), so that Stores configured
+// with different TTLs never remove each other's uploads in flight.
 func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -25,12 +28,12 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 	if opts == nil {
 		opts = &CollectOptions{}
 	}
-	retention, ttl := s.opts.TrashRetention, s.opts.StagingTTL
+	retention, ttl, keep := s.opts.TrashRetention, s.opts.StagingTTL, true
 	if opts.TrashRetention > 0 {
 		retention = opts.TrashRetention
 	}
 	if opts.StagingTTL > 0 {
-		ttl = opts.StagingTTL
+		ttl, keep = opts.StagingTTL, false
 	}
 	res := &CollectResult{}
 	now := s.opts.Now()
@@ -63,13 +66,14 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 		}
 	}
 
-	n, err := s.sweepStaging(ctx, now.Add(-ttl))
+	stale := func(key string, at time.Time) bool { return at.Before(now.Add(-stagingAge(key, ttl, keep))) }
+	n, err := s.sweepStaging(ctx, stale)
 	res.RemovedStaging = n
 	if err != nil {
 		return res, s.translate("collect", err)
 	}
 	// Multipart uploads a crash left on S3 are invisible to the sweep.
-	n, err = s.bucket.AbortStaleUploads(ctx, now.Add(-ttl))
+	n, err = s.bucket.AbortStaleUploads(ctx, stale)
 	res.RemovedStaging += n
 	if err != nil {
 		return res, s.translate("collect", err)
@@ -89,9 +93,10 @@ func (s *Service) disposeAll(ctx context.Context, doomed []dedup.Doomed, res *Co
 	return nil
 }
 
-// sweepStaging deletes keys older than cutoff that no object row names:
-// what a crash left between staging and commit.
-func (s *Service) sweepStaging(ctx context.Context, cutoff time.Time) (int, error) {
+// sweepStaging deletes keys that stale reports (given each key's
+// modification time) and no object row names: what a crash left between
+// staging and commit.
+func (s *Service) sweepStaging(ctx context.Context, stale func(key string, mod time.Time) bool) (int, error) {
 	removed := 0
 	var batch []string
 	flush := func() error {
@@ -112,7 +117,7 @@ func (s *Service) sweepStaging(ctx context.Context, cutoff time.Time) (int, erro
 		return nil
 	}
 	err := s.bucket.List(ctx, func(key string, mod time.Time, _ int64) error {
-		if !mod.Before(cutoff) {
+		if !stale(key, mod) {
 			return nil
 		}
 		batch = append(batch, key)

@@ -180,10 +180,18 @@ func TestFaultS3IncompleteMultipart(t *testing.T) {
 
 	// The collector's last step aborts such uploads once they are older
 	// than the staging TTL, and spares younger ones (possibly in progress).
-	if n, err := b.AbortStaleUploads(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 || uploads() != 1 {
+	before := func(cutoff time.Time) func(string, time.Time) bool {
+		return func(k string, started time.Time) bool {
+			if k != key {
+				t.Errorf("AbortStaleUploads asked about key %q, want %q", k, key)
+			}
+			return started.Before(cutoff)
+		}
+	}
+	if n, err := b.AbortStaleUploads(ctx, before(time.Now().Add(-time.Hour))); err != nil || n != 0 || uploads() != 1 {
 		t.Fatalf("AbortStaleUploads with an old cutoff: %d aborted (%v), %d left; want 0 and 1", n, err, uploads())
 	}
-	if n, err := b.AbortStaleUploads(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 || uploads() != 0 {
+	if n, err := b.AbortStaleUploads(ctx, before(time.Now().Add(time.Minute))); err != nil || n != 1 || uploads() != 0 {
 		t.Fatalf("AbortStaleUploads: %d aborted (%v), %d left; want 1 and 0", n, err, uploads())
 	}
 }

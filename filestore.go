@@ -79,9 +79,8 @@ type Store interface {
 	// retention, removes objects with no reference and staging objects older
 	// than the staging TTL (what a crash leaves). A nil opts uses the Store's
 	// configured retention and TTL. It is safe to run concurrently with any
-	// other operation, in any number of processes, as long as its staging
-	// TTL is at least half of every uploading Store's (see
-	// Options.StagingTTL).
+	// other operation, in any number of processes, unless opts overrides
+	// the staging TTL (see CollectOptions.StagingTTL).
 	Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error)
 
 	// Stats returns totals over the whole store (all owners).

@@ -113,7 +113,7 @@ func TestHostileNamesStayLiteral(t *testing.T) {
 		t.Errorf("listed paths (-want +got):\n%s", diff)
 	}
 
-	keyRE := regexp.MustCompile(`^o/[0-9a-f]{2}/[0-9a-f]{32}$`)
+	keyRE := regexp.MustCompile(`^o/[0-9a-f]{2}/[0-9a-f]{32}-t[0-9]+$`)
 	dirRE := regexp.MustCompile(`^o(/[0-9a-f]{2})?$`)
 	var bad []string
 	err = filepath.WalkDir(filepath.Dir(root), func(path string, d fs.DirEntry, err error) error {

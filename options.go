@@ -50,11 +50,10 @@ type Options struct {
 	// StagingTTL is how old a staging object with no catalogue row must be
 	// before Collect removes it. An upload whose staging finished more than
 	// half of it ago is refused at commit, so Collect never removes bytes a
-	// commit is about to reference. That holds when every Store sharing the
-	// catalogue and bucket has the same StagingTTL, or the collecting one
-	// has at least half of the longest: a Collect with a shorter TTL than
-	// that can remove the bytes of an upload still in flight elsewhere,
-	// which then commits a file whose content is gone. Default 24h.
+	// commit is about to reference. Stores sharing a catalogue and bucket
+	// may differ in it: each staged object's key carries its uploader's
+	// TTL, and Collect waits for the longer of that and its own. Default
+	// 24h.
 	StagingTTL time.Duration
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.
@@ -154,10 +153,12 @@ type ListOptions struct {
 type CollectOptions struct {
 	// TrashRetention overrides the Store's when positive.
 	TrashRetention time.Duration
-	// StagingTTL overrides the Store's when positive. A value below half of
-	// the uploading Stores' StagingTTL removes the staged bytes of uploads
-	// still in flight (see Options.StagingTTL): use one only when no upload
-	// can be, as after a crash or in tests.
+	// StagingTTL overrides the Store's when positive, and then also the
+	// TTL each staged object's key carries (see Options.StagingTTL): staged
+	// objects older than it are removed even if their uploads could still
+	// commit them, which then fail, or, below half of the uploaders' TTL,
+	// commit files whose content is gone. Use one only when no upload can
+	// be in flight, as after a crash or in tests.
 	StagingTTL time.Duration
 }
 

@@ -209,7 +209,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	var store *sink
 	var sinks []*sink
 	if existing == "" {
-		key = s.bucket.NewKey() // never written when inline
+		key = s.stagingKey() // never written when inline
 	}
 	startStore := func(to writer) {
 		w = to
@@ -577,7 +577,7 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 // deleted), and returns it as a new staged object. If the copy cannot be
 // read, the error wraps ErrUnavailable and nothing is left behind.
 func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
-	key := s.bucket.NewKey()
+	key := s.stagingKey()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := s.bucket.NewWriter(wctx, key)

@@ -13,13 +13,15 @@ import (
 )
 
 // AbortStaleUploads aborts the S3 multipart uploads in the object key space
-// that were started before cutoff, and returns how many it aborted. A
+// for which stale, given the upload's key (as NewWriter was given it) and
+// when it was started, reports true, and returns how many it aborted. A
 // process that dies in the middle of an upload leaves one behind: its parts
 // use space but are invisible to List, so the collector would never see
-// them otherwise. Uploads in progress are safe as long as cutoff is older
-// than any upload can take. Other backends have no such leftovers (a local
-// writer's temporary file is listed by List): it returns 0, nil.
-func (b *Bucket) AbortStaleUploads(ctx context.Context, cutoff time.Time) (int, error) {
+// them otherwise. Uploads in progress are safe as long as stale spares
+// those started less long ago than any upload can take. Other backends have
+// no such leftovers (a local writer's temporary file is listed by List): it
+// returns 0, nil. If ctx is done, it stops with an error wrapping ctx.Err().
+func (b *Bucket) AbortStaleUploads(ctx context.Context, stale func(key string, started time.Time) bool) (int, error) {
 	if b.s3 == nil {
 		return 0, nil
 	}
@@ -38,7 +40,8 @@ func (b *Bucket) AbortStaleUploads(ctx context.Context, cutoff time.Time) (int, 
 			return aborted, fmt.Errorf("storage: list multipart uploads: %w", err)
 		}
 		for _, u := range out.Uploads {
-			if u.Initiated == nil || !u.Initiated.Before(cutoff) || !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+			key, ok := strings.CutPrefix(aws.ToString(u.Key), s.prefix)
+			if u.Initiated == nil || !ok || !strings.HasPrefix(key, keyPrefix) || !stale(key, *u.Initiated) {
 				continue
 			}
 			err := b.retry(ctx, "abort upload", aws.ToString(u.Key), func(ctx context.Context) error {
