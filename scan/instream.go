@@ -144,7 +144,7 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		if err := ctx.Err(); err != nil {
 			return "", sent, err
 		}
-		n, rerr := io.ReadFull(r, buf[4:])
+		n, rerr := fill(r, buf[4:])
 		if n > 0 {
 			if lim := c.opts.StreamMaxLength; lim > 0 && sent+int64(n) > lim {
 				return "", sent, fmt.Errorf("content exceeds StreamMaxLength %d: %w", lim, filestore.ErrScanLimit)
@@ -157,7 +157,7 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		}
 		switch {
 		case rerr == nil:
-		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+		case rerr == io.EOF:
 			clear(buf[:4])
 			if writeErr = write(buf[:4]); writeErr == nil {
 				ended = true
@@ -187,4 +187,21 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		err = fmt.Errorf("clamd answered %q before the end of the stream: %w", res.text, filestore.ErrScannerUnavailable)
 	}
 	return sig, sent, err
+}
+
+// fill reads into b until it is full or r fails, and returns r's own error:
+// io.EOF at the end of the content. io.ReadFull would turn an end after
+// some bytes into io.ErrUnexpectedEOF, the very error a reader of a body
+// cut off returns, and the scan would then take truncated content for
+// whole.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

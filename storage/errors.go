@@ -33,11 +33,13 @@ var (
 // Internal, DeadlineExceeded; gcerrors has no "unavailable" code), answered an
 // HTTP 5xx or 429, or the network failed (connection refused or reset, a
 // timeout, a truncated response). A done context (context.Canceled or
-// context.DeadlineExceeded anywhere in the chain), a missing object, denied
-// access, an invalid argument, a failed precondition and nil are not
-// transient.
+// context.DeadlineExceeded itself anywhere in the chain), a missing object,
+// denied access, an invalid argument, a failed precondition and nil are not
+// transient. A network timeout (a dial's, net/http's waiting for headers or
+// its Client.Timeout) is transient, though errors.Is reports it as
+// context.DeadlineExceeded: no context of the caller's is done.
 func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || holds(err, context.Canceled, context.DeadlineExceeded) {
 		return false
 	}
 	switch gcerrors.Code(err) {
@@ -48,6 +50,33 @@ func IsTransient(err error) bool {
 	default:
 		return false
 	}
+}
+
+// holds reports whether err or an error it wraps is one of targets itself,
+// compared with ==, not errors.Is: net and net/http timeouts say they are
+// context.DeadlineExceeded through their Is methods.
+func holds(err error, targets ...error) bool {
+	for err != nil {
+		for _, t := range targets {
+			if err == t {
+				return true
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if holds(e, targets...) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // httpStatus returns the HTTP status an error carries (the S3 SDK's

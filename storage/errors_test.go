@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
+	"gocloud.dev/blob/s3blob"
 
 	"github.com/filestore-go/filestore/internal/retry"
 )
@@ -86,6 +89,38 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
+// silentServer returns the address of a listener that accepts connections
+// and never answers, and the count of connections it accepted.
+func silentServer(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String(), &accepted
+}
+
 func TestIsTransient(t *testing.T) {
 	mem, err := Open(t.Context(), "mem://", nil)
 	if err != nil {
@@ -100,6 +135,23 @@ func TestIsTransient(t *testing.T) {
 	deadline, cancel := context.WithTimeout(t.Context(), 0)
 	defer cancel()
 	<-deadline.Done()
+	// Network timeouts, which errors.Is reports as context.DeadlineExceeded
+	// though no context is done, and a request whose context is done.
+	silent, _ := silentServer(t)
+	conn, err := net.Dial("tcp", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(-time.Second))
+	_, readTimeout := conn.Read(make([]byte, 1))
+	_, clientTimeout := (&http.Client{Timeout: 50 * time.Millisecond}).Get("http://" + silent)
+	_, headerTimeout := (&http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}}).Get("http://" + silent)
+	req, err := http.NewRequestWithContext(deadline, "GET", "http://"+silent, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, requestDeadline := http.DefaultClient.Do(req)
 
 	tests := []struct {
 		name string
@@ -115,6 +167,10 @@ func TestIsTransient(t *testing.T) {
 		{"permission", &fs.PathError{Op: "open", Path: "x", Err: fs.ErrPermission}, false},
 		{"disk I/O error", &fs.PathError{Op: "write", Path: "x", Err: syscall.EIO}, false},
 		{"connection refused (dial)", dialErr, true},
+		{"read timeout", readTimeout, true},
+		{"http.Client.Timeout", clientTimeout, true},
+		{"ResponseHeaderTimeout", headerTimeout, true},
+		{"request whose context is done", requestDeadline, false},
 		{"connection reset", fmt.Errorf("read: %w", os.NewSyscallError("read", syscall.ECONNRESET)), true},
 		{"truncated response", fmt.Errorf("body: %w", io.ErrUnexpectedEOF), true},
 		{"S3 unreachable", s3Error(t, "http://"+closedPort(t)), true},
@@ -141,6 +197,30 @@ func TestNotFoundMapping(t *testing.T) {
 	err = s3Error(t, fakeS3(t, http.StatusForbidden, "AccessDenied"))
 	if errors.Is(err, ErrNotFound) {
 		t.Errorf("S3 AccessDenied = %v, must not be ErrNotFound", err)
+	}
+}
+
+// TestRetryTransportTimeout: an S3 request that times out waiting for the
+// server (ResponseHeaderTimeout of the client's transport) is retried while
+// the caller's context lives. Before, such timeouts counted as a done
+// context and were tried once.
+func TestRetryTransportTimeout(t *testing.T) {
+	addr, accepted := silentServer(t)
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr), UsePathStyle: true,
+		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1,
+		HTTPClient: &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}},
+	})
+	bb, err := s3blob.OpenBucket(t.Context(), client, "bucket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := New(bb, &Options{Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}})
+	defer b.Close()
+	_, err = b.NewReader(t.Context(), b.NewKey())
+	if err == nil || !IsTransient(err) || accepted.Load() != 3 {
+		t.Errorf("NewReader against a server that never answers: %v (transient %v) after %d connections; want a transient error after 3",
+			err, IsTransient(err), accepted.Load())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,5 +381,49 @@ func TestDirSyncerReportsError(t *testing.T) {
 	fail = false
 	if err := s.sync(); err != nil {
 		t.Errorf("sync after recovery = %v, want nil", err)
+	}
+}
+
+// TestLocalCloseAfterFailedWrite: a Write that fails (here the file size
+// limit, RLIMIT_FSIZE, as a full disk would) makes the Writer fail the
+// following Writes and Close, and nothing becomes visible. Before, Close
+// renamed the truncated file into place and returned nil.
+func TestLocalCloseAfterFailedWrite(t *testing.T) {
+	b, dir := openLocalForTest(t, nil)
+	key := b.NewKey()
+	w, err := b.NewWriter(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	limited := syscall.Rlimit{Cur: 1 << 20, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limited); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 768<<10)
+	_, err1 := w.Write(chunk)
+	_, err2 := w.Write(chunk) // crosses the limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err1 != nil || !errors.Is(err2, syscall.EFBIG) {
+		t.Fatalf("Writes under a 1 MiB file size limit: %v, %v; want nil, then EFBIG", err1, err2)
+	}
+	if _, err := w.Write(chunk); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("Write after the failed one = %v, want its error again", err)
+	}
+	if err := w.Close(); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("Close after a failed Write = %v, want the Write's error", err)
+	}
+	if exists(filepath.Join(dir, key)) {
+		t.Errorf("the truncated object is visible at %s", key)
+	}
+	var left []string
+	_ = b.List(t.Context(), func(k string, _ time.Time, _ int64) error { left = append(left, k); return nil })
+	if len(left) != 0 {
+		t.Errorf("keys left behind: %v", left)
 	}
 }

@@ -22,6 +22,7 @@ type Writer struct {
 	cancel context.CancelFunc // cancels the context the blob.Writer runs under
 	key    string
 	closed bool
+	failed error // the first failed Write; Close then aborts
 
 	// file:// buckets only.
 	local   *localDir
@@ -84,8 +85,10 @@ func (w *Writer) captureFile(as func(any) bool) error {
 }
 
 // Write writes p to the object. It fails fast with an error wrapping
-// ctx.Err() once the writer's context is done, and with ErrClosed after Close.
-// A nil error does not mean the bytes are stored: only Close says so.
+// ctx.Err() once the writer's context is done, with ErrClosed after Close,
+// and with the first failure's error after a Write failed (Close then
+// stores nothing). A nil error does not mean the bytes are stored: only
+// Close says so.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, fmt.Errorf("storage: write %q: %w", w.key, ErrClosed)
@@ -93,13 +96,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.ctx.Err(); err != nil {
 		return 0, fmt.Errorf("storage: write %q: %w", w.key, err)
 	}
+	if w.failed != nil {
+		return 0, w.failed
+	}
 	n, err := w.w.Write(p)
 	if w.f != nil {
 		w.written += int64(n)
 		w.startWriteback()
 	}
 	if err != nil {
-		return n, fmt.Errorf("storage: write %q: %w", w.key, err)
+		w.failed = fmt.Errorf("storage: write %q: %w", w.key, err)
+		return n, w.failed
 	}
 	return n, nil
 }
@@ -127,7 +134,9 @@ func (w *Writer) startWriteback() {
 	}
 }
 
-// Close completes the object, or aborts it if the writer's context is done.
+// Close completes the object, or aborts it if the writer's context is done
+// or a Write failed (the object would lack bytes; the error wraps the
+// Write's).
 // It returns nil only when the object is stored (see NewWriter for what
 // durable means per backend). On error nothing may be assumed stored: a local
 // object whose final directory fsync failed may be visible, and the caller
@@ -141,6 +150,9 @@ func (w *Writer) Close() error {
 	defer w.cancel()
 	if err := w.ctx.Err(); err != nil {
 		return w.abort(fmt.Errorf("aborted: %w", err))
+	}
+	if w.failed != nil {
+		return w.abort(fmt.Errorf("aborted after a failed write: %w", w.failed))
 	}
 	syncing := w.local != nil && !w.local.noSync
 	if syncing {
