@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -55,7 +56,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		}
 		return db, nil
 	default:
-		return nil, fmt.Errorf("dedup: unsupported database url %q (want sqlite:// or postgres://)", redact(rawURL))
+		return nil, fmt.Errorf("dedup: unsupported database url %q (want sqlite:// or postgres://)", redact.URL(rawURL))
 	}
 }
 
@@ -133,13 +134,4 @@ func useWAL(ctx context.Context, db *bun.DB) error {
 		}
 		return nil
 	})
-}
-
-// redact hides a password in a database URL for error messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable url)"
-	}
-	return u.Redacted()
 }

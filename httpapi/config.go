@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"time"
 
@@ -97,8 +98,11 @@ func (c Config) withDefaults() (Config, error) {
 	case c.MaxSize == 0:
 		c.MaxSize = DefaultMaxSize
 	}
-	if c.RateIP < 0 || c.RateUser < 0 {
-		return c, fmt.Errorf("%w: negative rate limit (RateIP %v, RateUser %v)", ErrInvalidConfig, c.RateIP, c.RateUser)
+	for _, r := range []float64{c.RateIP, c.RateUser} {
+		// NaN passes "< 0"; it and the infinities would turn limiting off.
+		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return c, fmt.Errorf("%w: rate limits must be finite and not negative (RateIP %v, RateUser %v)", ErrInvalidConfig, c.RateIP, c.RateUser)
+		}
 	}
 	if c.RateMaxKeys <= 0 {
 		c.RateMaxKeys = DefaultRateMaxKeys

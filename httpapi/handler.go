@@ -186,6 +186,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &bodyReader{ReadCloser: r.Body, rc: rc, timeout: h.cfg.BodyTimeout}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = body
+		sw.untouched = func() bool { return body.n == 0 && !body.done }
 	}
 
 	abort := false
@@ -196,6 +197,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.finish(r, info, sw, body.n, h.cfg.Now().Sub(start))
 		if abort {
 			panic(http.ErrAbortHandler)
+		}
+		if body.timeout > 0 && !body.done && r.Body == body {
+			// The handler did not read the body to its end, and the
+			// server reads up to 256 KiB of what is left unless the
+			// answer closes the connection (see closeIfUntouched): that
+			// read gets a deadline too, so that a client that never
+			// sends what it announced cannot hold the connection (and a
+			// graceful shutdown) for ever.
+			_ = rc.SetReadDeadline(time.Now().Add(body.timeout))
 		}
 	}()
 

@@ -126,3 +126,28 @@ func TestRateKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterVeryLowRate: a rate far below one request a second keeps its
+// one request of burst and refuses the next, with waits capped at maxWait.
+// Before, the idle time overflowed to a negative Duration, so every key was
+// forgotten at once and every request allowed, with a negative
+// RateLimit-Reset.
+func TestLimiterVeryLowRate(t *testing.T) {
+	l := newLimiter("user", 1e-11, 10)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := l.allow("k", t0)
+	second := l.allow("k", t0.Add(time.Hour))
+	if !first.allowed || second.allowed {
+		t.Fatalf("allowed: first %v, second an hour later %v; want true, false", first.allowed, second.allowed)
+	}
+	h := http.Header{}
+	setRateHeaders(h, &second)
+	wait := fmt.Sprint(int64(maxWait / time.Second))
+	want := http.Header{"Ratelimit-Limit": {"1"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {wait}, "Retry-After": {wait}}
+	if diff := cmp.Diff(want, h); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+	if n := l.len(); n != 1 {
+		t.Errorf("%d keys tracked, want 1", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
@@ -300,6 +301,8 @@ func TestNewErrors(t *testing.T) {
 		{"no auth", e.store, httpapi.Config{}},
 		{"negative size", e.store, httpapi.Config{Auth: noAuth, MaxSize: -1}},
 		{"negative rate", e.store, httpapi.Config{Auth: noAuth, RateIP: -1}},
+		{"NaN rate", e.store, httpapi.Config{Auth: noAuth, RateUser: math.NaN()}},
+		{"infinite rate", e.store, httpapi.Config{Auth: noAuth, RateIP: math.Inf(1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,7 @@ func newLimiter(name string, perSecond float64, maxKeys int) *limiter {
 		name:  name,
 		limit: rate.Limit(perSecond),
 		burst: burst,
-		idle:  time.Duration(float64(burst) / perSecond * float64(time.Second)),
+		idle:  seconds(float64(burst) / perSecond),
 		max:   maxKeys,
 		keys:  make(map[string]*list.Element),
 	}
@@ -95,7 +95,19 @@ func (l *limiter) durationFor(tokens float64) time.Duration {
 	if tokens <= 0 {
 		return 0
 	}
-	return time.Duration(tokens / float64(l.limit) * float64(time.Second))
+	return seconds(tokens / float64(l.limit))
+}
+
+// maxWait bounds the durations of a limiter: with a very low rate (one
+// request a year, say) the seconds to wait would overflow a Duration.
+const maxWait = 100 * 365 * 24 * time.Hour
+
+// seconds converts s seconds to a Duration of at most maxWait.
+func seconds(s float64) time.Duration {
+	if s >= maxWait.Seconds() {
+		return maxWait
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // evict forgets the least recently seen keys whose buckets are full again.

@@ -469,6 +469,41 @@ func TestUploadBodyTimeout(t *testing.T) {
 		}
 	})
 
+	// A body announced and never sent, on routes that answer without
+	// reading it (no token: 401; a health check: 200). Before, the server
+	// waited for it without a deadline before answering, holding the
+	// connection and any graceful shutdown for ever.
+	for _, tc := range []struct {
+		request string
+		status  int
+	}{
+		{"POST /v1/files?name=x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 401},
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 200},
+	} {
+		t.Run(fmt.Sprintf("announced, never sent, %d", tc.status), func(t *testing.T) {
+			conn := dialRaw(t, e)
+			if _, err := io.WriteString(conn, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			// A guard against a hang, far above the timeout; not a
+			// measure of time.
+			_ = conn.SetReadDeadline(time.Now().Add(30 * timeout))
+			br := bufio.NewReader(conn)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", res.StatusCode, tc.status)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after the answer: %v, want the connection closed (EOF)", err)
+			}
+		})
+	}
+
 	t.Run("slow but steady", func(t *testing.T) {
 		const chunks, gap = 8, timeout / 4 // 2 s in all, twice the timeout
 		pr, pw := io.Pipe()

@@ -15,6 +15,21 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// untouched reports whether the request has a body of which the
+	// handler has read nothing; the answer then closes the connection.
+	untouched func() bool
+}
+
+// closeIfUntouched asks the server to close the connection after the
+// answer when the handler answers without reading any of the request's
+// body (no token, a rate limit, a route that takes none). The server
+// would otherwise read up to 256 KiB of it before it sends the answer, to
+// keep the connection: from a client that announced a body and never sends
+// it, it would wait for ever.
+func (w *statusWriter) closeIfUntouched() {
+	if w.untouched != nil && w.untouched() {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // clearDeadline removes any write deadline left on the connection.
@@ -28,6 +43,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.status = code
 		w.wroteHeader = true
+		w.closeIfUntouched()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -36,6 +52,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.status = http.StatusOK
 		w.wroteHeader = true
+		w.closeIfUntouched()
 	}
 	if w.timeout > 0 {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,7 @@ type config struct {
 	rateIP          float64
 	rateUser        float64
 	trashRetention  time.Duration
+	gcInterval      time.Duration
 	trustedProxies  string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -83,6 +85,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
 	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
+	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -145,11 +148,20 @@ func (c *config) resolve() error {
 	if c.inlineMax < 0 || c.inlineMax > filestore.MaxInlineMax {
 		return fmt.Errorf("%w: --inline-max must be 0 to %s", errUsage, formatSize(filestore.MaxInlineMax))
 	}
-	if c.rateIP < 0 || c.rateUser < 0 {
-		return fmt.Errorf("%w: --rate-ip and --rate-user must not be negative", errUsage)
+	for _, r := range []float64{c.rateIP, c.rateUser} {
+		// NaN passes "< 0"; it and the infinities would turn limiting off.
+		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("%w: --rate-ip and --rate-user must be finite and not negative", errUsage)
+		}
 	}
 	if c.trashRetention <= 0 {
 		return fmt.Errorf("%w: --trash-retention must be positive", errUsage)
+	}
+	if c.gcInterval < 0 {
+		return fmt.Errorf("%w: --gc-interval must not be negative (0 turns it off)", errUsage)
+	}
+	if c.shutdownTimeout <= 0 {
+		return fmt.Errorf("%w: --shutdown-timeout must be positive", errUsage)
 	}
 	if _, err := c.proxies(); err != nil {
 		return err

@@ -66,7 +66,7 @@ func TestLoadConfig(t *testing.T) {
 		Addr, DataDir, Database, Bucket, Secret, Keys, Iss, Aud, Clamd, Policy, Types string
 		MaxSize, InlineMax                                                            int64
 		RateIP, RateUser                                                              float64
-		Retention, Shutdown                                                           time.Duration
+		Retention, Shutdown, GC                                                       time.Duration
 		Proxies                                                                       []string
 	}
 	viewOf := func(c *config) view {
@@ -76,13 +76,13 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, p}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
-		Retention: 720 * time.Hour, Shutdown: 30 * time.Second,
+		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
 	}
 	tests := []struct {
 		name string
@@ -98,10 +98,11 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_JWT_SECRET": "s", "FILESTORE_JWT_KEYS": "k.pem", "FILESTORE_JWT_ISSUER": "i", "FILESTORE_JWT_AUDIENCE": "a",
 			"FILESTORE_TRASH_RETENTION": "1h", "FILESTORE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
 			"FILESTORE_DATABASE": "postgres://u:p@h/db", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
+			"FILESTORE_GC_INTERVAL": "0",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "postgres://u:p@h/db", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
-				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second,
+				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
 				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
@@ -139,6 +140,11 @@ func TestLoadConfig(t *testing.T) {
 		{"inline limit over 64KiB", []string{"--inline-max", "128KiB"}, nil},
 		{"bad policy", []string{"--scan-policy", "maybe"}, nil},
 		{"negative rate", []string{"--rate-ip", "-1"}, nil},
+		{"NaN rate", []string{"--rate-user", "NaN"}, nil},
+		{"infinite rate", nil, map[string]string{"FILESTORE_RATE_IP": "+Inf"}},
+		{"negative GC interval", []string{"--gc-interval", "-1m"}, nil},
+		{"zero shutdown timeout", []string{"--shutdown-timeout", "0"}, nil},
+		{"negative shutdown timeout", nil, map[string]string{"FILESTORE_SHUTDOWN_TIMEOUT": "-5s"}},
 		{"bad rate env", nil, map[string]string{"FILESTORE_RATE_USER": "fast"}},
 		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil},
 		{"bad retention", nil, map[string]string{"FILESTORE_TRASH_RETENTION": "forever"}},

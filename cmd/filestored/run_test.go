@@ -320,3 +320,31 @@ func TestHeaderTimeout(t *testing.T) {
 	}
 	t.Fatalf("all %d header bytes sent at 20 ms each, and the connection still open", sent)
 }
+
+// TestPeriodicGC: with --gc-interval the server collects on its own: a
+// file trashed longer ago than --trash-retention is purged and its bytes
+// removed, with no call to POST /v1/admin/gc. Before, nothing ran GC but
+// that call.
+func TestPeriodicGC(t *testing.T) {
+	s := startServer(t, "--gc-interval", "20ms", "--trash-retention", "1ms", "--inline-max", "0")
+	tok := s.token(t, "--sub", "alice")
+	status, body := s.request(t, "POST", "/v1/files?name=a.bin", tok, bytes.NewReader(bytes.Repeat([]byte("a"), 200_000)))
+	if status != 201 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	var f struct{ ID string }
+	if err := json.Unmarshal(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := s.request(t, "DELETE", "/v1/files/"+f.ID, tok, nil); status != 204 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	s.logs.waitFor(t, regexp.MustCompile(`msg=gc purged_files=1 removed_objects=1 `))
+	if status, body := s.request(t, "GET", "/v1/files?trash=true", tok, nil); status != 200 || !bytes.Contains(body, []byte(`"files":[]`)) {
+		t.Errorf("trash after GC: %d %s, want it empty", status, body)
+	}
+	_, stats := s.request(t, "GET", "/v1/admin/stats", s.token(t, "--sub", "root", "--scope", "admin"), nil)
+	if !bytes.Contains(stats, []byte(`"stored_bytes":0`)) {
+		t.Errorf("stats after GC: %s, want no stored bytes", stats)
+	}
+}

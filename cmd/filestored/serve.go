@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
 	"github.com/filestore-go/filestore/httpapi"
+	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/meta"
 	"github.com/filestore-go/filestore/scan"
 )
@@ -91,9 +91,18 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	// Called by Shutdown once the listeners are closed.
 	srv.RegisterOnShutdown(func() { logger.Info("draining", "timeout", c.shutdownTimeout) })
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
-		"database", redact(c.database), "bucket", redact(c.bucket),
+		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
-		"inline_max", formatSize(int64(c.inlineMax)))
+		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval)
+	if c.gcInterval > 0 {
+		gctx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() {
+			defer close(gcDone)
+			collectEvery(gctx, store, c.gcInterval, logger)
+		}()
+		defer func() { stopGC(); <-gcDone }() // before the store closes
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -130,13 +139,4 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-}
-
-// redact hides a URL's password.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
