@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -43,6 +44,11 @@ func (v *Verifier) caller(c *tokenClaims, now time.Time) (*Caller, error) {
 		return nil, invalid("sub claim is longer than %d bytes", maxSubLen)
 	case strings.ContainsFunc(c.Subject, unicode.IsControl):
 		return nil, invalid("sub claim contains control characters")
+	case strings.ContainsRune(c.Subject, utf8.RuneError):
+		// The JSON decoder turns invalid UTF-8 and lone surrogate
+		// escapes ("\ud800") into U+FFFD, so distinct subjects would
+		// become one owner.
+		return nil, invalid("sub claim is not valid Unicode (or contains U+FFFD)")
 	}
 	scopes, err := parseScopes(c.Scope, c.Scp)
 	if err != nil {
@@ -74,13 +80,13 @@ func claimsError(err error) error {
 func parseScopes(scope *string, scp any) ([]string, error) {
 	var given []string
 	if scope != nil {
-		given = strings.Fields(*scope)
+		given = scopeFields(*scope)
 	} else {
 		switch s := scp.(type) {
 		case nil:
 			return []string{ScopeRead, ScopeWrite}, nil
 		case string:
-			given = strings.Fields(s)
+			given = scopeFields(s)
 		case []any:
 			for _, e := range s {
 				str, ok := e.(string)
@@ -100,4 +106,14 @@ func parseScopes(scope *string, scp any) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// scopeFields splits a scope string at ASCII white space (RFC 6749 3.3
+// separates scopes with spaces; tabs and line ends are taken too). Other
+// white space (U+00A0, U+3000, ...) stays inside a scope, which is then
+// unknown: "profile\u00a0admin" grants nothing.
+func scopeFields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+	})
 }

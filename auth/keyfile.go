@@ -106,9 +106,10 @@ func parseJWKS(data []byte, log *slog.Logger, path string) ([]verificationKey, e
 // for the warning.
 func parseJWK(raw []byte) (verificationKey, error) {
 	var meta struct {
-		Kid string `json:"kid"`
+		Kid    string          `json:"kid"`
+		KeyOps json.RawMessage `json:"key_ops"`
 	}
-	_ = json.Unmarshal(raw, &meta) // best effort, for the warning only
+	_ = json.Unmarshal(raw, &meta) // best effort, for the warning and key_ops
 	k := verificationKey{origin: originJWKS, kid: meta.Kid}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {
@@ -123,6 +124,17 @@ func parseJWK(raw []byte) (verificationKey, error) {
 	}
 	if jwk.Use == "enc" {
 		return k, errors.New(`key is for encryption ("use": "enc")`)
+	}
+	if meta.KeyOps != nil {
+		// go-jose does not read key_ops (RFC 7517 4.3): a key that
+		// lists its operations must list "verify".
+		var ops []string
+		if err := json.Unmarshal(meta.KeyOps, &ops); err != nil {
+			return k, errors.New(`"key_ops" is not an array of strings`)
+		}
+		if !slices.Contains(ops, "verify") {
+			return k, fmt.Errorf(`key is not for verifying signatures ("key_ops": %q)`, ops)
+		}
 	}
 	algs, err := publicKeyAlgorithms(jwk.Key)
 	if err != nil {

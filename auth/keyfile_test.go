@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"log/slog"
@@ -215,5 +216,66 @@ func TestKeyFileFIFO(t *testing.T) {
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		t.Errorf("error %v is ErrNotExist", err)
+	}
+}
+
+// TestJWKSKeyOps: a JWK whose key_ops (RFC 7517 4.3) does not list
+// "verify", or is not an array, is skipped with a warning, as "use": "enc"
+// is; go-jose does not read key_ops. Before, such keys verified tokens.
+func TestJWKSKeyOps(t *testing.T) {
+	keys := newTestKeys(t)
+	var jwks []any
+	for _, k := range []struct {
+		kid string
+		ops any
+	}{
+		{"enc", []string{"encrypt", "wrapKey"}},
+		{"sign", []string{"sign"}},
+		{"string", "verify"},
+		{"verify", []string{"sign", "verify"}},
+		{"none", nil},
+	} {
+		raw, err := json.Marshal(jwk(keys.ec.Public(), k.kid, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if k.ops != nil {
+			m["key_ops"] = k.ops
+		}
+		jwks = append(jwks, m)
+	}
+	doc, err := json.Marshal(map[string]any{"keys": jwks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, t.TempDir(), "jwks.json", doc)
+	rec := &recorder{}
+	v := newVerifier(t, Config{KeyFile: path, Logger: slog.New(rec)})
+	warn := func(index, kid, err string) logRecord {
+		return logRecord{Level: slog.LevelWarn, Msg: "auth: ignoring unusable key in key file", Attrs: map[string]string{"file": path, "index": index, "kid": kid, "err": err}}
+	}
+	wantLogs := []logRecord{
+		warn("0", "enc", `key is not for verifying signatures ("key_ops": ["encrypt" "wrapKey"])`),
+		warn("1", "sign", `key is not for verifying signatures ("key_ops": ["sign"])`),
+		warn("2", "string", `"key_ops" is not an array of strings`),
+	}
+	if diff := cmp.Diff(wantLogs, rec.take()); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	for kid, wantErr := range map[string]string{
+		"enc":    `auth: invalid token: no configured key for algorithm ES256 and kid "enc"`,
+		"sign":   `auth: invalid token: no configured key for algorithm ES256 and kid "sign"`,
+		"string": `auth: invalid token: no configured key for algorithm ES256 and kid "string"`,
+		"verify": "",
+		"none":   "",
+	} {
+		_, err := v.Verify(context.Background(), sign(t, jose.ES256, keys.ec, kid, claims("alice", nil)))
+		if diff := cmp.Diff(wantErr, errString(err)); diff != "" {
+			t.Errorf("kid %s: Verify error (-want +got):\n%s", kid, diff)
+		}
 	}
 }

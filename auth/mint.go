@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -48,6 +49,8 @@ func MintWith(secret []byte, sub string, scopes []string, ttl time.Duration, now
 		return "", fmt.Errorf("auth: mint: sub must have 1 to %d bytes", maxSubLen)
 	case strings.ContainsFunc(sub, unicode.IsControl):
 		return "", errors.New("auth: mint: sub contains control characters")
+	case !utf8.ValidString(sub) || strings.ContainsRune(sub, utf8.RuneError):
+		return "", errors.New("auth: mint: sub is not valid Unicode (or contains U+FFFD)")
 	case ttl <= 0:
 		return "", errors.New("auth: mint: ttl must be positive")
 	}

@@ -110,6 +110,8 @@ func TestMintErrors(t *testing.T) {
 		{name: "empty sub", secret: secretOf(32), sub: "", ttl: time.Hour, wantErr: "auth: mint: sub must have 1 to 255 bytes"},
 		{name: "long sub", secret: secretOf(32), sub: strings.Repeat("a", 256), ttl: time.Hour, wantErr: "auth: mint: sub must have 1 to 255 bytes"},
 		{name: "control in sub", secret: secretOf(32), sub: "a\nb", ttl: time.Hour, wantErr: "auth: mint: sub contains control characters"},
+		{name: "U+FFFD in sub", secret: secretOf(32), sub: "a\ufffd", ttl: time.Hour, wantErr: "auth: mint: sub is not valid Unicode (or contains U+FFFD)"},
+		{name: "invalid UTF-8 in sub", secret: secretOf(32), sub: "a\xff", ttl: time.Hour, wantErr: "auth: mint: sub is not valid Unicode (or contains U+FFFD)"},
 		{name: "zero ttl", secret: secretOf(32), sub: "alice", ttl: 0, wantErr: "auth: mint: ttl must be positive"},
 		{name: "empty scope", secret: secretOf(32), sub: "alice", scopes: []string{""}, ttl: time.Hour, wantErr: `auth: mint: invalid scope ""`},
 		{name: "scope with space", secret: secretOf(32), sub: "alice", scopes: []string{"files:read files:write"}, ttl: time.Hour, wantErr: `auth: mint: invalid scope "files:read files:write"`},

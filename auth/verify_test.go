@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,7 @@ func TestVerify(t *testing.T) {
 	bad := func(reason string) string { return "auth: invalid token: " + reason }
 	rawToken := func(header, payload, sig string) string { return b64(header) + "." + b64(payload) + "." + sig }
 	validPayload := mustJSON(t, alice)
+	expStr := strconv.FormatInt(at(time.Hour), 10)
 
 	tests := []struct {
 		name    string
@@ -138,6 +140,12 @@ func TestVerify(t *testing.T) {
 		{name: "empty sub", v: vHS64, token: hs256(claims("", nil)), wantErr: bad("sub claim missing or empty")},
 		{name: "sub of 255 bytes", v: vHS64, token: hs256(claims(strings.Repeat("é", 127)+"x", nil)), want: &Caller{Owner: strings.Repeat("é", 127) + "x", Scopes: []string{ScopeRead, ScopeWrite}}},
 		{name: "sub of 256 bytes", v: vHS64, token: hs256(claims(strings.Repeat("é", 128), nil)), wantErr: bad("sub claim is longer than 255 bytes")},
+		// The JSON decoder reads each of these as "mallory\ufffd": taken,
+		// they would be one owner.
+		{name: "sub with a lone high surrogate", v: vHS64, token: hmacToken(sha256.New, secret64, `{"alg":"HS256"}`, `{"sub":"mallory\ud800","exp":`+expStr+`}`), wantErr: bad("sub claim is not valid Unicode (or contains U+FFFD)")},
+		{name: "sub with a lone low surrogate", v: vHS64, token: hmacToken(sha256.New, secret64, `{"alg":"HS256"}`, `{"sub":"mallory\udc00","exp":`+expStr+`}`), wantErr: bad("sub claim is not valid Unicode (or contains U+FFFD)")},
+		{name: "sub with invalid UTF-8", v: vHS64, token: hmacToken(sha256.New, secret64, `{"alg":"HS256"}`, "{\"sub\":\"mallory\xff\",\"exp\":"+expStr+"}"), wantErr: bad("sub claim is not valid Unicode (or contains U+FFFD)")},
+		{name: "sub with U+FFFD", v: vHS64, token: hs256(claims("mallory\ufffd", nil)), wantErr: bad("sub claim is not valid Unicode (or contains U+FFFD)")},
 		{name: "sub with NUL", v: vHS64, token: hs256(claims("ali\x00ce", nil)), wantErr: bad("sub claim contains control characters")},
 		{name: "sub not a string", v: vHS64, token: hs256(claims("alice", map[string]any{"sub": 42})), wantErr: bad("malformed claims: json: cannot unmarshal number into Go value of type string")},
 
@@ -146,6 +154,8 @@ func TestVerify(t *testing.T) {
 		{name: "scope read", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": "files:read"})), want: scoped(ScopeRead)},
 		{name: "scope admin does not imply files", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": "admin"})), want: scoped(ScopeAdmin)},
 		{name: "scope all, any order, extra spaces", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": "  admin files:write\tfiles:read admin "})), want: scoped(ScopeRead, ScopeWrite, ScopeAdmin)},
+		{name: "scope split at non-ASCII space is one unknown scope", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": "profile\u00a0admin files:read\u3000admin"})), want: scoped()},
+		{name: "scp string split at non-ASCII space", v: vHS64, token: hs256(claims("alice", map[string]any{"scp": "profile\u2003admin"})), want: scoped()},
 		{name: "scope empty grants nothing", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": ""})), want: scoped()},
 		{name: "unknown scopes ignored", v: vHS64, token: hs256(claims("alice", map[string]any{"scope": "openid files:readx profile"})), want: scoped()},
 		{name: "scp array", v: vHS64, token: hs256(claims("alice", map[string]any{"scp": []string{"files:write"}})), want: scoped(ScopeWrite)},
