@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
 	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer: fail-closed or fail-open")
-	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB)")
+	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB, TiB)")
 	fs.Var(&c.inlineMax, "inline-max", "uploads up to this size are stored in the catalogue, not the bucket (at most 64KiB); 0 turns it off")
 	fs.StringVar(&c.allowedTypes, "allowed-types", "", "allowed content types, comma list like image/*,application/pdf (default: all)")
 	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
@@ -203,14 +204,18 @@ func (c *config) level() (slog.Level, error) {
 }
 
 // usage writes the flags and their variables.
-func usage(fs *flag.FlagSet, w io.Writer, head string) {
+func usage(fs *flag.FlagSet, w io.Writer, head string, noEnv ...string) {
 	fmt.Fprintln(w, head)
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
 		if def != "" {
 			def = " (default " + strconv.Quote(def) + ")"
 		}
-		fmt.Fprintf(w, "  --%s, %s\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		name := "--" + f.Name
+		if !slices.Contains(noEnv, f.Name) {
+			name += ", " + envName(f.Name)
+		}
+		fmt.Fprintf(w, "  %s\n      %s%s\n", name, f.Usage, def)
 	})
 }
 

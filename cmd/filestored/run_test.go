@@ -348,3 +348,21 @@ func TestPeriodicGC(t *testing.T) {
 		t.Errorf("stats after GC: %s, want no stored bytes", stats)
 	}
 }
+
+// TestTokenHelp: `filestored token --help` names the variables of the flags
+// it shares with the server, and none for --sub, --scope and --ttl, which
+// it does not read from the environment.
+func TestTokenHelp(t *testing.T) {
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--help"}, envOf(nil), io.Discard, &help); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n  --sub\n", "\n  --scope\n", "\n  --ttl\n", "\n  --data-dir, FILESTORE_DATA_DIR\n"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("token --help lacks %q:\n%s", want, help.String())
+		}
+	}
+	if strings.Contains(help.String(), "FILESTORE_SUB") {
+		t.Errorf("token --help names FILESTORE_SUB, which it does not read:\n%s", help.String())
+	}
+}

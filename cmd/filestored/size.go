@@ -30,11 +30,11 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	if num == "" || strings.ContainsAny(num, "+-") {
-		return 0, fmt.Errorf("size %q: want a whole number of B, KiB, MiB or GiB, like 5GiB", s)
+		return 0, fmt.Errorf("size %q: want a whole number of B, KiB, MiB, GiB or TiB, like 5GiB", s)
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("size %q: want a whole number of B, KiB, MiB or GiB, like 5GiB", s)
+		return 0, fmt.Errorf("size %q: want a whole number of B, KiB, MiB, GiB or TiB, like 5GiB", s)
 	}
 	if n > math.MaxInt64/factor {
 		return 0, fmt.Errorf("size %q is too large", s)

@@ -12,6 +12,11 @@ import (
 	"github.com/filestore-go/filestore/auth"
 )
 
+// tokenOnly returns the flags of `filestored token` alone; they have no
+// FILESTORE_* variable (an environment set for the server must not choose
+// whose tokens are minted).
+func tokenOnly() []string { return []string{"sub", "scope", "ttl"} }
+
 // runToken is `filestored token`: it prints a token for --sub signed with
 // the secret the server would use (--jwt-secret, or <data-dir>/jwt.secret,
 // created when missing).
@@ -23,8 +28,8 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 	sub := fs.String("sub", "", "the owner id (the token's sub); required")
 	scope := fs.String("scope", auth.ScopeRead+" "+auth.ScopeWrite, "space-separated scopes: files:read, files:write, admin")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
-	fs.Usage = func() { usage(fs, stderr, usageHead) }
-	if err := parseFlags(fs, args, env, "sub", "scope", "ttl"); err != nil {
+	fs.Usage = func() { usage(fs, stderr, usageHead, tokenOnly()...) }
+	if err := parseFlags(fs, args, env, tokenOnly()...); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
