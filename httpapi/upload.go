@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -238,6 +239,11 @@ func (b *uploadBody) failure(err error) error {
 	case errors.Is(cause, os.ErrDeadlineExceeded):
 		return &httpError{status: http.StatusBadRequest, code: codeBadRequest,
 			detail: "the request body stalled; nothing was stored", err: cause}
+	case errors.Is(cause, net.ErrClosed):
+		// This side closed the connection: the server's shutdown
+		// deadline cut the upload, not the client.
+		return &httpError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			detail: "the server is shutting down; nothing was stored, try again", err: cause}
 	default:
 		return &httpError{status: http.StatusBadRequest, code: codeBadRequest,
 			detail: "the request body ended early or could not be read; nothing was stored", err: cause}

@@ -191,6 +191,9 @@ func TestShutdownDeadline(t *testing.T) {
 	if r := <-done; r.status == 201 {
 		t.Errorf("the unfinished upload was stored: %s", r.body)
 	}
+	// The server cut it, not the client: logged (and counted) as 503,
+	// not as the client's 400.
+	s.logs.waitFor(t, regexp.MustCompile(`msg=request method=POST [^\n]* status=503 `))
 }
 
 func TestToken(t *testing.T) {
