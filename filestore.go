@@ -91,7 +91,9 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	// Close releases the Store's resources. Operations after Close return
-	// ErrClosed.
+	// ErrClosed, and so do those it overtakes (in flight when it is called;
+	// Close does not wait for them): an upload that Close overtakes before
+	// its commit stores nothing.
 	Close() error
 }
 

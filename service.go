@@ -187,11 +187,15 @@ func (s *Service) check() error {
 	return nil
 }
 
-// translate maps catalogue and storage errors to filestore's sentinels.
+// translate maps catalogue and storage errors to filestore's sentinels. An
+// operation that Close overtook (its catalogue or database closed under
+// it) fails with ErrClosed, as one that starts after Close does.
 func (s *Service) translate(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, dedup.ErrClosed), s.closed.Load():
+		return fmt.Errorf("filestore: %s: %w: %w", op, ErrClosed, err)
 	case errors.Is(err, dedup.ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("filestore: %s: %w", op, ErrNotFound)
 	case errors.Is(err, dedup.ErrConflict):

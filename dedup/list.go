@@ -57,8 +57,9 @@ func decodeCursor(s string) (*cursor, error) {
 // List returns one page of owner's files ordered by folder, name and id
 // (bytewise), and the cursor of the next page ("" on the last page). The
 // order is a keyset: files inserted before the cursor's position are never
-// shown later, and none is shown twice. ErrBadCursor for a cursor this
-// package did not make.
+// shown later, and a file that keeps its folder and name is shown once; one
+// renamed or moved past the cursor during the listing is shown again at its
+// new place. ErrBadCursor for a cursor this package did not make.
 func (c *Catalog) List(ctx context.Context, owner string, q ListQuery) ([]*File, string, error) {
 	var after *cursor
 	if q.Cursor != "" {
