@@ -23,16 +23,20 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal starts the graceful shutdown; from then on the
-	// signals have their default effect again, so a second one ends the
-	// process at once instead of waiting out --shutdown-timeout.
+	// The first SIGINT or SIGTERM starts the graceful shutdown. The
+	// signals get their default effect back before the shutdown begins
+	// (before ctx is cancelled), so a second one ends the process at once
+	// instead of waiting out --shutdown-timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		<-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
 	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "filestored:", err)
 		if errors.Is(err, errUsage) {
