@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/filestore-go/filestore/auth"
 )
 
@@ -78,7 +80,7 @@ func fixRange(v string, size int64, maxRanges int) string {
 	}
 	unit, specs, ok := strings.Cut(v, "=")
 	switch {
-	case !ok || !rangeUnit(unit):
+	case !ok || !httpguts.ValidHeaderFieldName(unit): // a token, like a range unit
 		return v
 	case !strings.EqualFold(unit, "bytes"):
 		return ""
@@ -108,18 +110,6 @@ func fixRange(v string, size int64, maxRanges int) string {
 		return "bytes=" + strconv.FormatInt(size, 10) + "-"
 	}
 	return "bytes=" + strings.Join(kept, ",")
-}
-
-// rangeUnit reports whether s is a token (RFC 9110 5.6.2), the syntax of
-// a range unit.
-func rangeUnit(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // suffixLength is the length http.ServeContent reads from end, the trimmed

@@ -186,7 +186,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &bodyReader{ReadCloser: r.Body, rc: rc, timeout: h.cfg.BodyTimeout}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = body
-		sw.untouched = func() bool { return body.n == 0 && !body.done }
+		sw.body = body
 	}
 
 	abort := false

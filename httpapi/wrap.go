@@ -15,9 +15,9 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
-	// untouched reports whether the request has a body of which the
-	// handler has read nothing; the answer then closes the connection.
-	untouched func() bool
+	// body is the request's body, nil when it has none; an answer given
+	// before the handler read any of it closes the connection.
+	body *bodyReader
 }
 
 // closeIfUntouched asks the server to close the connection after the
@@ -27,7 +27,7 @@ type statusWriter struct {
 // keep the connection: from a client that announced a body and never sends
 // it, it would wait for ever.
 func (w *statusWriter) closeIfUntouched() {
-	if w.untouched != nil && w.untouched() {
+	if w.body != nil && w.body.n == 0 && !w.body.done {
 		w.Header().Set("Connection", "close")
 	}
 }
