@@ -5,6 +5,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
@@ -34,6 +35,9 @@ func dimensions(s *source, t string) (w, h int, ok bool) {
 	case typeBMP:
 		cfg, err = bmp.DecodeConfig(r)
 	case typeTIFF:
+		if tiffPreview(s, s.size) {
+			return 0, 0, false
+		}
 		cfg, err = tiff.DecodeConfig(r)
 	default:
 		return 0, 0, false
@@ -42,6 +46,36 @@ func dimensions(s *source, t string) (w, h int, ok bool) {
 		return 0, 0, false
 	}
 	return cfg.Width, cfg.Height, true
+}
+
+// tagNewSubfileType is the TIFF tag whose bit 0 marks an image as a
+// reduced-resolution copy of another one in the same file.
+const tagNewSubfileType = 0x00fe
+
+// tiffPreview reports whether the first image of a TIFF-structured file
+// (the one tiff.DecodeConfig reads) is a reduced-resolution copy: in DNG
+// and the TIFF-based camera raws it is a thumbnail, and the image itself
+// is in a SubIFD. Its size is not the image's, so none is reported.
+func tiffPreview(ra io.ReaderAt, size int64) bool {
+	order, first, err := tiffHeader(ra, size)
+	if err != nil {
+		return false
+	}
+	entries, err := readIFD(ra, size, order, first, kindSubfile)
+	if err != nil || len(entries) == 0 {
+		return false
+	}
+	e := entries[0]
+	var v uint32
+	switch order.Uint16(e[2:]) {
+	case 3: // SHORT
+		v = uint32(order.Uint16(e[8:]))
+	case 4: // LONG
+		v = order.Uint32(e[8:])
+	default:
+		return false
+	}
+	return order.Uint32(e[4:]) >= 1 && v&1 != 0
 }
 
 // exifTurned reports whether x's orientation (5 to 8) turns the image by

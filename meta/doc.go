@@ -57,7 +57,9 @@
 // turns of the primary item's irot (a HEIF's EXIF orientation only
 // describes that rotation, as MIAF has it), and StoredWidth and
 // StoredHeight then give the encoded size (only when it differs from the
-// displayed one).
+// displayed one). A TIFF whose first image is marked as a reduced-resolution
+// copy (NewSubfileType bit 0: the preview of a DNG or of a TIFF-based
+// camera raw) gets no size, since the preview's is not the image's.
 //
 // EXIF is read with github.com/dsoprea/go-exif/v3 from a JPEG's APP1
 // segment, a TIFF's own IFDs, a PNG eXIf chunk, a WebP EXIF chunk or the
@@ -69,8 +71,11 @@
 // reference is left out) and altitude in metres (negative when
 // GPSAltitudeRef is 1), exposure time ("1/160", or seconds from a quarter
 // second up), f-number, ISO and focal length. Only what is present and
-// valid is reported; a blank or all-zero date, an unknown orientation, a
-// zero denominator are left out; a value written with a common
+// valid is reported; a blank or all-zero date, a day the month does not
+// have or an hour past 23, an offset beyond ±14:00 (the date is kept), an
+// unknown orientation, a zero denominator (0/0 degrees, which a receiver
+// without a fix writes, is no coordinate; a 0/0 minute or second counts
+// as 0) are left out; a value written with a common
 // non-standard type (SRATIONAL coordinates, a LONG orientation or ISO) is
 // read all the same. GPS is read from the GPS IFD's tags rather
 // than with (*exif.Ifd).GpsInfo, which refuses GPS version 2.4 (EXIF 3.0),

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -319,7 +320,10 @@ func takenAt(dt, offset string) string {
 	num := func(a, b int) int { n, _ := strconv.Atoi(dt[a:b]); return n }
 	year, month, day := num(0, 4), num(5, 7), num(8, 10)
 	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
-	if year == 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 24 || minute > 59 || sec > 60 {
+	// A day the month does not have, or an hour past 23, is no time a
+	// client could parse (RFC 3339); a leap second (60) is one.
+	if year == 0 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 60 ||
+		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
 		return ""
 	}
 	s := dt[:4] + "-" + dt[5:7] + "-" + dt[8:10] + "T" + dt[11:19]
@@ -341,7 +345,7 @@ func isZoneOffset(s string) bool {
 	}
 	h, _ := strconv.Atoi(s[1:3])
 	m, _ := strconv.Atoi(s[4:6])
-	return h <= 14 && m <= 59
+	return m <= 59 && (h < 14 || h == 14 && m == 0)
 }
 
 // position reads latitude, longitude and altitude from the GPS IFD. A
@@ -371,15 +375,17 @@ func position(gps *exif.Ifd) *filestore.GPS {
 }
 
 // coordinate reads degrees, minutes and seconds (one to three
-// non-negative rationals; 0/0 counts as 0) as decimal degrees, negative
-// for the second reference letter, within ±limit.
+// non-negative rationals) as decimal degrees, negative for the second
+// reference letter, within ±limit. A 0/0 minute or second counts as 0;
+// 0/0 degrees is no coordinate (a receiver without a fix writes every
+// part 0/0), not 0°.
 func coordinate(gps *exif.Ifd, tag, refTag uint16, pos, neg string, limit float64) (float64, bool) {
 	ref := strings.ToUpper(text(gps, refTag))
 	if ref != pos && ref != neg {
 		return 0, false
 	}
 	r, ok := fractions(gps, tag)
-	if !ok || len(r) > 3 {
+	if !ok || len(r) > 3 || r[0].den == 0 {
 		return 0, false
 	}
 	v := 0.0

@@ -41,6 +41,8 @@ const (
 	kindIFD0 ifdKind = iota
 	kindExif
 	kindGPS
+	// kindSubfile is IFD0 read for its NewSubfileType alone (tiffPreview).
+	kindSubfile
 )
 
 // wantedTag reports whether fields reads tag from an IFD of kind k, or
@@ -59,6 +61,8 @@ func wantedTag(k ifdKind, tag uint16) bool {
 		}
 	case kindGPS:
 		return tag >= tagGPSLatitudeRef && tag <= tagGPSAltitude
+	case kindSubfile:
+		return tag == tagNewSubfileType
 	}
 	return false
 }
@@ -118,25 +122,13 @@ func (w *withTail) ReadAt(p []byte, off int64) (int, error) {
 // compactTIFF checks the TIFF header of a block of size bytes and builds
 // the compact IFDs. It fails when IFD0 cannot be read.
 func compactTIFF(ra io.ReaderAt, size int64) (*compacted, error) {
-	var hdr [8]byte
-	if size < int64(len(hdr)) {
-		return nil, errEXIFStructure
-	}
-	if _, err := ra.ReadAt(hdr[:], 0); err != nil {
+	order, first, err := tiffHeader(ra, size)
+	if err != nil {
 		return nil, err
-	}
-	var order byteOrder
-	switch string(hdr[:4]) {
-	case "II*\x00":
-		order = binary.LittleEndian
-	case "MM\x00*":
-		order = binary.BigEndian
-	default:
-		return nil, errEXIFStructure
 	}
 	// Offsets are 32-bit: the copies must be addressable.
 	size = min(size, math.MaxUint32-3*(2+ifdEntrySize*maxIFDEntries+4)-1)
-	ifd0, err := readIFD(ra, size, order, int64(order.Uint32(hdr[4:])), kindIFD0)
+	ifd0, err := readIFD(ra, size, order, first, kindIFD0)
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +190,28 @@ func compactTIFF(ra io.ReaderAt, size int64) (*compacted, error) {
 		order:    order,
 		firstIFD: uint32(base),
 	}, nil
+}
+
+// tiffHeader reads the header of a TIFF-structured block of size bytes: its
+// byte order and the offset of IFD0.
+func tiffHeader(ra io.ReaderAt, size int64) (byteOrder, int64, error) {
+	var hdr [8]byte
+	if size < int64(len(hdr)) {
+		return nil, 0, errEXIFStructure
+	}
+	if _, err := ra.ReadAt(hdr[:], 0); err != nil {
+		return nil, 0, err
+	}
+	var order byteOrder
+	switch string(hdr[:4]) {
+	case "II*\x00":
+		order = binary.LittleEndian
+	case "MM\x00*":
+		order = binary.BigEndian
+	default:
+		return nil, 0, errEXIFStructure
+	}
+	return order, int64(order.Uint32(hdr[4:])), nil
 }
 
 // readIFD reads the IFD of kind k at off and returns the first entry of

@@ -125,6 +125,51 @@ func TestGeneratedImageDimensions(t *testing.T) {
 	}
 }
 
+// TestRawPreviewSize: a TIFF-based raw (DNG, NEF, ARW) whose first image
+// is a reduced-resolution preview (NewSubfileType 1) and whose image is in
+// a SubIFD gets no size rather than the preview's; a first image that is
+// not marked as one keeps its size.
+func TestRawPreviewSize(t *testing.T) {
+	raw := func(subfileType ifdEntry) []byte {
+		ifd0 := ifdSpec{off: 8, entries: []ifdEntry{
+			subfileType, {256, tLong, 1, 32}, {257, tLong, 1, 24}, {258, tShort, 3, 600},
+			{259, tShort, 1, 1}, {262, tShort, 1, 2}, {273, tLong, 1, 1024}, {277, tShort, 1, 3},
+			{278, tLong, 1, 24}, {279, tLong, 1, 32 * 24 * 3}, {330, tLong, 1, 300},
+		}}
+		sub := ifdSpec{off: 300, entries: []ifdEntry{
+			{254, tLong, 1, 0}, {256, tLong, 1, 6000}, {257, tLong, 1, 4000}, {258, tShort, 1, 16},
+			{259, tShort, 1, 1}, {262, tShort, 1, 32803}, {273, tLong, 1, 4096}, {277, tShort, 1, 1},
+			{278, tLong, 1, 4000}, {279, tLong, 1, 6000 * 4000 * 2},
+		}}
+		return buildTIFF(1024+32*24*3+64, 8, []ifdSpec{ifd0, sub}, map[uint32][]byte{600: {8, 0, 8, 0, 8, 0}})
+	}
+	e, _ := newTestExtractor(t, nil)
+	for _, tt := range []struct {
+		name string
+		give []byte
+		want filestore.Meta
+	}{
+		{"preview, LONG", raw(ifdEntry{254, tLong, 1, 1}), filestore.Meta{}},
+		{"preview, SHORT", raw(ifdEntry{254, tShort, 1, 1}), filestore.Meta{}},
+		{"preview and mask bits", raw(ifdEntry{254, tLong, 1, 5}), filestore.Meta{}},
+		{"full resolution", raw(ifdEntry{254, tLong, 1, 0}), filestore.Meta{Width: ptr(32), Height: ptr(24)}},
+		{"a page of many", raw(ifdEntry{254, tLong, 1, 2}), filestore.Meta{Width: ptr(32), Height: ptr(24)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			md, err := e.Extract(context.Background(), input("photo.dng", tt.give))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.ContentType != "image/tiff" {
+				t.Errorf("content type %s, want image/tiff", md.ContentType)
+			}
+			if diff := cmp.Diff(tt.want, md.Meta); diff != "" {
+				t.Errorf("Meta (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // exifTIFF is a well-formed TIFF-structured EXIF block with IFD0, an Exif
 // IFD and a GPS IFD, built by hand so that every field's value is known.
 func exifTIFF() []byte {
@@ -213,6 +258,18 @@ func TestTakenAtAndExposure(t *testing.T) {
 		{"    :  :     :  :  ", "", ""},
 		{"2008:13:30 15:56:01", "", ""},
 		{"2008:05:30", "", ""},
+		// Days a month does not have, and hours past 23: not times.
+		{"2021:02:29 10:00:00", "", ""},
+		{"2024:02:29 10:00:00", "", "2024-02-29T10:00:00"},
+		{"2021:04:31 10:00:00", "", ""},
+		{"2021:12:31 23:59:60", "", "2021-12-31T23:59:60"},
+		{"2021:06:01 24:00:00", "", ""},
+		{"2021:06:01 24:30:00", "", ""},
+		// Offsets beyond ±14:00 are dropped, the date kept.
+		{"2021:06:01 10:00:00", "+14:00", "2021-06-01T10:00:00+14:00"},
+		{"2021:06:01 10:00:00", "-12:45", "2021-06-01T10:00:00-12:45"},
+		{"2021:06:01 10:00:00", "+14:59", "2021-06-01T10:00:00"},
+		{"2021:06:01 10:00:00", "-15:00", "2021-06-01T10:00:00"},
 	} {
 		if got := takenAt(tt.dt, tt.offset); got != tt.want {
 			t.Errorf("takenAt(%q, %q) = %q, want %q", tt.dt, tt.offset, got, tt.want)
@@ -323,6 +380,21 @@ func TestHostileEXIF(t *testing.T) {
 				{tagGPSAltitude, tRational, 1, 400},
 			}}}, map[uint32][]byte{400: rationalBytes(5, 0), 410: rationalBytes(1, 0, 2, 1, 3, 1)}),
 			want: nil,
+		},
+		{
+			// A receiver without a fix: 0/0 is undefined, not 0°. A 0/0
+			// second of a coordinate whose degrees are known counts as 0.
+			name: "coordinates of 0/0 degrees",
+			give: buildTIFF(512, 8, []ifdSpec{{off: 8, entries: []ifdEntry{
+				{tagMake, tASCII, 6, 200},
+				{tagGPSIFD, tLong, 1, 100},
+			}}, {off: 100, entries: []ifdEntry{
+				{tagGPSLatitudeRef, tASCII, 2, inline([]byte("N\x00"))},
+				{tagGPSLatitude, tRational, 3, 300},
+				{tagGPSLongitudeRef, tASCII, 2, inline([]byte("W\x00"))},
+				{tagGPSLongitude, tRational, 3, 330},
+			}}}, map[uint32][]byte{200: []byte("Maker\x00"), 300: rationalBytes(0, 0, 0, 0, 0, 0), 330: rationalBytes(4, 1, 30, 1, 0, 0)}),
+			want: &filestore.EXIF{Make: "Maker", GPS: &filestore.GPS{Lon: ptr(-4.5)}},
 		},
 		{
 			name: "child pointer of the TIFF IFD type (13)",
