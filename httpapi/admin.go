@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -51,6 +52,11 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Caller)
 	defer cancel()
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.store.Ping(ctx); err != nil {
+		if cerr := r.Context().Err(); cerr != nil {
+			// The client went away: the dependencies were not asked.
+			writeError(w, r, fmt.Errorf("httpapi: readyz: %w", cerr))
+			return nil
+		}
 		infoFrom(r.Context()).err = err
 		writeProblem(w, r, http.StatusServiceUnavailable, codeUnavailable, "not ready: a dependency does not answer")
 		return nil

@@ -33,7 +33,7 @@ const (
 )
 
 // statusClientClosed is logged (and counted) for requests whose client went
-// away before the answer; nobody receives it.
+// away before the answer; it is never sent (see writeError).
 const statusClientClosed = 499
 
 // httpError is an error the handlers make themselves, with its status,

@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -194,6 +196,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			abort = h.recovered(sw, r, p)
 		}
+		if info.gone && !sw.wroteHeader {
+			abort = true
+		}
 		h.finish(r, info, sw, body.n, h.cfg.Now().Sub(start))
 		if abort {
 			panic(http.ErrAbortHandler)
@@ -210,6 +215,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	_, pattern := h.mux.Handler(r)
+	if !canonical(r.URL.EscapedPath()) {
+		// The mux would redirect to the cleaned path.
+		pattern = ""
+	}
 	info.route = pattern
 	rt := h.routes[pattern]
 	if ip, ok := clientIP(r, h.cfg.TrustedProxies); ok {
@@ -235,7 +244,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) recovered(sw *statusWriter, r *http.Request, p any) (abort bool) {
 	info := infoFrom(r.Context())
 	if p == http.ErrAbortHandler {
-		info.err = fmt.Errorf("httpapi: handler aborted")
+		if info.err == nil {
+			info.err = fmt.Errorf("httpapi: handler aborted")
+		}
 		return true
 	}
 	info.err = fmt.Errorf("httpapi: panic: %v", p)
@@ -306,8 +317,21 @@ func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, l *limiter, 
 	return false
 }
 
+// canonical reports whether p is a path the mux serves as it is: one
+// without empty, "." or ".." segments, which it redirects to their cleaned
+// form instead (its cleanPath).
+func canonical(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
 // unmatchedWriter turns the mux's plain-text 404 and 405 answers into
-// problems.
+// problems, and its redirects of a path that is not in canonical form
+// (an empty, "." or ".." segment) into 404: no route has such a path, and a
+// redirected upload would have its body thrown away.
 type unmatchedWriter struct {
 	http.ResponseWriter
 	r         *http.Request
@@ -319,6 +343,11 @@ func (u *unmatchedWriter) WriteHeader(code int) {
 	case http.StatusNotFound:
 		u.swallowed = true
 		writeProblem(u.ResponseWriter, u.r, code, codeNotFound, "no such route")
+	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		u.swallowed = true
+		u.Header().Del("Location")
+		writeProblem(u.ResponseWriter, u.r, http.StatusNotFound, codeNotFound,
+			"no such route: the path has an empty, \".\" or \"..\" segment")
 	case http.StatusMethodNotAllowed:
 		u.swallowed = true
 		writeProblem(u.ResponseWriter, u.r, code, codeMethodNotAllowed,

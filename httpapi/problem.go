@@ -21,11 +21,20 @@ type problem struct {
 }
 
 // writeError answers r with the problem err maps to (see classify) and
-// records err for the request log.
+// records err for the request log. When the client has gone (its request's
+// context was cancelled, which net/http also does when the client only
+// shuts down its sending side), nothing is written: the request is logged
+// as 499 and its connection closed without an answer, since 499 is no
+// HTTP status a client may be sent.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	c := classify(err)
-	if info := infoFrom(r.Context()); info != nil {
+	info := infoFrom(r.Context())
+	if info != nil {
 		info.err = err
+		if c.status == statusClientClosed {
+			info.gone = true
+			return
+		}
 	}
 	writeProblem(w, r, c.status, c.code, c.detail)
 }
@@ -39,9 +48,6 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 		Status: status,
 		Detail: detail,
 		Code:   code,
-	}
-	if p.Title == "" {
-		p.Title = "Client Closed Request"
 	}
 	if info := infoFrom(r.Context()); info != nil {
 		p.RequestID = info.requestID

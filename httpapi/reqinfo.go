@@ -14,6 +14,9 @@ type reqInfo struct {
 	owner     string
 	clientIP  string
 	err       error // the error answered, for the log
+	// gone is set when the client went away (err is its context's
+	// cancellation): the connection is closed without an answer.
+	gone bool
 	// raw is the ResponseWriter the server gave, for http.MaxBytesReader
 	// (which tells the server to close the connection after the answer).
 	raw http.ResponseWriter

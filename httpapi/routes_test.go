@@ -392,6 +392,11 @@ func TestUnmatchedRoutes(t *testing.T) {
 		{"GET", "/v1", 404, "not_found", ""},
 		{"GET", "/v1/nothing", 404, "not_found", ""},
 		{"GET", "/v1/files/x/y/z", 404, "not_found", ""},
+		// Paths the mux would redirect to their cleaned form.
+		{"GET", "/v1//files", 404, "not_found", ""},
+		{"GET", "/v1/x/../files", 404, "not_found", ""},
+		{"GET", "/v1/./files", 404, "not_found", ""},
+		{"POST", "//v1/files?name=r.txt", 404, "not_found", ""},
 		{"PUT", "/v1/files", 405, "method_not_allowed", "GET, HEAD, POST"},
 		{"DELETE", "/v1/files", 405, "method_not_allowed", "GET, HEAD, POST"},
 		{"PUT", "/v1/files/abc", 405, "method_not_allowed", "DELETE, GET, HEAD, PATCH"},
@@ -407,7 +412,13 @@ func TestUnmatchedRoutes(t *testing.T) {
 			if got := res.header.Get("Allow"); got != tt.allow {
 				t.Errorf("Allow %q, want %q", got, tt.allow)
 			}
+			if got := res.header.Get("Location"); got != "" {
+				t.Errorf("Location %q, want none", got)
+			}
 		})
+	}
+	if _, l := e.list(tok, "?recursive=true"); len(l.Files) != 0 {
+		t.Errorf("files stored by unmatched routes: %v", paths(l))
 	}
 }
 

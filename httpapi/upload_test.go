@@ -527,3 +527,66 @@ func TestUploadBodyTimeout(t *testing.T) {
 		}
 	})
 }
+
+// waitScanner reads the whole upload, then waits for its context to end
+// and returns its error: an upload whose scan outlives its client.
+type waitScanner struct{}
+
+func (waitScanner) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, error) {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// pingWaitStore is a Store whose Ping waits for its context to end.
+type pingWaitStore struct{ filestore.Store }
+
+func (pingWaitStore) Ping(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestClientHalfClose: a client that shuts down its sending side after a
+// whole request makes net/http cancel the request's context. The request
+// is logged as 499, and the connection is closed without an answer: 499
+// is no HTTP status to send. The upload leaves nothing, and /readyz does
+// not report a dependency down when only its client went away.
+func TestClientHalfClose(t *testing.T) {
+	e := newEnv(t, envOptions{
+		store:     filestore.Options{Scanner: waitScanner{}},
+		wrapStore: func(s filestore.Store) filestore.Store { return pingWaitStore{s} },
+	})
+	tok := e.token("alice")
+	for _, tt := range []struct {
+		route, request string
+	}{
+		{"POST /v1/files", "POST /v1/files?name=h.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 5\r\n\r\nhello"},
+		{"GET /readyz", "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(tt.route, func(t *testing.T) {
+			conn := dialRaw(t, e)
+			if _, err := io.WriteString(conn, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			line := e.logs.waitRequest(t, tt.route)
+			if got := line["status"]; got != int64(499) {
+				t.Errorf("logged status %v, want 499", got)
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(conn)
+			if err != nil || len(got) != 0 {
+				t.Errorf("the client read %q (%v); want the connection closed without an answer", got, err)
+			}
+		})
+	}
+	if _, l := e.list(tok, "?recursive=true"); len(l.Files) != 0 {
+		t.Errorf("files after the half-closed upload: %v", paths(l))
+	}
+}
