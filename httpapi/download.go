@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -68,6 +69,11 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 //     range becomes "0-", which ServeContent, like its answer to any range
 //     of an empty file that it can parse, ignores (200, no bytes).
 //
+// A position of more digits than an int64 holds, which ServeContent
+// cannot parse, is beyond the end of any content: such a last byte becomes
+// the end ("0-99999999999999999999" is "0-"), such a suffix the whole
+// content, and such a first byte unsatisfiable ("<size>-").
+//
 // The unit is case-insensitive (RFC 9110 14.1): "Bytes=" is read as
 // "bytes=". A range of another unit ("items=0-4") is ignored, as RFC 9110
 // 14.2 requires of a unit the server does not know: "" (no Range, the whole
@@ -89,15 +95,26 @@ func fixRange(v string, size int64, maxRanges int) string {
 	changed, dropped := unit != "bytes", false
 	for spec := range strings.SplitSeq(specs, ",") {
 		start, end, isRange := strings.Cut(textproto.TrimString(spec), "-")
-		if isRange && textproto.TrimString(start) == "" {
-			switch n, ok := suffixLength(textproto.TrimString(end)); {
+		start, end = textproto.TrimString(start), textproto.TrimString(end)
+		switch {
+		case isRange && start == "":
+			switch n, ok := suffixLength(end); {
 			case ok && n == 0:
 				changed, dropped = true, true
 				continue
-			case ok && size == 0:
+			case ok && size == 0, tooLarge(end):
+				// A suffix longer than any file is the whole content.
 				changed = true
 				spec = "0-"
 			}
+		case isRange && tooLarge(start):
+			// Beyond the end, unsatisfiable as any start past it is.
+			changed = true
+			spec = strconv.FormatInt(size, 10) + "-"
+		case isRange && tooLarge(end):
+			// A last byte beyond the end means the end (RFC 9110 14.1.2).
+			changed = true
+			spec = start + "-"
 		}
 		if textproto.TrimString(spec) != "" {
 			kept = append(kept, spec)
@@ -110,6 +127,16 @@ func fixRange(v string, size int64, maxRanges int) string {
 		return "bytes=" + strconv.FormatInt(size, 10) + "-"
 	}
 	return "bytes=" + strings.Join(kept, ",")
+}
+
+// tooLarge reports whether s is a number of digits too large for an
+// int64, which ServeContent cannot parse: a position beyond any content.
+func tooLarge(s string) bool {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
+	_, err := strconv.ParseInt(s, 10, 64)
+	return errors.Is(err, strconv.ErrRange)
 }
 
 // suffixLength is the length http.ServeContent reads from end, the trimmed

@@ -91,6 +91,10 @@ func TestDownload(t *testing.T) {
 		{name: "another unit: ignored", header: []string{"Range", "lines=1-2"}, status: 200, body: string(content)}, // RFC 9110 14.2
 		{name: "unit in capitals", header: []string{"Range", "Bytes=2-5"}, status: 206, ranges: []byteRange{{"bytes 2-5/20", "2345"}}},
 		{name: "no unit", header: []string{"Range", "2-5"}, status: 416, code: "range_not_satisfiable", cr: "bytes */20"},
+		// Positions beyond an int64 are beyond the end (RFC 9110 14.1.2).
+		{name: "last byte of 20 digits", header: []string{"Range", "bytes=15-99999999999999999999"}, status: 206, ranges: []byteRange{{"bytes 15-19/20", "fghij"}}},
+		{name: "suffix of 20 digits", header: []string{"Range", "bytes=-99999999999999999999"}, status: 206, ranges: []byteRange{{"bytes 0-19/20", string(content)}}},
+		{name: "first byte of 20 digits", header: []string{"Range", "bytes=99999999999999999999-"}, status: 416, code: "range_not_satisfiable", cr: "bytes */20"},
 		{name: "If-None-Match", header: []string{"If-None-Match", etag}, status: 304},
 		{name: "If-None-Match star", header: []string{"If-None-Match", "*"}, status: 304},
 		{name: "If-None-Match other", header: []string{"If-None-Match", `"other"`}, status: 200, body: string(content)},

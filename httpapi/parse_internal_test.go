@@ -199,6 +199,15 @@ func TestFixRange(t *testing.T) {
 		{"bytes=0-0", 0, "bytes=0-0"},
 		{"bytes=--5", 0, "bytes=--5"},
 		{"lines=1-2", 0, ""},
+		// Positions too large for an int64 are beyond any end.
+		{"bytes=0-99999999999999999999", 20, "bytes=0-"},
+		{"bytes=5-99999999999999999999,1-2", 20, "bytes=5-,1-2"},
+		{"bytes=-99999999999999999999", 20, "bytes=0-"},
+		{"bytes=-99999999999999999999", 0, "bytes=0-"},
+		{"bytes=99999999999999999999-", 20, "bytes=20-"},
+		{"bytes=99999999999999999999-99999999999999999999, 0-1", 20, "bytes=20-, 0-1"},
+		{"bytes=0-9223372036854775807", 20, "bytes=0-9223372036854775807"},
+		{"bytes=0-+99999999999999999999", 20, "bytes=0-+99999999999999999999"},
 	}
 	for _, tt := range tests {
 		if got := fixRange(tt.give, tt.size, 100); got != tt.want {
