@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -54,8 +55,15 @@ func IsTransient(err error) bool {
 	if pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
+	// A network error. Not any net.Error: a syscall.Errno has its methods
+	// too, and the file system's (ENOTDIR, EACCES, ENOSPC...) are no
+	// reason to retry; the network's come in a *net.OpError, or are the
+	// connection's own errnos.
+	var opErr *net.OpError
 	var netErr net.Error
-	if errors.As(err, &netErr) {
+	if errors.As(err, &opErr) || errors.As(err, &netErr) && netErr.Timeout() ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) {
 		return true
 	}
 	var connectErr *pgconn.ConnectError

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +35,12 @@ func TestIsTransient(t *testing.T) {
 		{"unexpected EOF", io.ErrUnexpectedEOF, true},
 		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
 		{"overwrite race", errRetryOverwrite, true},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}, true},
+		// A file system error (a bucket's, or SQLite's directory) is not
+		// the network's: syscall.Errno has the methods of a net.Error.
+		{"not a directory", &fs.PathError{Op: "open", Path: "o/ab", Err: syscall.ENOTDIR}, false},
+		{"read-only file system", fmt.Errorf("write: %w", &fs.PathError{Op: "write", Path: "x", Err: syscall.EROFS}), false},
+		{"no space", syscall.ENOSPC, false},
 		// As insertFileRef returns it: the violation that lost the race,
 		// not transient alone, wrapped.
 		{"overwrite race, wrapping the violation", fmt.Errorf("%w: %w", errRetryOverwrite, &pgconn.PgError{Code: "23505"}), true},
