@@ -13,6 +13,9 @@ func (s *Service) Update(ctx context.Context, owner, id string, u Update) (*File
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if !findable(owner, id) {
+		return nil, notFound("update", id)
+	}
 	if u.Name == nil && u.Folder == nil {
 		return nil, fmt.Errorf("filestore: update %s: %w: nothing to change", id, ErrInvalidArgument)
 	}
@@ -43,6 +46,9 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	if !findable(owner, id) {
+		return notFound("delete", id)
+	}
 	return s.translate("delete "+id, s.cat.Trash(ctx, owner, id))
 }
 
@@ -50,6 +56,9 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 func (s *Service) Restore(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.check(); err != nil {
 		return nil, err
+	}
+	if !findable(owner, id) {
+		return nil, notFound("restore", id)
 	}
 	row, err := s.cat.Restore(ctx, owner, id)
 	if err != nil {
@@ -64,6 +73,9 @@ func (s *Service) Restore(ctx context.Context, owner, id string) (*File, error) 
 func (s *Service) Purge(ctx context.Context, owner, id string) error {
 	if err := s.check(); err != nil {
 		return err
+	}
+	if !findable(owner, id) {
+		return notFound("purge", id)
 	}
 	doomed, err := s.cat.Purge(ctx, owner, id)
 	if err != nil {

@@ -88,6 +88,18 @@ func CleanFolder(folder string) (string, error) {
 	return f, nil
 }
 
+// findable reports whether owner and id can name a stored file: an owner
+// that Put accepts, and an id of valid UTF-8 without NUL (which the
+// catalogue cannot even be asked for). Any other pair names no file.
+func findable(owner, id string) bool {
+	return checkOwner(owner) == nil && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
+
+// notFound is the error of an operation on a pair that names no file.
+func notFound(op, id string) error {
+	return fmt.Errorf("filestore: %s %q: %w", op, id, ErrNotFound)
+}
+
 // checkOwner validates an owner id: 1-255 bytes of UTF-8 with no control
 // characters.
 func checkOwner(owner string) error {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/filestore-go/filestore/dedup"
 	"golang.org/x/text/unicode/norm"
@@ -14,6 +16,9 @@ import (
 func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error) {
 	if err := s.check(); err != nil {
 		return nil, nil, err
+	}
+	if !findable(owner, id) {
+		return nil, nil, notFound("get", id)
 	}
 	row, err := s.cat.Get(ctx, owner, id)
 	if err != nil {
@@ -45,6 +50,9 @@ func (s *Service) Stat(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if !findable(owner, id) {
+		return nil, notFound("stat", id)
+	}
 	row, err := s.cat.Stat(ctx, owner, id)
 	if err != nil {
 		return nil, s.translate("stat "+id, err)
@@ -70,6 +78,13 @@ func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*P
 	folder, err := CleanFolder(opts.Folder)
 	if err != nil {
 		return nil, fmt.Errorf("filestore: list: %w", err)
+	}
+	if !utf8.ValidString(opts.Query) || strings.IndexByte(opts.Query, 0) >= 0 {
+		return nil, fmt.Errorf("filestore: list: %w: the query is not UTF-8 text without NUL", ErrInvalidArgument)
+	}
+	if checkOwner(owner) != nil {
+		// No file has this owner (Put refuses it): nothing to ask for.
+		return &Page{Files: []*File{}}, nil
 	}
 	rows, next, err := s.cat.List(ctx, owner, dedup.ListQuery{
 		Folder: folder, Recursive: opts.Recursive, Query: norm.NFC.String(opts.Query), Trash: opts.Trash,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/uptrace/bun"
 	"io"
+	"strings"
 )
 
 // ListQuery selects a page of one owner's files.
@@ -50,6 +51,11 @@ func decodeCursor(s string) (*cursor, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrBadCursor // something after the cursor's object
+	}
+	// No stored folder, name or id has a NUL (which SQL cannot quote);
+	// JSON's decoder has already made the text valid UTF-8.
+	if strings.ContainsRune(c.Folder+c.Name+c.ID, 0) {
+		return nil, ErrBadCursor
 	}
 	return &c, nil
 }

@@ -99,6 +99,54 @@ func testListing(t *testing.T, newStore Harness) {
 			}
 		}
 	})
+	t.Run("TextThatNamesNothing", func(t *testing.T) {
+		// A NUL or bytes that are not UTF-8 cannot be stored, so they name
+		// no file and match nothing; the catalogue is never asked (SQL
+		// cannot even quote a NUL).
+		p, err := st.List(ctx, "alice", &filestore.ListOptions{Limit: 1})
+		if err != nil || len(p.Files) != 1 {
+			t.Fatalf("List(Limit 1) = %+v, %v", p, err)
+		}
+		f := p.Files[0]
+		for _, id := range []string{f.ID + "\x00", "\x00", "\xff", f.ID[:len(f.ID)-1] + "\xff"} {
+			if _, err := st.Stat(ctx, "alice", id); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Stat(%q): got %v, want ErrNotFound", id, err)
+			}
+			if _, _, err := st.Get(ctx, "alice", id); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Get(%q): got %v, want ErrNotFound", id, err)
+			}
+			name := "renamed.txt"
+			if _, err := st.Update(ctx, "alice", id, filestore.Update{Name: &name}); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Update(%q): got %v, want ErrNotFound", id, err)
+			}
+			if err := st.Delete(ctx, "alice", id); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Delete(%q): got %v, want ErrNotFound", id, err)
+			}
+			if _, err := st.Restore(ctx, "alice", id); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Restore(%q): got %v, want ErrNotFound", id, err)
+			}
+			if err := st.Purge(ctx, "alice", id); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Purge(%q): got %v, want ErrNotFound", id, err)
+			}
+		}
+		for _, owner := range []string{"alice\x00", "alic\xff"} {
+			if _, err := st.Stat(ctx, owner, f.ID); !errors.Is(err, filestore.ErrNotFound) {
+				t.Errorf("Stat as %q: got %v, want ErrNotFound", owner, err)
+			}
+			if p, err := st.List(ctx, owner, &filestore.ListOptions{Recursive: true}); err != nil || len(p.Files) != 0 {
+				t.Errorf("List as %q: got %v, %v; want an empty page", owner, paths(p.Files), err)
+			}
+		}
+		nulCursor := base64.RawURLEncoding.EncodeToString([]byte(`{"f":"","n":"a","i":"x\u0000"}`))
+		for _, opts := range []filestore.ListOptions{{Query: "a\x00"}, {Query: "\xff"}, {Cursor: nulCursor}} {
+			if _, err := st.List(ctx, "alice", &opts); !errors.Is(err, filestore.ErrInvalidArgument) {
+				t.Errorf("List(%+v): got %v, want ErrInvalidArgument", opts, err)
+			}
+		}
+		if got, err := st.Stat(ctx, "alice", f.ID); err != nil || got.Name != f.Name || got.DeletedAt != nil {
+			t.Errorf("the file after it all: %+v, %v", got, err)
+		}
+	})
 	t.Run("NilOptions", func(t *testing.T) {
 		p, err := st.List(ctx, "alice", nil)
 		if err != nil {

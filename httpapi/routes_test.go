@@ -258,7 +258,7 @@ func TestList(t *testing.T) {
 		}
 	})
 
-	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=-1", "?limit=ten", "?cursor=not-a-cursor", "?recursive=maybe", "?trash=2", "?folder=/docs", "?folder=docs/"} {
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=-1", "?limit=ten", "?cursor=not-a-cursor", "?recursive=maybe", "?trash=2", "?folder=/docs", "?folder=docs/", "?q=a%00b", "?q=%FF", "?cursor=eyJmIjoiIiwibiI6ImEiLCJpIjoieFx1MDAwMCJ9"} {
 		t.Run("bad "+q, func(t *testing.T) {
 			res, _ := e.list(tok, q)
 			code := "bad_request"
