@@ -270,6 +270,33 @@ func TestInlineCompressionNotOwner(t *testing.T) {
 	}
 }
 
+// TestMigrateWithoutCreate: a role that may not create anything in the
+// schema (PostgreSQL 15's default for all but the schema's owner) opens an
+// up-to-date catalogue; before, CREATE TABLE IF NOT EXISTS of the version
+// table failed with "permission denied for schema public".
+func TestMigrateWithoutCreate(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url)
+	// The test role owns the database, so it is pg_database_owner, which
+	// owns the schema public: take the schema's CREATE from that role.
+	if _, err := c.DB().ExecContext(ctx, `REVOKE CREATE ON SCHEMA public FROM pg_database_owner, PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	var can bool
+	if err := c.DB().QueryRowContext(ctx, `SELECT has_schema_privilege('public', 'CREATE')`).Scan(&can); err != nil || can {
+		t.Fatalf("CREATE on schema public after the REVOKE: %v, %v; want false", can, err)
+	}
+	db, err := dedup.OpenDB(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := dedup.Migrate(ctx, db); err != nil {
+		t.Fatalf("Migrate of an up-to-date catalogue without CREATE: %v", err)
+	}
+}
+
 // TestInlineCompressionBusyTable: while another transaction holds a lock
 // on objects, opening the catalogue gives up the lz4 step after its lock
 // timeout instead of queueing every query behind it; the next open, with

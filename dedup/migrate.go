@@ -88,8 +88,21 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 				return fmt.Errorf("dedup: migrate lock: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS filestore_schema (version INTEGER NOT NULL)`); err != nil {
+		// Created only when missing: PostgreSQL checks the schema's CREATE
+		// privilege even for CREATE TABLE IF NOT EXISTS, and a role that
+		// only reads and writes rows may open an up-to-date catalogue.
+		exists := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'filestore_schema'`
+		if pg {
+			exists = `SELECT count(*) FROM (SELECT to_regclass('filestore_schema') AS t) AS r WHERE t IS NOT NULL`
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, exists).Scan(&n); err != nil {
 			return fmt.Errorf("dedup: migrate: %w", err)
+		}
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE filestore_schema (version INTEGER NOT NULL)`); err != nil {
+				return fmt.Errorf("dedup: migrate: %w", err)
+			}
 		}
 		var version int
 		err := tx.QueryRowContext(ctx, `SELECT version FROM filestore_schema`).Scan(&version)
@@ -115,8 +128,10 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE filestore_schema SET version = ?`, len(steps)); err != nil {
-			return fmt.Errorf("dedup: migrate: %w", err)
+		if version < len(steps) {
+			if _, err := tx.ExecContext(ctx, `UPDATE filestore_schema SET version = ?`, len(steps)); err != nil {
+				return fmt.Errorf("dedup: migrate: %w", err)
+			}
 		}
 		if pg && len(steps) >= 2 {
 			if _, err := tx.ExecContext(ctx, sqlInlineLZ4); err != nil {
