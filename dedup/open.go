@@ -3,7 +3,9 @@ package dedup
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,8 +84,19 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	if memory {
 		dsn = "file::memory:?" + params.Encode()
 	} else {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		// The catalogue holds every owner's names, and inline content:
+		// like the local bucket's, its directory and files are the
+		// user's and the group's only. SQLite gives its -wal and -shm
+		// files the database file's mode.
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("dedup: sqlite directory: %w", err)
+		}
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
+			if err := f.Close(); err != nil {
+				return nil, fmt.Errorf("dedup: sqlite file: %w", err)
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("dedup: sqlite file: %w", err)
 		}
 		// journal_mode is not set per connection: WAL mode is a property
 		// of the file, and switching to it needs an exclusive lock that a

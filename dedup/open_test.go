@@ -2,7 +2,9 @@ package dedup_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/filestore-go/filestore/dedup"
@@ -50,6 +52,43 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("connection %d settings (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// TestOpenSQLitePrivate: the directory OpenDB creates for a SQLite file and
+// the database's files are not readable by other users (the catalogue
+// holds every owner's names and inline content), as the local bucket's
+// are not: at most 0750 and 0640. Before, they were 0755 and 0644.
+func TestOpenSQLitePrivate(t *testing.T) {
+	ctx := context.Background()
+	old := syscall.Umask(0o022) // the usual umask, whatever the test runner's
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "filestore.db")
+	db, err := dedup.OpenDB(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := dedup.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path string
+		want os.FileMode
+	}{
+		{dir, os.ModeDir | 0o750},
+		{path, 0o640},
+		{path + "-wal", 0o640},
+		{path + "-shm", 0o640},
+	} {
+		fi, err := os.Stat(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != tt.want {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(tt.path), fi.Mode(), tt.want)
 		}
 	}
 }
