@@ -27,6 +27,11 @@ import (
 //
 // Every method honours ctx: when it is cancelled the method returns an error
 // wrapping ctx.Err() and changes nothing that it had not already committed.
+// One exception: once Put has handed its upload to the catalogue's commit,
+// it waits for the commit's outcome (a commit may be in flight, and cutting
+// it off would leave that outcome unknown); a database whose write lock
+// another transaction holds can keep it waiting past ctx's deadline, up to
+// two minutes per attempt, before it succeeds or fails with ErrUnavailable.
 type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.
@@ -35,13 +40,17 @@ type Store interface {
 	// are removed (or left for Collect after a crash). A nil opts is the zero
 	// PutOptions. A live file at the same path gives ErrConflict unless
 	// opts.Overwrite is set, in which case the old file goes to the trash.
+	// A nil r gives ErrInvalidArgument.
 	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
 
 	// Get returns a live file and a reader of its content. Seeking reads no
 	// content (a local object is an *os.File; a remote one seeks lazily,
 	// with no request until the next Read; a small content stored inline,
 	// see Options.InlineMax, came with the file's row), so http.ServeContent can serve
-	// ranges without reading the object; the caller must Close it. A trashed
+	// ranges without reading the object; the caller must Close it. The
+	// reader reads under ctx: on an S3 bucket, reads fail once ctx is done,
+	// so keep ctx alive until the reader is closed (a local or in-memory
+	// object, or an inline one, is read whatever becomes of ctx). A trashed
 	// file, an unknown id and another owner's id give ErrNotFound.
 	Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error)
 
@@ -57,7 +66,9 @@ type Store interface {
 
 	// Update renames and/or moves a live file. Only the catalogue changes.
 	// ErrConflict if the new path is taken; ErrNotFound for an unknown,
-	// trashed or foreign id; ErrInvalidArgument if u changes nothing.
+	// trashed or foreign id; ErrInvalidArgument if u has neither Name nor
+	// Folder. An update to the path the file already has returns it
+	// unchanged.
 	Update(ctx context.Context, owner, id string, u Update) (*File, error)
 
 	// Delete moves a live file to the trash (soft delete); the reference to

@@ -61,6 +61,9 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if opts == nil {
 		opts = &PutOptions{}
 	}
+	if r == nil {
+		return nil, fmt.Errorf("filestore: put: %w: nil reader", ErrInvalidArgument)
+	}
 	if err := checkOwner(owner); err != nil {
 		return nil, fmt.Errorf("filestore: put: %w", err)
 	}

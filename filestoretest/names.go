@@ -28,6 +28,8 @@ func testNames(t *testing.T, newStore Harness) {
 		_, err := st.Put(ctx, owner, "", "x", strings.NewReader("x"), nil)
 		wantErr(t, "Put with owner of "+strconvQuote(owner), err, filestore.ErrInvalidName)
 	}
+	_, err := st.Put(ctx, "alice", "", "nil.txt", nil, nil)
+	wantErr(t, "Put of a nil reader", err, filestore.ErrInvalidArgument)
 	if files := listAll(t, st, "alice", filestore.ListOptions{Recursive: true}); len(files) != 0 {
 		t.Fatalf("invalid names stored %d files", len(files))
 	}
