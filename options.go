@@ -9,7 +9,8 @@ import (
 // a default, filled in once when the Store is made.
 type Options struct {
 	// Database is the catalogue's URL: sqlite://PATH (sqlite://:memory: for
-	// a private in-memory database) or postgres://user:pass@host:port/db.
+	// a private in-memory database) or postgres://user:pass@host:port/db
+	// (a pool of 32 connections; ?pool_max_conns=N sets another size).
 	// Default: sqlite://./data/filestore.db. Ignored by New.
 	Database string
 	// Bucket is the object storage URL: file://DIR (durable local

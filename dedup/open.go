@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,14 +31,22 @@ import (
 //     foreign keys on, and write transactions that take the write lock
 //     when they begin (BEGIN IMMEDIATE).
 //   - sqlite://:memory: a private in-memory database (one connection).
-//   - postgres://... or postgresql://...: PostgreSQL through pgx.
+//   - postgres://... or postgresql://...: PostgreSQL through pgx, with at
+//     most 32 connections, or as many as the URL's pool_max_conns
+//     parameter (pgxpool's name for it) says.
 //
+// A SQLite PATH is taken as it is, up to a '?' that starts parameters
+// (a '%' or '#' in it is no escape and no fragment).
 // The caller closes the returned *bun.DB.
 func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		rawURL, maxConns, err := poolMaxConns(rawURL)
+		if err != nil {
+			return nil, err
+		}
 		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("dedup: postgres url: %w", err)
@@ -49,8 +58,8 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// text never changes, ask for the statement cache: see query.)
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 		sqldb := stdlib.OpenDB(*cfg)
-		sqldb.SetMaxOpenConns(32)
-		sqldb.SetMaxIdleConns(32)
+		sqldb.SetMaxOpenConns(maxConns)
+		sqldb.SetMaxIdleConns(maxConns)
 		db := bun.NewDB(sqldb, pgdialect.New())
 		if err := db.PingContext(ctx); err != nil {
 			_ = db.Close()
@@ -69,6 +78,32 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 // changed once, with one pair of syncs, and run less often in the commit
 // path, which is serial. A WAL of 4000 pages is about 16 MiB.
 const walAutocheckpoint = 4000
+
+// defaultMaxConns is the size of a PostgreSQL catalogue's pool unless its
+// URL says otherwise.
+const defaultMaxConns = 32
+
+// poolMaxConns takes the pool_max_conns parameter out of a PostgreSQL URL
+// (PostgreSQL itself would refuse it as an unknown setting) and returns
+// the URL without it and the pool size: the parameter's, or
+// defaultMaxConns.
+func poolMaxConns(rawURL string) (string, int, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL, defaultMaxConns, nil // pgx says what is wrong with it
+	}
+	q := u.Query()
+	if !q.Has("pool_max_conns") {
+		return rawURL, defaultMaxConns, nil
+	}
+	n, err := strconv.Atoi(q.Get("pool_max_conns"))
+	if err != nil || n < 1 {
+		return "", 0, fmt.Errorf("dedup: postgres url: pool_max_conns %q is not a positive number", q.Get("pool_max_conns"))
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
+}
 
 func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	path, query, _ := strings.Cut(path, "?")
@@ -104,7 +139,8 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		// without waiting). useWAL sets it once, with retries.
 		params.Add("_pragma", "synchronous(FULL)")
 		params.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutocheckpoint))
-		dsn = "file:" + path + "?" + params.Encode()
+		// SQLite decodes %XX in a URI's path and would end it at '#'.
+		dsn = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path) + "?" + params.Encode()
 	}
 	if query != "" {
 		dsn += "&" + query

@@ -4,10 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -91,4 +93,77 @@ func TestOpenSQLitePrivate(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", filepath.Base(tt.path), fi.Mode(), tt.want)
 		}
 	}
+}
+
+// TestOpenSQLitePathAsIs: a '#' or a '%' in a SQLite path is part of the
+// file's name. Before, SQLite ended the path at '#' (the database went to
+// another file) and decoded "%41" (the file could not be opened).
+func TestOpenSQLitePathAsIs(t *testing.T) {
+	ctx := context.Background()
+	for _, seg := range []string{"hash#mark", "pct%41x", "pct%zz", "sp ace"} {
+		path := filepath.Join(t.TempDir(), seg, "c#1%2.db")
+		db, err := dedup.OpenDB(ctx, "sqlite://"+path)
+		if err != nil {
+			t.Errorf("%s: %v", seg, err)
+			continue
+		}
+		err = dedup.Migrate(ctx, db)
+		db.Close()
+		if err != nil {
+			t.Errorf("%s: Migrate: %v", seg, err)
+		}
+		// Closed, the database has its tables in its own file.
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: no database at %s: %v", seg, path, err)
+		}
+		if entries, err := os.ReadDir(filepath.Dir(filepath.Dir(path))); err != nil || len(entries) != 1 {
+			t.Errorf("%s: beside the database's directory: %v (%v), want nothing", seg, entries, err)
+		}
+	}
+}
+
+// TestOpenPostgresPoolSize: the pool_max_conns parameter (pgxpool's name)
+// sizes the pool instead of reaching PostgreSQL, which refused it as an
+// unknown setting; without it the pool has 32 connections.
+func TestOpenPostgresPoolSize(t *testing.T) {
+	ctx := context.Background()
+	base := testenv.PostgresDatabase(t)
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	for _, tt := range []struct {
+		url  string
+		want int
+	}{
+		{base, 32},
+		{base + sep + "pool_max_conns=2", 2},
+		{base + sep + "pool_max_conns=1&application_name=fs", 1},
+	} {
+		db, err := dedup.OpenDB(ctx, tt.url)
+		if err != nil {
+			t.Errorf("OpenDB(%s): %v", redactPassword(tt.url), err)
+			continue
+		}
+		var one int
+		err = db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		if got := db.Stats().MaxOpenConnections; err != nil || got != tt.want {
+			t.Errorf("OpenDB(%s): pool of %d (query: %v), want %d", redactPassword(tt.url), got, err, tt.want)
+		}
+		db.Close()
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if db, err := dedup.OpenDB(ctx, base+sep+"pool_max_conns="+bad); err == nil {
+			db.Close()
+			t.Errorf("pool_max_conns=%s: no error", bad)
+		}
+	}
+}
+
+// redactPassword hides the password of a test URL in messages.
+func redactPassword(u string) string {
+	if i, j := strings.Index(u, "://"), strings.Index(u, "@"); i >= 0 && j > i {
+		return u[:i+3] + "...@" + u[j+1:]
+	}
+	return u
 }
