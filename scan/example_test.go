@@ -49,10 +49,17 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer st.Close()
 	_, err = st.Put(ctx, "alice", "", "notes.txt", strings.NewReader("hello"), nil)
 	var infected *filestore.InfectedError
-	if errors.As(err, &infected) {
+	switch {
+	case errors.As(err, &infected):
 		fmt.Println("refused:", infected.Signature)
+	case errors.Is(err, filestore.ErrScannerUnavailable):
+		fmt.Println("clamd does not answer: nothing stored, try again later")
+	case err != nil:
+		log.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		log.Fatal(err)
 	}
 }

@@ -29,8 +29,8 @@ func main() {
 }
 
 // run is the example: everything it does is printed to out.
-func run(ctx context.Context, dir string, out io.Writer) error {
-	dir, err := filepath.Abs(dir)
+func run(ctx context.Context, dir string, out io.Writer) (err error) {
+	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,11 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	defer store.Close()
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
 
 	const owner = "alice"
 	f, err := store.Put(ctx, owner, "notes", "hello.txt", strings.NewReader("Hello, filestore!\n"), &filestore.PutOptions{Overwrite: true})
@@ -72,7 +76,9 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 		return fmt.Errorf("seek: %w", err)
 	}
 	b, err := io.ReadAll(rc)
-	rc.Close()
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
@@ -87,9 +93,11 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 	if err := store.Delete(ctx, owner, f.ID); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	if _, _, err := store.Get(ctx, owner, f.ID); err != nil {
-		fmt.Fprintf(out, "in the trash, its content is gone: not found = %v\n", errors.Is(err, filestore.ErrNotFound))
+	if _, rc, err = store.Get(ctx, owner, f.ID); err == nil {
+		rc.Close()
+		return errors.New("a trashed file's content could still be read")
 	}
+	fmt.Fprintf(out, "in the trash, its content is gone: not found = %v\n", errors.Is(err, filestore.ErrNotFound))
 	if f, err = store.Restore(ctx, owner, f.ID); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

@@ -35,7 +35,7 @@ func main() {
 }
 
 // run uses the Store at database and bucket and prints what it did.
-func run(ctx context.Context, database, bucket string, out io.Writer) error {
+func run(ctx context.Context, database, bucket string, out io.Writer) (err error) {
 	store, err := filestore.Open(ctx, filestore.Options{
 		Database: database,
 		Bucket:   bucket,
@@ -44,7 +44,11 @@ func run(ctx context.Context, database, bucket string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	defer store.Close()
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
 	if err := store.Ping(ctx); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
@@ -73,7 +77,9 @@ func run(ctx context.Context, database, bucket string, out io.Writer) error {
 		return fmt.Errorf("seek: %w", err)
 	}
 	tail, err := io.ReadAll(rc)
-	rc.Close()
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}

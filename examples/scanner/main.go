@@ -66,7 +66,7 @@ func main() {
 
 // run stores a clean and an infected file with the marker scanner and
 // prints what happened.
-func run(ctx context.Context, out io.Writer) error {
+func run(ctx context.Context, out io.Writer) (err error) {
 	store, err := filestore.Open(ctx, filestore.Options{
 		Database: "sqlite://:memory:",
 		Bucket:   "mem://",
@@ -76,7 +76,11 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	defer store.Close()
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
 
 	f, err := store.Put(ctx, "alice", "", "clean.txt", strings.NewReader("nothing to see here"), nil)
 	if err != nil {

@@ -62,7 +62,7 @@ func apiKeys(keys map[string]*auth.Caller) httpapi.Authenticator {
 
 // run serves the application on ln until ctx is cancelled, then shuts
 // down, giving requests in flight 10 seconds.
-func run(ctx context.Context, ln net.Listener, dataDir string, keys map[string]*auth.Caller, logger *slog.Logger) error {
+func run(ctx context.Context, ln net.Listener, dataDir string, keys map[string]*auth.Caller, logger *slog.Logger) (err error) {
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -76,7 +76,11 @@ func run(ctx context.Context, ln net.Listener, dataDir string, keys map[string]*
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	defer store.Close()
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
 
 	api, err := httpapi.New(store, httpapi.Config{
 		Auth:     apiKeys(keys),
