@@ -27,11 +27,13 @@ import (
 //
 // Every method honours ctx: when it is cancelled the method returns an error
 // wrapping ctx.Err() and changes nothing that it had not already committed.
-// One exception: once Put has handed its upload to the catalogue's commit,
-// it waits for the commit's outcome (a commit may be in flight, and cutting
-// it off would leave that outcome unknown); a database whose write lock
-// another transaction holds can keep it waiting past ctx's deadline, up to
-// two minutes per attempt, before it succeeds or fails with ErrUnavailable.
+// One exception: once Put's commit is being written, it waits for its
+// outcome (cutting it off would leave that outcome unknown). On SQLite that
+// is once its batch holds the write lock, so a lock that another
+// connection holds does not keep Put past ctx; on PostgreSQL it is once the
+// commit's statement is sent, and a row or table lock that another
+// transaction holds can keep it waiting past ctx's deadline, up to two
+// minutes per attempt, before it succeeds or fails with ErrUnavailable.
 type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.

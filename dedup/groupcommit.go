@@ -19,10 +19,14 @@ const maxBatch = 64
 // batchTimeout bounds one batch transaction, retries included.
 const batchTimeout = 2 * time.Minute
 
-// Pending commit states.
+// Pending commit states: queued, taken by a batch that is waiting for the
+// database's write lock, writing (the batch holds the lock and runs the
+// request: its outcome must be waited for), or abandoned by its caller
+// before it was written (a batch skips it).
 const (
 	queued int32 = iota
 	taken
+	writing
 	abandoned
 )
 
@@ -63,9 +67,11 @@ func (g *committer) close() {
 }
 
 // submit queues req and waits for its batch. A ctx already done queues
-// nothing; if ctx ends before a batch has taken the request, it is
-// abandoned and ctx's error returned; once taken, submit waits for the
-// outcome, since the commit may well succeed.
+// nothing; if ctx ends before a batch writes the request (while it is
+// queued, or while its batch waits for the write lock that another
+// connection or process holds), it is abandoned and ctx's error returned;
+// once the batch writes it, submit waits for the outcome, since the commit
+// may well succeed.
 func (g *committer) submit(ctx context.Context, req CommitRequest) (*CommitResult, error) {
 	p := &pendingCommit{req: req, done: make(chan struct{})}
 	select {
@@ -88,7 +94,7 @@ func (g *committer) submit(ctx context.Context, req CommitRequest) (*CommitResul
 	case <-p.done:
 		return p.res, p.err
 	case <-ctx.Done():
-		if p.state.CompareAndSwap(queued, abandoned) {
+		if p.state.CompareAndSwap(queued, abandoned) || p.state.CompareAndSwap(taken, abandoned) {
 			return nil, ctx.Err()
 		}
 	case <-g.stop:
@@ -96,7 +102,7 @@ func (g *committer) submit(ctx context.Context, req CommitRequest) (*CommitResul
 			return nil, ErrClosed
 		}
 	}
-	// A batch has taken the request: its outcome is coming.
+	// A batch is writing the request: its outcome is coming.
 	<-p.done
 	return p.res, p.err
 }
@@ -166,6 +172,13 @@ func (g *committer) run(batch []*pendingCommit) {
 			if err != nil {
 				return err
 			}
+			// On SQLite the transaction holds the write lock from BEGIN
+			// (IMMEDIATE): the requests whose callers have not given up
+			// meanwhile are written from now on.
+			live = writable(live)
+			if len(live) == 0 {
+				return tx.Rollback()
+			}
 			if err := g.batchTx(ctx, tx, live, fast); err != nil {
 				_ = tx.Rollback()
 				if fast && errors.Is(err, errFastAbort) {
@@ -197,6 +210,19 @@ func (g *committer) run(batch []*pendingCommit) {
 		}
 		close(p.done)
 	}
+}
+
+// writable marks the requests of live that are still wanted as writing and
+// returns them; the ones abandoned meanwhile are left out. A request that
+// an earlier attempt wrote stays, whatever its caller does.
+func writable(live []*pendingCommit) []*pendingCommit {
+	out := live[:0]
+	for _, p := range live {
+		if p.state.Load() == writing || p.state.CompareAndSwap(taken, writing) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // batchTx runs each pending commit of a batch inside tx, in a savepoint of
