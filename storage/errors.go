@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/aws/smithy-go"
 	"gocloud.dev/gcerrors"
 )
 
@@ -93,7 +94,11 @@ func httpStatus(err error) (int, bool) {
 // statuses from the S3 SDK, and network failures.
 func isTransientUnknown(err error) bool {
 	if c, ok := httpStatus(err); ok {
-		if c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout {
+		switch {
+		case c == http.StatusNotImplemented, c == http.StatusHTTPVersionNotSupported:
+			// What the server does not do, it will not do on a retry.
+			return false
+		case c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout:
 			return true
 		}
 	}
@@ -122,10 +127,23 @@ func isNotFound(err error) bool {
 	return gcerrors.Code(err) == gcerrors.NotFound
 }
 
+// isAPIError reports whether err carries the S3 error code code.
+func isAPIError(err error, code string) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == code
+}
+
 // opError wraps err from operation op on key, adding ErrNotFound when the
-// backend said the object is missing.
+// backend said that the object is missing, or ErrNoBucket when it said
+// that the bucket is: S3's NoSuchBucket, which gocloud also reports as not
+// found, and any not found of a write (op "write" or "close"), which
+// cannot be about the object it creates (the transfer manager's errors
+// do not always let the S3 error be found).
 func opError(op, key string, err error) error {
-	if isNotFound(err) {
+	switch {
+	case isAPIError(err, "NoSuchBucket"), isNotFound(err) && (op == "write" || op == "close"):
+		return fmt.Errorf("storage: %s %q: %w: %w", op, key, ErrNoBucket, err)
+	case isNotFound(err):
 		return fmt.Errorf("storage: %s %q: %w: %w", op, key, ErrNotFound, err)
 	}
 	return fmt.Errorf("storage: %s %q: %w", op, key, err)

@@ -224,6 +224,70 @@ func TestRetryTransportTimeout(t *testing.T) {
 	}
 }
 
+// TestAbortStaleUploadsNotImplemented: on an S3-compatible server that
+// cannot list multipart uploads (501), there are none to abort: no error,
+// so that Collect, which calls it after its own work, does not fail on such
+// a server. Before, the 501 was retried and then returned.
+func TestAbortStaleUploadsNotImplemented(t *testing.T) {
+	endpoint, n := countingFakeS3(t, http.StatusNotImplemented, "NotImplemented")
+	b := openFakeS3(t, endpoint, retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond})
+	aborted, err := b.AbortStaleUploads(t.Context(), func(string, time.Time) bool { return true })
+	if aborted != 0 || err != nil || n.Load() != 1 {
+		t.Errorf("AbortStaleUploads = %d, %v after %d requests; want 0, nil after 1", aborted, err, n.Load())
+	}
+}
+
+// TestOpenS3ResponseTimeout: a bucket opened from an s3:// URL bounds the
+// wait for response headers (Options.ResponseTimeout), so a server that
+// accepts requests and never answers makes reads, listing and writes fail
+// with a transient timeout, reads and listing after their retries, instead
+// of waiting for as long as the context lives. Before, the SDK's client had
+// no such bound and each operation hung until its caller's deadline.
+func TestOpenS3ResponseTimeout(t *testing.T) {
+	addr, accepted := silentServer(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	endpoint := url.QueryEscape("http://" + addr)
+	b, err := Open(t.Context(), "s3://bucket?region=us-east-1&use_path_style=true&endpoint="+endpoint, &Options{
+		ResponseTimeout: 50 * time.Millisecond,
+		Retry:           retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, op := range []struct {
+		name     string
+		requests int64 // requests Bucket makes: its own retries, one SDK attempt each
+		do       func(ctx context.Context) error
+	}{
+		{"NewReader", 3, func(ctx context.Context) error { _, err := b.NewReader(ctx, b.NewKey()); return err }},
+		{"List", 3, func(ctx context.Context) error {
+			return b.List(ctx, func(string, time.Time, int64) error { return nil })
+		}},
+		{"Writer", 0, func(ctx context.Context) error {
+			w, err := b.NewWriter(ctx, b.NewKey())
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write([]byte("hello")); err != nil {
+				return err
+			}
+			return w.Close()
+		}},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			before := accepted.Load()
+			err := op.do(context.Background())
+			n := accepted.Load() - before
+			if err == nil || !IsTransient(err) || (op.requests > 0 && n != op.requests) || n == 0 {
+				t.Errorf("against a server that never answers: %v (transient %v) after %d connections; want a transient error (after %d)",
+					err, IsTransient(err), n, op.requests)
+			}
+		})
+	}
+}
+
 // TestOperationsRetryTransientErrors counts the requests that reach a failing
 // S3 endpoint: a transient failure is tried Attempts times, a permanent one
 // once.
@@ -250,6 +314,8 @@ func TestOperationsRetryTransientErrors(t *testing.T) {
 	}{
 		{http.StatusServiceUnavailable, "SlowDown", attempts},
 		{http.StatusForbidden, "AccessDenied", 1},
+		// What the server does not implement it will not do on a retry.
+		{http.StatusNotImplemented, "NotImplemented", 1},
 	}
 	type result struct {
 		Requests int64

@@ -2,14 +2,13 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 )
 
 // AbortStaleUploads aborts the S3 multipart uploads in the object key space
@@ -37,6 +36,12 @@ func (b *Bucket) AbortStaleUploads(ctx context.Context, stale func(key string, s
 			return err
 		})
 		if err != nil {
+			if c, ok := httpStatus(err); ok && c == http.StatusNotImplemented {
+				// A server without multipart listing (some S3-compatible
+				// ones): there is nothing this can find.
+				b.log.WarnContext(ctx, "storage: the server cannot list multipart uploads; none aborted", "error", err)
+				return aborted, nil
+			}
 			return aborted, fmt.Errorf("storage: list multipart uploads: %w", err)
 		}
 		for _, u := range out.Uploads {
@@ -50,8 +55,7 @@ func (b *Bucket) AbortStaleUploads(ctx context.Context, stale func(key string, s
 				}, oneAttempt)
 				return err
 			})
-			var apiErr smithy.APIError
-			if err != nil && !(errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload") {
+			if err != nil && !isAPIError(err, "NoSuchUpload") {
 				return aborted, fmt.Errorf("storage: abort upload of %s: %w", aws.ToString(u.Key), err)
 			}
 			aborted++
