@@ -116,5 +116,24 @@ func TestPingMissingBucket(t *testing.T) {
 		if err := b.Ping(t.Context()); !errors.Is(err, storage.ErrNoBucket) {
 			t.Errorf("Ping of missing S3 bucket = %v, want ErrNoBucket", err)
 		}
+		// Reads and writes say that the bucket is missing, not the object
+		// (S3's NoSuchBucket, which gocloud reports as not found, made a
+		// write fail with ErrNotFound: "no such file" over HTTP).
+		for _, size := range []int{10, 6 << 20} { // one request, and multipart
+			w, err := b.NewWriter(t.Context(), b.NewKey())
+			if err == nil {
+				if _, err = w.Write(make([]byte, size)); err == nil {
+					err = w.Close()
+				} else {
+					_ = w.Close()
+				}
+			}
+			if !errors.Is(err, storage.ErrNoBucket) || errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("writing %d bytes to a missing S3 bucket: %v; want ErrNoBucket, not ErrNotFound", size, err)
+			}
+		}
+		if _, err := b.NewReader(t.Context(), b.NewKey()); !errors.Is(err, storage.ErrNoBucket) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("reading from a missing S3 bucket: %v; want ErrNoBucket, not ErrNotFound", err)
+		}
 	})
 }

@@ -105,7 +105,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.startWriteback()
 	}
 	if err != nil {
-		w.failed = fmt.Errorf("storage: write %q: %w", w.key, err)
+		w.failed = opError("write", w.key, err)
 		return n, w.failed
 	}
 	return n, nil
