@@ -35,6 +35,9 @@ type Options struct {
 	Extractor MetaExtractor
 
 	// MaxSize is the largest content Put accepts, in bytes. Default 5 GiB.
+	// On an s3:// bucket opened by Open, above 48.8 GiB (S3's 10000 parts
+	// of 5 MiB) each upload's parts, and its memory, grow with it: about
+	// four parts of MaxSize/10000 bytes.
 	MaxSize int64
 	// InlineMax: content of 1 to InlineMax bytes is stored in its object's
 	// catalogue row instead of the bucket, so that a small upload becomes

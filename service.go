@@ -45,7 +45,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filestore: open database: %w", err)
 	}
-	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger})
+	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("filestore: open bucket: %w", err)

@@ -3,9 +3,11 @@ package storage
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path/filepath"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -115,16 +117,41 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 		q.Set("response_checksum_validation", "when_required")
 	}
 	u.RawQuery = q.Encode()
-	sb, err := new(s3blob.URLOpener).OpenBucketURL(ctx, u)
+	opener := new(s3blob.URLOpener)
+	sb, err := opener.OpenBucketURL(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
 	var client *s3.Client
-	if !sb.As(&client) {
-		_ = sb.Close()
+	ok := sb.As(&client)
+	_ = sb.Close()
+	if !ok {
 		return nil, fmt.Errorf("storage: open %s: s3blob exposes no *s3.Client", u.Host)
 	}
+	// The URL opener's client has the SDK's HTTP client, which waits for
+	// an answer as long as the context lives: the bucket is opened again
+	// over a copy of that client whose transport bounds the wait for
+	// response headers. opener.Options holds what the URL set.
+	timeout := defaultResponseTimeout
+	if opts != nil && opts.ResponseTimeout > 0 {
+		timeout = opts.ResponseTimeout
+	}
+	client = s3.New(client.Options(), func(o *s3.Options) {
+		hc, ok := o.HTTPClient.(*awshttp.BuildableClient)
+		if !ok {
+			hc = awshttp.NewBuildableClient()
+		}
+		o.HTTPClient = hc.WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = timeout })
+	})
+	sb, err = s3blob.OpenBucket(ctx, client, u.Host, &opener.Options)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+	}
 	b := newBucket(withPrefix(sb, prefix), opts)
-	b.s3 = &s3Bucket{client: client, name: u.Host, prefix: prefix, partSize: s3PartSize, concurrency: s3Concurrency}
+	var maxObject int64
+	if opts != nil {
+		maxObject = opts.MaxObjectSize
+	}
+	b.s3 = &s3Bucket{client: client, name: u.Host, prefix: prefix, partSize: partSizeFor(maxObject), concurrency: s3Concurrency}
 	return b, nil
 }

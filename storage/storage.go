@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"gocloud.dev/blob"
 
@@ -34,7 +35,24 @@ type Options struct {
 	// object visible atomically, but a power loss may lose it. It trades
 	// durability for speed (tests, scratch data); other backends ignore it.
 	NoSync bool
+	// ResponseTimeout bounds how long an S3 request waits for the server's
+	// response headers once it has been sent; 0 means 2 minutes. A server
+	// that accepts a request and never answers then fails that attempt
+	// with a timeout, which is transient (retried), instead of holding the
+	// operation for as long as its context lives. Other backends ignore it.
+	ResponseTimeout time.Duration
+	// MaxObjectSize is the largest object a Writer must be able to store.
+	// S3 takes at most 10000 parts per upload: the part size of an S3
+	// writer is 5 MiB (S3's minimum) up to a MaxObjectSize of 50000 MiB
+	// (48.8 GiB), and above it the smallest whole MiB that fits; each
+	// writer holds about four parts in memory. 0 means 5 MiB parts. Other
+	// backends ignore it.
+	MaxObjectSize int64
 }
+
+// defaultResponseTimeout is Options.ResponseTimeout's default: long enough
+// for a server that completes a large multipart upload before it answers.
+const defaultResponseTimeout = 2 * time.Minute
 
 // Bucket is an object store for filestore's immutable objects. It is safe for
 // concurrent use. Create it with Open or New and release it with Close.
