@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -53,8 +54,33 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 			}
 		}
 	}
-	http.ServeContent(&contentWriter{ResponseWriter: w, r: r, size: f.Size}, r, "", f.CreatedAt, rc)
+	src := &readRecorder{ReadSeeker: rc}
+	http.ServeContent(&contentWriter{ResponseWriter: w, r: r, size: f.Size}, r, "", f.CreatedAt, src)
+	if src.err != nil {
+		// ServeContent drops a failed read: the answer had begun, so it
+		// ends short (net/http closes the connection), and the request's
+		// log line says why.
+		if info := infoFrom(r.Context()); info != nil {
+			info.err = fmt.Errorf("httpapi: reading the content of %s: %w", id, src.err)
+		}
+	}
 	return nil
+}
+
+// readRecorder keeps the first error of the content's reader other than
+// io.EOF, which http.ServeContent does not report.
+type readRecorder struct {
+	io.ReadSeeker
+	err error
+}
+
+// Read implements io.Reader.
+func (r *readRecorder) Read(p []byte) (int, error) {
+	n, err := r.ReadSeeker.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // fixRange adjusts a Range header value before http.ServeContent sees it,

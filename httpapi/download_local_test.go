@@ -5,18 +5,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/httpapi"
 )
 
@@ -205,5 +208,68 @@ func BenchmarkDownload(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// brokenReadStore is a Store whose content readers fail after half the
+// content, as an S3 reader does when the server goes away mid-download.
+type brokenReadStore struct{ filestore.Store }
+
+func (s brokenReadStore) Get(ctx context.Context, owner, id string) (*filestore.File, io.ReadSeekCloser, error) {
+	f, rc, err := s.Store.Get(ctx, owner, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, &halfReader{ReadSeekCloser: rc, left: f.Size / 2}, nil
+}
+
+// halfReader reads left bytes, then fails.
+type halfReader struct {
+	io.ReadSeekCloser
+	left int64
+}
+
+func (r *halfReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, errors.New("injected: connection reset by the object store")
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.ReadSeekCloser.Read(p)
+	r.left -= int64(n)
+	return n, err
+}
+
+// TestDownloadReadFails: a download whose reader fails after its answer
+// has begun ends short (the client sees a truncated body), and its log
+// line is a warning that names the failure. Before, http.ServeContent
+// dropped the error and the request was logged as a plain 200.
+func TestDownloadReadFails(t *testing.T) {
+	e := newEnv(t, envOptions{wrapStore: func(s filestore.Store) filestore.Store { return brokenReadStore{s} }})
+	tok := e.token("alice")
+	const size = 1 << 20
+	f := e.upload(tok, "", "big.bin", randomBytes(size, 9))
+	req, err := http.NewRequest("GET", e.srv.URL+"/v1/files/"+f.ID+"/content", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || err == nil || n >= size {
+		t.Errorf("client: status %d, read %d bytes, %v; want 200 cut short with an error", res.StatusCode, n, err)
+	}
+	line := e.logs.waitRequest(t, "GET /v1/files/{id}/content")
+	msg, _ := line["error"].(string)
+	if line["level"] != "WARN" || line["status"] != int64(200) || !strings.Contains(msg, "connection reset by the object store") {
+		t.Errorf("log line: level %v, status %v, error %q; want WARN, 200 and the reader's error", line["level"], line["status"], msg)
+	}
+	if out := line["bytes_out"].(int64); out >= size {
+		t.Errorf("bytes_out %d, want less than %d", out, size)
 	}
 }

@@ -272,8 +272,13 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 	}
 	h.metrics.observe(info.route, status, d)
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		level = slog.LevelError
+	case status < 400 && info.err != nil:
+		// An answer that had begun when something failed (a download
+		// whose reader broke): cut short.
+		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
