@@ -33,7 +33,8 @@ import (
 //   - sqlite://:memory: a private in-memory database (one connection).
 //   - postgres://... or postgresql://...: PostgreSQL through pgx, with at
 //     most 32 connections, or as many as the URL's pool_max_conns
-//     parameter (pgxpool's name for it) says.
+//     parameter (pgxpool's name for it) says, each given 10 seconds to
+//     open unless the URL sets connect_timeout.
 //
 // A SQLite PATH is taken as it is, up to a '?' that starts parameters
 // (a '%' or '#' in it is no escape and no fragment).
@@ -57,6 +58,13 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// the text in one. (The catalogue's hot-path statements, whose
 		// text never changes, ask for the statement cache: see query.)
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		if cfg.ConnectTimeout == 0 {
+			// Without one, a server that accepts connections and never
+			// answers (stopped, or behind a black hole) holds every new
+			// connection, and the request that waits for it, for as long
+			// as the request's context lives.
+			cfg.ConnectTimeout = defaultConnectTimeout
+		}
 		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(maxConns)
 		sqldb.SetMaxIdleConns(maxConns)
@@ -78,6 +86,10 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 // changed once, with one pair of syncs, and run less often in the commit
 // path, which is serial. A WAL of 4000 pages is about 16 MiB.
 const walAutocheckpoint = 4000
+
+// defaultConnectTimeout bounds the opening of a PostgreSQL connection when
+// the URL sets no connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
 
 // defaultMaxConns is the size of a PostgreSQL catalogue's pool unless its
 // URL says otherwise.

@@ -2,11 +2,13 @@ package dedup_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/internal/testenv"
@@ -166,4 +168,44 @@ func redactPassword(u string) string {
 		return u[:i+3] + "...@" + u[j+1:]
 	}
 	return u
+}
+
+// TestOpenPostgresConnectTimeout: a server that accepts connections and
+// never answers fails the opening after the connect timeout (the URL's
+// connect_timeout, 10 s without one) instead of holding it for as long as
+// the caller's context lives.
+func TestOpenPostgresConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var conns []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	}()
+	for _, suffix := range []string{"&connect_timeout=1", ""} {
+		u := "postgres://u:p@" + ln.Addr().String() + "/db?sslmode=disable" + suffix
+		// The caller's deadline is far: the connect timeout must come first.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		db, err := dedup.OpenDB(ctx, u)
+		ctxErr := ctx.Err()
+		cancel()
+		if err == nil {
+			db.Close()
+			t.Fatalf("OpenDB(%s) of a server that never answers: no error", suffix)
+		}
+		if ctxErr != nil || !strings.Contains(err.Error(), "timeout") {
+			t.Errorf("OpenDB(%q): %v (the caller's deadline passed: %v); want a connect timeout", suffix, err, ctxErr != nil)
+		}
+	}
 }
