@@ -43,6 +43,8 @@ type config struct {
 	gcInterval      time.Duration
 	trustedProxies  string
 	shutdownTimeout time.Duration
+	retryAttempts   int
+	retryBase       time.Duration
 	logLevel        string
 }
 
@@ -89,6 +91,8 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
+	fs.IntVar(&c.retryAttempts, "retry-attempts", 8, "tries of a database or bucket operation that fails transiently, the first included; with the delays doubling from --retry-base-delay up to 2s, the default rides out about 5s (a restart of the database or the S3 server); 1 turns retries off")
+	fs.DurationVar(&c.retryBase, "retry-base-delay", 50*time.Millisecond, "the first delay between retries; each doubles, with jitter, up to 2s")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -163,6 +167,12 @@ func (c *config) resolve() error {
 	}
 	if c.shutdownTimeout <= 0 {
 		return fmt.Errorf("%w: --shutdown-timeout must be positive", errUsage)
+	}
+	if c.retryAttempts < 1 || c.retryAttempts > 100 {
+		return fmt.Errorf("%w: --retry-attempts must be 1 to 100", errUsage)
+	}
+	if c.retryBase <= 0 {
+		return fmt.Errorf("%w: --retry-base-delay must be positive", errUsage)
 	}
 	if _, err := c.proxies(); err != nil {
 		return err

@@ -63,6 +63,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		MaxSize:        int64(c.maxSize),
 		InlineMax:      c.storeInlineMax(),
 		TrashRetention: c.trashRetention,
+		RetryAttempts:  c.retryAttempts,
+		RetryBaseDelay: c.retryBase,
 		Logger:         logger,
 	})
 	if err != nil {
