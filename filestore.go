@@ -34,6 +34,11 @@ import (
 // commit's statement is sent, and a row or table lock that another
 // transaction holds can keep it waiting past ctx's deadline, up to two
 // minutes per attempt, before it succeeds or fails with ErrUnavailable.
+//
+// Give ctx a deadline where an answer matters: a database or S3 server that
+// stops answering without closing its connections holds an operation until
+// ctx ends, past the bounds that do apply (a PostgreSQL connection's 10 s
+// to open, an S3 request's 2 minutes to answer).
 type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.
