@@ -224,6 +224,38 @@ func TestRetryTransportTimeout(t *testing.T) {
 	}
 }
 
+// TestWriterRetries: an S3 writer's requests are tried as often as
+// Options.Retry says, as reads are, through the SDK (which retries each
+// part). Before, they had the SDK's own tries whatever the policy: an S3
+// server's restart of a second or two failed uploads that reads rode out.
+func TestWriterRetries(t *testing.T) {
+	for _, tt := range []struct {
+		status       int
+		code         string
+		attempts     int
+		wantRequests int64
+	}{
+		{http.StatusServiceUnavailable, "SlowDown", 4, 4},
+		{http.StatusServiceUnavailable, "SlowDown", 1, 1},
+		{http.StatusForbidden, "AccessDenied", 4, 1},
+	} {
+		t.Run(fmt.Sprintf("%d/%d", tt.status, tt.attempts), func(t *testing.T) {
+			endpoint, n := countingFakeS3(t, tt.status, tt.code)
+			b := openFakeS3(t, endpoint, retry.Policy{Attempts: tt.attempts, Base: time.Millisecond, Max: time.Millisecond})
+			w, err := b.NewWriter(t.Context(), b.NewKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err == nil || n.Load() != tt.wantRequests {
+				t.Errorf("Close = %v after %d requests; want an error after %d", err, n.Load(), tt.wantRequests)
+			}
+		})
+	}
+}
+
 // TestAbortStaleUploadsNotImplemented: on an S3-compatible server that
 // cannot list multipart uploads (501), there are none to abort: no error,
 // so that Collect, which calls it after its own work, does not fail on such

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"path/filepath"
 
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/filestore-go/filestore/internal/retry"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
@@ -147,11 +149,26 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
+	// Writers keep the SDK's retries (per part, which a Writer cannot
+	// redo), with the tries and the longest delay of opts.Retry, so that an
+	// upload rides out what a read does.
+	var policy retry.Policy
+	if opts != nil {
+		policy = opts.Retry
+	}
+	policy = policy.Resolved()
+	writes := s3.New(client.Options(), func(o *s3.Options) {
+		if o.Retryer == nil {
+			o.Retryer = awsretry.NewStandard()
+		}
+		o.Retryer = awsretry.AddWithMaxBackoffDelay(o.Retryer, policy.Max)
+		o.RetryMaxAttempts = policy.Attempts
+	})
 	b := newBucket(withPrefix(sb, prefix), opts)
 	var maxObject int64
 	if opts != nil {
 		maxObject = opts.MaxObjectSize
 	}
-	b.s3 = &s3Bucket{client: client, name: u.Host, prefix: prefix, partSize: partSizeFor(maxObject), concurrency: s3Concurrency}
+	b.s3 = &s3Bucket{client: client, writes: writes, name: u.Host, prefix: prefix, partSize: partSizeFor(maxObject), concurrency: s3Concurrency}
 	return b, nil
 }

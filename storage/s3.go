@@ -41,8 +41,9 @@ func partSizeFor(maxObject int64) int {
 // s3Bucket holds what an s3:// bucket needs beyond gocloud's s3blob.
 type s3Bucket struct {
 	client      *s3.Client
-	name        string // the S3 bucket
-	prefix      string // the prefix= parameter, prepended to every key
+	writes      *s3.Client // client with the retries of Options.Retry, for writers
+	name        string     // the S3 bucket
+	prefix      string     // the prefix= parameter, prepended to every key
 	partSize    int
 	concurrency int
 }
@@ -51,7 +52,8 @@ type s3Bucket struct {
 // SDK's standard retryer (3 attempts with backoff up to 20 s); the operations
 // that Bucket retries itself use oneAttempt so that Options.Retry alone
 // bounds them. Uploads keep the SDK's retries: they retry each part, which a
-// Writer cannot.
+// Writer cannot; their client (s3Bucket.writes) has Options.Retry's tries
+// and longest delay.
 func oneAttempt(o *s3.Options) { o.RetryMaxAttempts = 1 }
 
 // oneAttemptHook is a BeforeRead or BeforeList hook applying oneAttempt.
@@ -85,8 +87,8 @@ func (s *s3Bucket) configure(as func(any) bool) error {
 	if !as(&tm) || tm == nil {
 		return nil
 	}
-	*tm = *transfermanager.New(s.client, func(o *transfermanager.Options) {
-		o.RequestChecksumCalculation = s.client.Options().RequestChecksumCalculation
+	*tm = *transfermanager.New(s.writes, func(o *transfermanager.Options) {
+		o.RequestChecksumCalculation = s.writes.Options().RequestChecksumCalculation
 		o.PartSizeBytes = int64(s.partSize)
 		o.Concurrency = s.concurrency
 		o.MultipartUploadThreshold = int64(s.partSize)

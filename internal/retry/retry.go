@@ -31,6 +31,9 @@ type Policy struct {
 	Max time.Duration
 }
 
+// Resolved returns p with its zero fields filled: the policy Do follows.
+func (p Policy) Resolved() Policy { return p.withDefaults() }
+
 // withDefaults returns p with its zero fields filled.
 func (p Policy) withDefaults() Policy {
 	switch {
