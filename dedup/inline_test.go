@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,47 @@ func TestMigrateWithoutCreate(t *testing.T) {
 	defer db.Close()
 	if err := dedup.Migrate(ctx, db); err != nil {
 		t.Fatalf("Migrate of an up-to-date catalogue without CREATE: %v", err)
+	}
+}
+
+// TestMigrateSearchPath: a catalogue whose search_path starts with a
+// schema of its own gets its tables there, even when another catalogue's
+// are in a schema further on the path; it was taken for that one, and the
+// two shared their rows.
+func TestMigrateSearchPath(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresDatabase(t)
+	c := openCatalog(t, url) // public's catalogue
+	if _, err := c.DB().ExecContext(ctx, `CREATE SCHEMA tenant`); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db, err := dedup.OpenDB(ctx, url+sep+"search_path=tenant,public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := dedup.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	rows, err := c.DB().QueryContext(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'tenant' ORDER BY tablename`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if !slices.Contains(tables, "filestore_schema") || !slices.Contains(tables, "files") || !slices.Contains(tables, "objects") {
+		t.Errorf("tables in schema tenant after Migrate: %v; want the catalogue's own", tables)
 	}
 }
 

@@ -91,9 +91,12 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 		// Created only when missing: PostgreSQL checks the schema's CREATE
 		// privilege even for CREATE TABLE IF NOT EXISTS, and a role that
 		// only reads and writes rows may open an up-to-date catalogue.
+		// On PostgreSQL, in the schema that CREATE would create it in (the
+		// first of the search_path that exists), not anywhere on the path:
+		// a catalogue of another schema further on is not this one's.
 		exists := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'filestore_schema'`
 		if pg {
-			exists = `SELECT count(*) FROM (SELECT to_regclass('filestore_schema') AS t) AS r WHERE t IS NOT NULL`
+			exists = `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'filestore_schema'`
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, exists).Scan(&n); err != nil {
