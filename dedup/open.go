@@ -37,7 +37,9 @@ import (
 //     open unless the URL sets connect_timeout.
 //
 // A SQLite PATH is taken as it is, up to a '?' that starts parameters
-// (a '%' or '#' in it is no escape and no fragment).
+// (a '%' or '#' in it is no escape and no fragment). Earlier builds let
+// SQLite decode %XX and end the path at '#': a PATH whose file does not
+// exist while that other file does is refused, naming both.
 // The caller closes the returned *bun.DB.
 func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	switch {
@@ -58,7 +60,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// the text in one. (The catalogue's hot-path statements, whose
 		// text never changes, ask for the statement cache: see query.)
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		if cfg.ConnectTimeout == 0 {
+		if cfg.ConnectTimeout == 0 && !hasParam(rawURL, "connect_timeout") {
 			// Without one, a server that accepts connections and never
 			// answers (stopped, or behind a black hole) holds every new
 			// connection, and the request that waits for it, for as long
@@ -86,6 +88,12 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 // changed once, with one pair of syncs, and run less often in the commit
 // path, which is serial. A WAL of 4000 pages is about 16 MiB.
 const walAutocheckpoint = 4000
+
+// hasParam reports whether the URL rawURL has the query parameter name.
+func hasParam(rawURL, name string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has(name)
+}
 
 // defaultConnectTimeout bounds the opening of a PostgreSQL connection when
 // the URL sets no connect_timeout.
@@ -117,6 +125,25 @@ func poolMaxConns(rawURL string) (string, int, error) {
 	return u.String(), n, nil
 }
 
+// checkLegacyPath refuses a SQLite path with '%' or '#' whose file does not
+// exist while the file that earlier builds opened for it does: they let
+// SQLite decode %XX and end the path at '#', and opening the path as it
+// is would start an empty catalogue beside the real one.
+func checkLegacyPath(path string) error {
+	before, _, _ := strings.Cut(path, "#")
+	legacy, err := url.PathUnescape(before)
+	if err != nil || legacy == path {
+		return nil
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if fi, err := os.Stat(legacy); err != nil || !fi.Mode().IsRegular() {
+		return nil // nothing earlier builds could have opened
+	}
+	return fmt.Errorf("dedup: sqlite: %s does not exist, but %s does: builds before 2026-11-30 opened that file for this URL (SQLite decoded %%XX and ended the path at '#'); rename it to the path as written, or name it in the URL", path, legacy)
+}
+
 func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	path, query, _ := strings.Cut(path, "?")
 	if path == "" {
@@ -135,6 +162,9 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		// like the local bucket's, its directory and files are the
 		// user's and the group's only. SQLite gives its -wal and -shm
 		// files the database file's mode.
+		if err := checkLegacyPath(path); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("dedup: sqlite directory: %w", err)
 		}

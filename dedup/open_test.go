@@ -124,6 +124,58 @@ func TestOpenSQLitePathAsIs(t *testing.T) {
 	}
 }
 
+// TestOpenSQLiteLegacyPath: a URL whose file earlier builds found under
+// another name (SQLite decoded "%20" and ended the path at '#') is refused,
+// naming both files, instead of starting an empty catalogue beside the
+// real one; once the file has the name as written, it opens.
+func TestOpenSQLiteLegacyPath(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct{ written, before string }{
+		{"my%20db.db", "my db.db"},
+		{"cat#1.db", "cat"},
+	} {
+		dir := t.TempDir()
+		old := filepath.Join(dir, tt.before)
+		db, err := dedup.OpenDB(ctx, "sqlite://"+old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dedup.Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		path := filepath.Join(dir, tt.written)
+		if db, err := dedup.OpenDB(ctx, "sqlite://"+path); err == nil {
+			db.Close()
+			t.Errorf("OpenDB(%s) with %s beside it: no error", tt.written, tt.before)
+		} else if !strings.Contains(err.Error(), old) {
+			t.Errorf("OpenDB(%s): %v; want an error naming %s", tt.written, err, old)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%s: files after the refusal: %v, want only %s", tt.written, entries, tt.before)
+		}
+		if err := os.Rename(old, path); err != nil {
+			t.Fatal(err)
+		}
+		db, err = dedup.OpenDB(ctx, "sqlite://"+path)
+		if err != nil {
+			t.Fatalf("OpenDB(%s) after the rename: %v", tt.written, err)
+		}
+		db.Close()
+	}
+	// A directory where the earlier name points is nothing earlier builds
+	// could open: no refusal.
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(dir, "data#2", "c.db"))
+	if err != nil {
+		t.Fatalf("OpenDB(data#2/c.db) beside a directory data: %v", err)
+	}
+	db.Close()
+}
+
 // TestOpenPostgresPoolSize: the pool_max_conns parameter (pgxpool's name)
 // sizes the pool instead of reaching PostgreSQL, which refused it as an
 // unknown setting; without it the pool has 32 connections.
