@@ -267,7 +267,7 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 	if !sw.wroteHeader {
 		status = http.StatusOK
 	}
-	if info.err != nil && classify(info.err).status == statusClientClosed {
+	if info.err != nil && r.Context().Err() != nil && classify(info.err).status == statusClientClosed {
 		status = statusClientClosed
 	}
 	h.metrics.observe(info.route, status, d)

@@ -31,10 +31,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	if info != nil {
 		info.err = err
-		if c.status == statusClientClosed {
+	}
+	if c.status == statusClientClosed {
+		if r.Context().Err() != nil && info != nil {
 			info.gone = true
 			return
 		}
+		// A cancellation that is not this request's (the Store's own,
+		// say an application shutting down): the client is there, and
+		// is told to try again.
+		c = errorClass{err: err, status: http.StatusServiceUnavailable, code: codeUnavailable, detail: "the operation was cancelled, try again later"}
 	}
 	writeProblem(w, r, c.status, c.code, c.detail)
 }

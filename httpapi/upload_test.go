@@ -590,3 +590,24 @@ func TestClientHalfClose(t *testing.T) {
 		t.Errorf("files after the half-closed upload: %v", paths(l))
 	}
 }
+
+// cancelledStore is a Store whose Stat fails with a cancellation of its
+// own, as one whose application is shutting down does.
+type cancelledStore struct{ filestore.Store }
+
+func (cancelledStore) Stat(ctx context.Context, owner, id string) (*filestore.File, error) {
+	return nil, fmt.Errorf("app: shutting down: %w", context.Canceled)
+}
+
+// TestStoreCancelledNotClient: a cancellation that is not the request's
+// own (its client is still there) is answered 503, not dropped as a client
+// gone and never 499.
+func TestStoreCancelledNotClient(t *testing.T) {
+	e := newEnv(t, envOptions{wrapStore: func(s filestore.Store) filestore.Store { return cancelledStore{s} }})
+	res := e.do("GET", "/v1/files/01a22c00-0000-7000-8000-000000000000", e.token("alice"), nil)
+	wantProblem(t, res, 503, "unavailable")
+	line := e.logs.waitRequest(t, "GET /v1/files/{id}")
+	if got := line["status"]; got != int64(503) {
+		t.Errorf("logged status %v, want 503", got)
+	}
+}
