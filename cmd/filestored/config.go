@@ -92,7 +92,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	fs.IntVar(&c.retryAttempts, "retry-attempts", 8, "tries of a database or bucket operation that fails transiently, the first included; with the delays doubling from --retry-base-delay up to 2s, the default rides out about 5s (a restart of the database or the S3 server); 1 turns retries off")
-	fs.DurationVar(&c.retryBase, "retry-base-delay", 50*time.Millisecond, "the first delay between retries; each doubles, with jitter, up to 2s")
+	fs.DurationVar(&c.retryBase, "retry-base-delay", 50*time.Millisecond, "the first delay between retries; each doubles, with jitter, up to 2s (or this delay, if longer)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
