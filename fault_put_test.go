@@ -245,6 +245,15 @@ var putStatementCases = []putCase{
 		want:       outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpBegin: 3, faults.OpDelete: 1}},
 	},
 	{
+		// A connection that could not be opened sent nothing: the outcome
+		// is known, and the staged bytes go at once. Before, they stayed
+		// for Collect (after the staging TTL) as after a lost reply.
+		name:       "statement: connection refused, then the database stays down",
+		rules:      []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.ConnRefused()}},
+		downOnFire: true,
+		want:       outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpBegin: 3, faults.OpDelete: 1}},
+	},
+	{
 		name:         "statement: applied, reply lost, the caller's context cancelled meanwhile",
 		rules:        []faults.Rule{{Op: faults.OpQuery, Match: isCommitStatement, Applied: true, Err: faults.ConnClosed()}},
 		cancelOnFire: true,

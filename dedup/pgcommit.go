@@ -43,7 +43,8 @@ const pathIndex = "files_live_path"
 // this statement committed before its reply was lost. The statement runs
 // on a context of its own, like a batch, so that a caller who goes away
 // does not leave its outcome unknown. A PostgreSQL error means the
-// statement, and with it the implicit transaction, did not commit; any
+// statement, and with it the implicit transaction, did not commit, and a
+// connection that could not be opened (pgconn.ConnectError) sent nothing; any
 // other failure (a connection lost mid-statement) may have committed, and
 // then a fallback that cannot reach the database reports
 // ErrOutcomeUnknown, so that the staged bytes are kept.
@@ -79,8 +80,10 @@ func (c *Catalog) commitStatement(ctx context.Context, req CommitRequest) (*Comm
 		return &CommitResult{File: &f, DedupHit: key != req.Key}, nil
 	}
 	var pgErr *pgconn.PgError
-	// refused: the statement ended without committing anything.
-	refused := errors.As(err, &pgErr) || errors.Is(err, sql.ErrNoRows)
+	var connErr *pgconn.ConnectError
+	// refused: the statement ended without committing anything, or was
+	// never sent (its connection could not be opened).
+	refused := errors.As(err, &pgErr) || errors.Is(err, sql.ErrNoRows) || errors.As(err, &connErr)
 	if pgErr != nil && pgErr.Code == "23505" && pgErr.ConstraintName == pathIndex {
 		return nil, ErrConflict
 	}

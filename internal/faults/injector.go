@@ -18,6 +18,8 @@
 package faults
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -232,6 +234,18 @@ func SerializationFailure() *Error {
 // wraps pgconn.ErrConnClosed (what a COMMIT whose reply was lost returns).
 func ConnClosed() *Error {
 	return &Error{Code: gcerrors.Internal, Err: fmt.Errorf("%w (injected)", pgconn.ErrConnClosed)}
+}
+
+// ConnRefused returns a new transient database error: pgx's
+// *pgconn.ConnectError of a connection that could not be opened (the
+// server is down), obtained by connecting to a port where nothing listens.
+// A statement that fails with it was never sent.
+func ConnRefused() *Error {
+	_, err := pgconn.Connect(context.Background(), "postgres://injected@127.0.0.1:1/injected?sslmode=disable&connect_timeout=5")
+	if err == nil {
+		err = errors.New("faults: connecting to 127.0.0.1:1 succeeded")
+	}
+	return &Error{Code: gcerrors.Internal, Err: err}
 }
 
 // Denied returns a new permanent error, as a dependency that refuses the
