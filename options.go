@@ -149,7 +149,9 @@ type ListOptions struct {
 	Trash bool
 	// Limit is the page size, 1-1000; 0 means 100.
 	Limit int
-	// Cursor continues from a previous Page.NextCursor.
+	// Cursor continues from a previous Page.NextCursor, of a listing with
+	// the same Folder, Recursive, Query and Trash (Limit may differ); a
+	// cursor of another listing gives ErrInvalidArgument.
 	Cursor string
 }
 

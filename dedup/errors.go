@@ -9,6 +9,7 @@ var (
 	ErrNotFound = errors.New("dedup: not found")
 	// ErrConflict: a live file already has that (owner, folder, name).
 	ErrConflict = errors.New("dedup: path taken")
-	// ErrBadCursor: a list cursor that this catalogue did not make.
+	// ErrBadCursor: a list cursor that this catalogue did not make, or made
+	// for another listing.
 	ErrBadCursor = errors.New("dedup: malformed cursor")
 )

@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/uptrace/bun"
+	"hash/fnv"
 	"io"
+	"strconv"
 	"strings"
+
+	"github.com/uptrace/bun"
 )
 
 // ListQuery selects a page of one owner's files.
@@ -31,11 +34,23 @@ type cursor struct {
 	Folder string `json:"f"`
 	Name   string `json:"n"`
 	ID     string `json:"i"`
+	// Of names the listing the cursor continues (listingOf); cursors of
+	// earlier builds have none, and any listing takes them.
+	Of string `json:"q,omitempty"`
 }
 
-func encodeCursor(f *File) string {
-	b, _ := json.Marshal(cursor{Folder: f.Folder, Name: f.Name, ID: f.ID})
+func encodeCursor(f *File, q ListQuery) string {
+	b, _ := json.Marshal(cursor{Folder: f.Folder, Name: f.Name, ID: f.ID, Of: listingOf(q)})
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// listingOf is a short name of the listing q asks for, its page size and
+// cursor aside: a cursor of one listing given to another would continue it
+// from a position in a different order of files.
+func listingOf(q ListQuery) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%q %t %q %t", q.Folder, q.Recursive, Fold(q.Query), q.Trash)
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 func decodeCursor(s string) (*cursor, error) {
@@ -72,6 +87,9 @@ func (c *Catalog) List(ctx context.Context, owner string, q ListQuery) ([]*File,
 		var err error
 		if after, err = decodeCursor(q.Cursor); err != nil {
 			return nil, "", err
+		}
+		if after.Of != "" && after.Of != listingOf(q) {
+			return nil, "", fmt.Errorf("%w: it continues another listing (folder, recursive, query or trash differ)", ErrBadCursor)
 		}
 	}
 	var files []*File
@@ -112,7 +130,7 @@ func (c *Catalog) List(ctx context.Context, owner string, q ListQuery) ([]*File,
 	next := ""
 	if len(files) > q.Limit {
 		files = files[:q.Limit]
-		next = encodeCursor(files[len(files)-1])
+		next = encodeCursor(files[len(files)-1], q)
 	}
 	return files, next, nil
 }

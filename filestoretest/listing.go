@@ -99,6 +99,34 @@ func testListing(t *testing.T, newStore Harness) {
 			}
 		}
 	})
+	t.Run("CursorOfAnotherListing", func(t *testing.T) {
+		p, err := st.List(ctx, "alice", &filestore.ListOptions{Folder: "docs", Limit: 1})
+		if err != nil || p.NextCursor == "" {
+			t.Fatalf("List(docs, Limit 1) = %+v, %v; want a page with a cursor", p, err)
+		}
+		for _, opts := range []filestore.ListOptions{
+			{Folder: "a", Cursor: p.NextCursor},
+			{Folder: "docs", Recursive: true, Cursor: p.NextCursor},
+			{Folder: "docs", Query: "report", Cursor: p.NextCursor},
+			{Folder: "docs", Trash: true, Cursor: p.NextCursor},
+		} {
+			if _, err := st.List(ctx, "alice", &opts); !errors.Is(err, filestore.ErrInvalidArgument) {
+				t.Errorf("List(%+v) with a cursor of folder docs: got %v, want ErrInvalidArgument", opts, err)
+			}
+		}
+		// The page size may change from page to page.
+		if _, err := st.List(ctx, "alice", &filestore.ListOptions{Folder: "docs", Limit: 5, Cursor: p.NextCursor}); err != nil {
+			t.Errorf("next page with another limit: %v", err)
+		}
+		// A query is the same listing under simple case folding.
+		q, err := st.List(ctx, "alice", &filestore.ListOptions{Recursive: true, Query: "A", Limit: 1})
+		if err != nil || q.NextCursor == "" {
+			t.Fatalf("List(query A, Limit 1) = %+v, %v; want a page with a cursor", q, err)
+		}
+		if _, err := st.List(ctx, "alice", &filestore.ListOptions{Recursive: true, Query: "a", Cursor: q.NextCursor}); err != nil {
+			t.Errorf("next page of query a with the cursor of query A: %v", err)
+		}
+	})
 	t.Run("TextThatNamesNothing", func(t *testing.T) {
 		// A NUL or bytes that are not UTF-8 cannot be stored, so they name
 		// no file and match nothing; the catalogue is never asked (SQL
