@@ -89,10 +89,16 @@ func CleanFolder(folder string) (string, error) {
 }
 
 // findable reports whether owner and id can name a stored file: an owner
-// that Put accepts, and an id of valid UTF-8 without NUL (which the
-// catalogue cannot even be asked for). Any other pair names no file.
+// that Put accepts, and an id that is text (see isText). Any other pair
+// names no file.
 func findable(owner, id string) bool {
-	return checkOwner(owner) == nil && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+	return checkOwner(owner) == nil && isText(id)
+}
+
+// isText reports whether s is valid UTF-8 without NUL: text the catalogue
+// can store and be asked for (SQL cannot even quote a NUL).
+func isText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // notFound is the error of an operation on a pair that names no file.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/filestore-go/filestore/dedup"
 	"golang.org/x/text/unicode/norm"
@@ -79,7 +77,7 @@ func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*P
 	if err != nil {
 		return nil, fmt.Errorf("filestore: list: %w", err)
 	}
-	if !utf8.ValidString(opts.Query) || strings.IndexByte(opts.Query, 0) >= 0 {
+	if !isText(opts.Query) {
 		return nil, fmt.Errorf("filestore: list: %w: the query is not UTF-8 text without NUL", ErrInvalidArgument)
 	}
 	if checkOwner(owner) != nil {

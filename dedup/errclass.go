@@ -5,10 +5,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
-	"net"
 	"strings"
-	"syscall"
 
+	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -55,15 +54,7 @@ func IsTransient(err error) bool {
 	if pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
-	// A network error. Not any net.Error: a syscall.Errno has its methods
-	// too, and the file system's (ENOTDIR, EACCES, ENOSPC...) are no
-	// reason to retry; the network's come in a *net.OpError, or are the
-	// connection's own errnos.
-	var opErr *net.OpError
-	var netErr net.Error
-	if errors.As(err, &opErr) || errors.As(err, &netErr) && netErr.Timeout() ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) {
+	if retry.Network(err) {
 		return true
 	}
 	var connectErr *pgconn.ConnectError

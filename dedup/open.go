@@ -46,7 +46,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		rawURL, maxConns, err := poolMaxConns(rawURL)
+		rawURL, maxConns, timeoutSet, err := pgParams(rawURL)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +60,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// the text in one. (The catalogue's hot-path statements, whose
 		// text never changes, ask for the statement cache: see query.)
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		if cfg.ConnectTimeout == 0 && !hasParam(rawURL, "connect_timeout") {
+		if !timeoutSet {
 			// Without one, a server that accepts connections and never
 			// answers (stopped, or behind a black hole) holds every new
 			// connection, and the request that waits for it, for as long
@@ -89,12 +89,6 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 // path, which is serial. A WAL of 4000 pages is about 16 MiB.
 const walAutocheckpoint = 4000
 
-// hasParam reports whether the URL rawURL has the query parameter name.
-func hasParam(rawURL, name string) bool {
-	u, err := url.Parse(rawURL)
-	return err == nil && u.Query().Has(name)
-}
-
 // defaultConnectTimeout bounds the opening of a PostgreSQL connection when
 // the URL sets no connect_timeout.
 const defaultConnectTimeout = 10 * time.Second
@@ -103,26 +97,28 @@ const defaultConnectTimeout = 10 * time.Second
 // URL says otherwise.
 const defaultMaxConns = 32
 
-// poolMaxConns takes the pool_max_conns parameter out of a PostgreSQL URL
-// (PostgreSQL itself would refuse it as an unknown setting) and returns
-// the URL without it and the pool size: the parameter's, or
-// defaultMaxConns.
-func poolMaxConns(rawURL string) (string, int, error) {
+// pgParams reads what OpenDB itself takes from a PostgreSQL URL: it takes
+// out pool_max_conns (pgxpool's name; PostgreSQL would refuse it as an
+// unknown setting) and returns the URL without it, the pool size (the
+// parameter's, or defaultMaxConns), and whether the URL sets
+// connect_timeout (0 included, which waits without bound).
+func pgParams(rawURL string) (_ string, maxConns int, timeoutSet bool, _ error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return rawURL, defaultMaxConns, nil // pgx says what is wrong with it
+		return rawURL, defaultMaxConns, false, nil // pgx says what is wrong with it
 	}
 	q := u.Query()
+	timeoutSet = q.Has("connect_timeout")
 	if !q.Has("pool_max_conns") {
-		return rawURL, defaultMaxConns, nil
+		return rawURL, defaultMaxConns, timeoutSet, nil
 	}
 	n, err := strconv.Atoi(q.Get("pool_max_conns"))
 	if err != nil || n < 1 {
-		return "", 0, fmt.Errorf("dedup: postgres url: pool_max_conns %q is not a positive number", q.Get("pool_max_conns"))
+		return "", 0, false, fmt.Errorf("dedup: postgres url: pool_max_conns %q is not a positive number", q.Get("pool_max_conns"))
 	}
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
-	return u.String(), n, nil
+	return u.String(), n, timeoutSet, nil
 }
 
 // checkLegacyPath refuses a SQLite path with '%' or '#' whose file does not

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
@@ -196,13 +197,13 @@ func TestOpenPostgresPoolSize(t *testing.T) {
 	} {
 		db, err := dedup.OpenDB(ctx, tt.url)
 		if err != nil {
-			t.Errorf("OpenDB(%s): %v", redactPassword(tt.url), err)
+			t.Errorf("OpenDB(%s): %v", redact.URL(tt.url), err)
 			continue
 		}
 		var one int
 		err = db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 		if got := db.Stats().MaxOpenConnections; err != nil || got != tt.want {
-			t.Errorf("OpenDB(%s): pool of %d (query: %v), want %d", redactPassword(tt.url), got, err, tt.want)
+			t.Errorf("OpenDB(%s): pool of %d (query: %v), want %d", redact.URL(tt.url), got, err, tt.want)
 		}
 		db.Close()
 	}
@@ -212,14 +213,6 @@ func TestOpenPostgresPoolSize(t *testing.T) {
 			t.Errorf("pool_max_conns=%s: no error", bad)
 		}
 	}
-}
-
-// redactPassword hides the password of a test URL in messages.
-func redactPassword(u string) string {
-	if i, j := strings.Index(u, "://"), strings.Index(u, "@"); i >= 0 && j > i {
-		return u[:i+3] + "...@" + u[j+1:]
-	}
-	return u
 }
 
 // TestOpenPostgresConnectTimeout: a server that accepts connections and

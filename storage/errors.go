@@ -7,9 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
 
 	"github.com/aws/smithy-go"
+	"github.com/filestore-go/filestore/internal/retry"
 	"gocloud.dev/gcerrors"
 )
 
@@ -106,20 +106,7 @@ func isTransientUnknown(err error) bool {
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
 	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		return true
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNABORTED) ||
-		errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ETIMEDOUT)
+	return retry.Network(err) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // isNotFound reports whether err says the object is missing.
