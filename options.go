@@ -26,7 +26,8 @@ type Options struct {
 	// verdict. Default: FailClosed.
 	ScanPolicy ScanPolicy
 	// ScanOversize decides what happens to content larger than the scanner
-	// can scan. Default: OversizeReject.
+	// can scan. Default: the scan policy's, OversizeReject under FailClosed
+	// and OversizeUnscanned under FailOpen.
 	ScanOversize OversizeRule
 
 	// Extractor, when set, decides the content type and finds image
@@ -93,13 +94,13 @@ type OversizeRule string
 
 // Oversize rules.
 const (
-	// OversizeReject refuses the upload with ErrTooLarge: content that
-	// cannot be scanned is not let in behind the operator's back. This is
-	// the default because a scanner that is configured is meant to see
-	// everything.
+	// OversizeReject refuses the upload with ErrTooLarge (wrapping
+	// ErrScanLimit): content that cannot be scanned is not let in behind
+	// the operator's back. This is the default under FailClosed, because
+	// a scanner that is configured is meant to see everything.
 	OversizeReject OversizeRule = "reject"
 	// OversizeUnscanned stores it with scan status "unscanned" and logs a
-	// warning.
+	// warning. This is the default under FailOpen.
 	OversizeUnscanned OversizeRule = "unscanned"
 )
 

@@ -95,6 +95,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScanOversize == "" {
 		o.ScanOversize = OversizeReject
+		if o.ScanPolicy == FailOpen {
+			o.ScanOversize = OversizeUnscanned
+		}
 	}
 	if o.MaxSize <= 0 {
 		o.MaxSize = defaultMaxSize

@@ -142,6 +142,16 @@ func TestClassify(t *testing.T) {
 	if c := classify(&filestore.InfectedError{Signature: "Eicar-Test"}); !strings.Contains(c.detail, "Eicar-Test") {
 		t.Errorf("infected detail %q lacks the signature", c.detail)
 	}
+	// Content over the scanner's limit is too large for a reason of its own.
+	details := map[string]error{
+		"the content is larger than the virus scanner accepts; nothing was stored": fmt.Errorf("put: %w: %w", filestore.ErrTooLarge, filestore.ErrScanLimit),
+		"the content is larger than the maximum size; nothing was stored":          fmt.Errorf("put: %w", filestore.ErrTooLarge),
+	}
+	for want, err := range details {
+		if c := classify(err); c.status != 413 || c.code != "too_large" || c.detail != want {
+			t.Errorf("classify(%v) = %d %s %q, want 413 too_large %q", err, c.status, c.code, c.detail, want)
+		}
+	}
 }
 
 func TestParseTraceparentUnit(t *testing.T) {

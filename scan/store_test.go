@@ -241,7 +241,9 @@ func TestStoreClamdDown(t *testing.T) {
 func firstErr(_ *filestore.File, err error) error { return err }
 
 // TestStoreOversize runs a clamd of its own with StreamMaxLength 1M and
-// MaxFileSize 512K: content over either limit follows ScanOversize.
+// MaxFileSize 512K: content over either limit follows ScanOversize, whose
+// default is the scan policy's (design: a file over clamd's stream limit
+// follows the same policy).
 func TestStoreOversize(t *testing.T) {
 	clamd := startTestClamd(t,
 		"StreamMaxLength 1M",
@@ -252,6 +254,17 @@ func TestStoreOversize(t *testing.T) {
 	clam := newClam(t, clamd.addr, nil)
 	reject := openStore(t, clam, filestore.FailClosed, filestore.OversizeReject)
 	unscannedStore := openStore(t, clam, filestore.FailClosed, filestore.OversizeUnscanned)
+	stores := []struct {
+		name      string
+		store     *testStore
+		unscanned bool // stored unscanned; else refused with ErrTooLarge
+	}{
+		{"OversizeReject", reject, false},
+		{"OversizeUnscanned", unscannedStore, true},
+		{"FailOpen, OversizeReject", openStore(t, clam, filestore.FailOpen, filestore.OversizeReject), false},
+		{"FailClosed, default", openStore(t, clam, filestore.FailClosed, ""), false},
+		{"FailOpen, default", openStore(t, clam, filestore.FailOpen, ""), true},
+	}
 
 	sizes := []struct {
 		name string
@@ -261,29 +274,32 @@ func TestStoreOversize(t *testing.T) {
 		{"over MaxFileSize (AlertExceedsMax)", 768 << 10},
 	}
 	for _, tt := range sizes {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := reject.put("big.bin", noiseThen(tt.size, nil))
-			if !errors.Is(err, filestore.ErrTooLarge) {
-				t.Errorf("OversizeReject Put = %v, %v; want ErrTooLarge", f, err)
-			}
-			if n := reject.fileCount(t); n != 0 {
-				t.Errorf("OversizeReject store holds %d files, want 0", n)
-			}
-			if files := reject.blobFiles(t); len(files) != 0 {
-				t.Errorf("OversizeReject bucket holds %q after Collect, want nothing", files)
-			}
-
-			f, err = unscannedStore.Put(context.Background(), owner, "", "big.bin", noiseThen(tt.size, nil), &filestore.PutOptions{Overwrite: true})
-			if err != nil {
-				t.Fatalf("OversizeUnscanned Put: %v", err)
-			}
-			if diff := cmp.Diff(unscanned, f.Scan); diff != "" {
-				t.Errorf("OversizeUnscanned Put: File.Scan (-want +got):\n%s", diff)
-			}
-			if f.Size != tt.size {
-				t.Errorf("OversizeUnscanned Put: Size = %d, want %d", f.Size, tt.size)
-			}
-		})
+		for _, st := range stores {
+			t.Run(tt.name+"/"+st.name, func(t *testing.T) {
+				f, err := st.store.Put(context.Background(), owner, "", "big.bin", noiseThen(tt.size, nil), &filestore.PutOptions{Overwrite: true})
+				if !st.unscanned {
+					if !errors.Is(err, filestore.ErrTooLarge) || !errors.Is(err, filestore.ErrScanLimit) {
+						t.Errorf("Put = %v, %v; want ErrTooLarge wrapping ErrScanLimit", f, err)
+					}
+					if n := st.store.fileCount(t); n != 0 {
+						t.Errorf("store holds %d files, want 0", n)
+					}
+					if files := st.store.blobFiles(t); len(files) != 0 {
+						t.Errorf("bucket holds %q after Collect, want nothing", files)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Put: %v", err)
+				}
+				if diff := cmp.Diff(unscanned, f.Scan); diff != "" {
+					t.Errorf("Put: File.Scan (-want +got):\n%s", diff)
+				}
+				if f.Size != tt.size {
+					t.Errorf("Put: Size = %d, want %d", f.Size, tt.size)
+				}
+			})
+		}
 	}
 	// Under the limits the same stores scan.
 	f, err := unscannedStore.put("small.bin", noiseThen(256<<10, nil))

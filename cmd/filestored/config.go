@@ -81,7 +81,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
-	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer: fail-closed or fail-open")
+	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer, or the upload is over its stream limit: fail-closed (refused) or fail-open (stored unscanned)")
 	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB, TiB)")
 	fs.Var(&c.inlineMax, "inline-max", "uploads up to this size are stored in the catalogue, not the bucket (at most 64KiB); 0 turns it off")
 	fs.StringVar(&c.allowedTypes, "allowed-types", "", "allowed content types, comma list like image/*,application/pdf (default: all)")
