@@ -568,8 +568,15 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 	if res.DedupHit && st.ownsBytes() {
 		s.dropStaged(st.key)
 	}
-	if res.DedupHit || st.existing {
+	// Only content the owner already had counts: a hit on content that
+	// only other owners have would tell anyone who reads the counter
+	// (GET /metrics) that someone has stored it.
+	if st.existing {
 		s.dedupHits.Add(1)
+	} else if res.DedupHit {
+		if own, err := s.cat.OwnerHasOther(ctx, owner, res.File.SHA256, res.File.ID); err == nil && own {
+			s.dedupHits.Add(1)
+		}
 	}
 	return toFile(res.File)
 }

@@ -179,8 +179,11 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 }
 
 // DedupHits returns how many uploads through this Service found their
-// content already stored, and so stored no new bytes (since it was made; per
-// process, not across the Services sharing a catalogue).
+// content among their owner's own files, and so stored no new bytes (since
+// it was made; per process, not across the Services sharing a catalogue).
+// Uploads of content that only other owners have are not counted, though
+// they too store no new bytes: the count is served without a token
+// (GET /metrics), and must not tell anyone what others have stored.
 func (s *Service) DedupHits() uint64 { return s.dedupHits.Load() }
 
 func (s *Service) check() error {

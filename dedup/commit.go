@@ -225,6 +225,23 @@ func (c *Catalog) LiveObject(ctx context.Context, owner, sha256 string) (key str
 	return keys[0], true, nil
 }
 
+// OwnerHasOther reports whether owner has a file (live or in the trash)
+// other than the file except whose content has that SHA-256 (hex). It
+// finds nothing for an owner or content it does not know.
+func (c *Catalog) OwnerHasOther(ctx context.Context, owner, sha256, except string) (bool, error) {
+	var ids []string
+	err := c.do(ctx, func(ctx context.Context) error {
+		ids = nil
+		return c.db.NewSelect().TableExpr("files AS f").Column("f.id").
+			Where("f.sha256 = ?", sha256).Where("f.owner = ?", owner).Where("f.id <> ?", except).
+			Limit(1).Scan(ctx, &ids)
+	})
+	if err != nil {
+		return false, fmt.Errorf("dedup: content lookup: %w", err)
+	}
+	return len(ids) > 0, nil
+}
+
 // StoredObject names a live object whose content is in the bucket.
 type StoredObject struct {
 	SHA256 string `bun:"sha256"`

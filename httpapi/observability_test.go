@@ -1,8 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -315,6 +319,64 @@ func TestNewErrors(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := httpapi.New(tt.store, tt.cfg); !errors.Is(err, httpapi.ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", tt.name, err)
+		}
+	}
+}
+
+// TestMetricsDedupOwnContentOnly checks that the dedup counter, which
+// /metrics serves without a token, counts only uploads of content the
+// owner already had: an upload of content only another owner has must not
+// move it (design invariant 8), whether the content is inline or in the
+// bucket, with or without its digest.
+func TestMetricsDedupOwnContentOnly(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{cfg: httpapi.Config{Registry: reg}})
+	hits := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "filestore_dedup_hits_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no filestore_dedup_hits_total")
+		return 0
+	}
+	alice, bob := e.token("alice"), e.token("bob")
+	small := []byte("salary: 123456")
+	large := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB, over the inline size
+	large2 := bytes.Repeat([]byte("fedcba9876543210"), 8<<10)
+	sum := sha256.Sum256(large2)
+	digest := hex.EncodeToString(sum[:])
+	e.upload(alice, "", "s.txt", small)
+	e.upload(alice, "", "l.bin", large)
+	e.upload(alice, "", "l2.bin", large2)
+
+	steps := []struct {
+		name   string
+		tok    string
+		body   []byte
+		header []string
+		want   float64 // the counter after the upload
+	}{
+		{"bob, inline content only alice has", bob, small, nil, 0},
+		{"bob, bucket content only alice has", bob, large, nil, 0},
+		{"bob, bucket content only alice has, with its digest", bob, large2, []string{"X-Content-SHA256", digest}, 0},
+		{"alice, her own inline content", alice, small, nil, 1},
+		{"alice, her own bucket content", alice, large, nil, 2},
+		{"alice, her own bucket content, with its digest", alice, large2, []string{"X-Content-SHA256", digest}, 3},
+		{"bob, content he now has", bob, small, nil, 4},
+	}
+	for i, st := range steps {
+		res := e.do("POST", fmt.Sprintf("/v1/files?name=f%d", i), st.tok, bytes.NewReader(st.body), st.header...)
+		if res.status != 201 {
+			t.Fatalf("%s: upload answered %d %s", st.name, res.status, res.body)
+		}
+		if got := hits(); got != st.want {
+			t.Errorf("%s: filestore_dedup_hits_total = %v, want %v", st.name, got, st.want)
 		}
 	}
 }
