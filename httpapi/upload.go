@@ -26,6 +26,12 @@ const (
 	// maxFieldSize bounds the text fields name and folder of a multipart
 	// body (a name is at most 255 bytes and a folder 1024).
 	maxFieldSize = 4 << 10
+	// maxPartHead bounds what the body may hold between two parts'
+	// contents: a boundary and a part's headers (and, before the first
+	// part, the preamble). mime/multipart takes part headers up to 10 MiB
+	// and holds them in memory; a client could hold that much per
+	// request by never ending one.
+	maxPartHead = 64 << 10
 )
 
 // upload serves POST /v1/files: a raw body (?name= required) or a
@@ -61,7 +67,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 		// Refuse before reading anything (and before any 100 Continue).
 		return &http.MaxBytesError{Limit: limit}
 	}
-	body := &uploadBody{r: http.MaxBytesReader(infoFrom(r.Context()).raw, r.Body, limit)}
+	body := &uploadBody{r: http.MaxBytesReader(infoFrom(r.Context()).raw, r.Body, limit), head: -1}
 	defer func() { h.metrics.uploadBytes.Add(float64(body.n)) }()
 	opts := &filestore.PutOptions{Overwrite: overwrite, MaxSize: h.cfg.MaxSize}
 
@@ -100,7 +106,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	}
 	var fieldName, fieldFolder *string
 	for range maxParts {
-		p, err := mr.NextPart()
+		p, err := body.nextPart(mr)
 		if err == io.EOF {
 			return badRequest("the multipart body has no part named file")
 		}
@@ -199,11 +205,34 @@ type uploadBody struct {
 	err  error     // first read error other than io.EOF, or a failure set by a reader above
 	hash hash.Hash // nil unless the whole body is checked against want
 	want string
+	// head is how much more the body may give while a multipart part's
+	// headers are read (see nextPart); negative when not bounded.
+	head int64
+}
+
+// nextPart is mr.NextPart, reading at most maxPartHead bytes of the body:
+// beyond that the body fails with a 400 that names the limit.
+func (b *uploadBody) nextPart(mr *multipart.Reader) (*multipart.Part, error) {
+	b.head = maxPartHead
+	defer func() { b.head = -1 }()
+	return mr.NextPart()
 }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
+	if b.head == 0 {
+		if b.err == nil {
+			b.err = badRequest("a multipart part's headers (or the preamble) are larger than %d KiB; nothing was stored", maxPartHead>>10)
+		}
+		return 0, b.err
+	}
+	if b.head > 0 && int64(len(p)) > b.head {
+		p = p[:b.head]
+	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	if b.head > 0 {
+		b.head -= int64(n)
+	}
 	if b.hash != nil {
 		b.hash.Write(p[:n])
 	}
@@ -285,7 +314,7 @@ func (m *multipartFile) Read(p []byte) (int, error) {
 // body is good.
 func (m *multipartFile) checkTail() error {
 	for range maxParts {
-		p, err := m.mr.NextPart()
+		p, err := m.body.nextPart(m.mr)
 		if err == io.EOF {
 			return m.checkDigest()
 		}

@@ -100,6 +100,13 @@ func TestUpload(t *testing.T) {
 	// A form's optional name input left blank names nothing.
 	blankField, blankFieldHeader := mp(part{name: "name", content: ""}, part{header: fileHeader("report.txt"), content: string(content)})
 	truncated := okBody[:len(okBody)-30]
+	// Part headers and the preamble are bounded (64 KiB between parts).
+	pad := func(n int) string { return `; pad="` + strings.Repeat("p", n) + `"` }
+	headUnder, headUnderHeader := mp(part{header: fileHeader("up.txt") + pad(60<<10), content: string(content)})
+	headOver, headOverHeader := mp(part{header: fileHeader("up.txt") + pad(70<<10), content: string(content)})
+	fieldHeadOver, fieldHeadOverHeader := mp(part{header: `form-data; name="note"` + pad(70<<10), content: "x"}, part{header: fileHeader("up.txt"), content: string(content)})
+	tailHeadOver, tailHeadOverHeader := mp(part{header: fileHeader("up.txt"), content: string(content)}, part{header: `form-data; name="note"` + pad(70<<10), content: "x"})
+	preambleOver := append([]byte(strings.Repeat("preamble line\r\n", 5000)), okBody...)
 
 	tests := []struct {
 		name   string
@@ -157,6 +164,11 @@ func TestUpload(t *testing.T) {
 		{name: "multipart truncated", body: truncated, header: okHeader, status: 400, code: "bad_request"},
 		{name: "multipart without boundary", body: okBody, header: []string{"Content-Type", "multipart/form-data"}, status: 400, code: "bad_request"},
 		{name: "multipart garbage", body: []byte("not multipart at all"), header: okHeader, status: 400, code: "bad_request"},
+		{name: "multipart part headers under 64 KiB", body: headUnder, header: headUnderHeader, status: 201, file: "up.txt"},
+		{name: "multipart file part headers over 64 KiB", body: headOver, header: headOverHeader, status: 400, code: "bad_request"},
+		{name: "multipart field headers over 64 KiB", body: fieldHeadOver, header: fieldHeadOverHeader, status: 400, code: "bad_request"},
+		{name: "multipart headers over 64 KiB after the file", body: tailHeadOver, header: tailHeadOverHeader, status: 400, code: "bad_request"},
+		{name: "multipart preamble over 64 KiB", body: preambleOver, header: okHeader, status: 400, code: "bad_request"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
