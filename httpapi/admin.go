@@ -36,7 +36,6 @@ type statusBody struct {
 
 // healthz serves GET /healthz: the process answers.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request, _ *auth.Caller) error {
-	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, r, http.StatusOK, statusBody{Status: "ok"})
 	return nil
 }

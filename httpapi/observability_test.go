@@ -380,3 +380,37 @@ func TestMetricsDedupOwnContentOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONNotStored checks that every JSON answer (a file, a listing, an
+// upload's 201, the operational routes) tells caches not to store it and
+// browsers not to sniff it: they hold one owner's names, digests and
+// photos' places.
+func TestJSONNotStored(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice")
+	admin := e.token("root", auth.ScopeAdmin)
+	up := e.do("POST", "/v1/files?name=a.txt", tok, strings.NewReader("content"))
+	f := decodeFile(t, up.body)
+	tests := []struct {
+		name string
+		res  *response
+	}{
+		{"upload", up},
+		{"stat", e.do("GET", "/v1/files/"+f.ID, tok, nil)},
+		{"list", e.do("GET", "/v1/files", tok, nil)},
+		{"rename", e.do("PATCH", "/v1/files/"+f.ID, tok, strings.NewReader(`{"name":"b.txt"}`), "Content-Type", "application/json")},
+		{"stats", e.do("GET", "/v1/admin/stats", admin, nil)},
+		{"healthz", e.do("GET", "/healthz", "", nil)},
+		{"readyz", e.do("GET", "/readyz", "", nil)},
+	}
+	for _, tt := range tests {
+		if tt.res.status >= 300 {
+			t.Errorf("%s: status %d %s", tt.name, tt.res.status, tt.res.body)
+			continue
+		}
+		got := [2]string{tt.res.header.Get("Cache-Control"), tt.res.header.Get("X-Content-Type-Options")}
+		if want := [2]string{"no-store", "nosniff"}; got != want {
+			t.Errorf("%s: Cache-Control, X-Content-Type-Options = %q, want %q", tt.name, got, want)
+		}
+	}
+}

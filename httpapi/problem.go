@@ -79,7 +79,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 	}
 }
 
-// writeJSON answers with v as JSON and the given status.
+// writeJSON answers with v as JSON and the given status. The answer is
+// not to be stored by any cache (names, digests and photos' places are
+// one owner's) nor sniffed as another type.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -90,6 +92,8 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
