@@ -82,6 +82,7 @@ func TestTokens(t *testing.T) {
 	tests := []struct {
 		name          string
 		authorization string // the whole header; "" sends none
+		second        string // a second Authorization line, if not ""
 		method        string // default GET /v1/files
 		status        int
 		www           string
@@ -117,6 +118,11 @@ func TestTokens(t *testing.T) {
 			www: `Bearer error="insufficient_scope", scope="files:write"`},
 		{name: "scp write cannot read", authorization: "Bearer " + hs(func(c map[string]any) { c["scp"] = []string{"files:write"} }), status: 403,
 			www: `Bearer error="insufficient_scope", scope="files:read"`},
+		// Authorization is no list: a proxy may read another line than
+		// this server would.
+		{name: "two headers, the same token", authorization: "Bearer " + hs(nil), second: "Bearer " + hs(nil), status: 401, www: invalid},
+		{name: "two headers, valid then garbage", authorization: "Bearer " + hs(nil), second: "Bearer %%%", status: 401, www: invalid},
+		{name: "two headers, another owner second", authorization: "Bearer " + hs(nil), second: "Bearer " + hs(func(c map[string]any) { c["sub"] = "bob" }), status: 401, www: invalid},
 		{name: "empty scope grants nothing", authorization: "Bearer " + hs(func(c map[string]any) { c["scope"] = "" }), status: 403,
 			www: `Bearer error="insufficient_scope", scope="files:read"`},
 	}
@@ -132,6 +138,9 @@ func TestTokens(t *testing.T) {
 			}
 			if tt.authorization != "" {
 				req.Header.Set("Authorization", tt.authorization)
+			}
+			if tt.second != "" {
+				req.Header.Add("Authorization", tt.second)
 			}
 			res := e.send(req)
 			if res.status != tt.status {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/filestore-go/filestore"
@@ -35,10 +36,15 @@ type TokenVerifier interface {
 
 // JWT returns an Authenticator of "Authorization: Bearer <JWT>" headers
 // checked by v, which must not be nil. A request without the header gives
-// auth.ErrNoToken; a malformed header or a token v refuses gives
-// auth.ErrInvalidToken. The request's context bounds v.Verify.
+// auth.ErrNoToken; a malformed header, more than one, or a token v refuses
+// gives auth.ErrInvalidToken. The request's context bounds v.Verify.
 func JWT(v TokenVerifier) Authenticator {
 	return AuthenticatorFunc(func(r *http.Request) (*auth.Caller, error) {
+		if len(r.Header.Values("Authorization")) > 1 {
+			// Authorization is no list: a proxy in front may have
+			// checked, or will log, another line than this one.
+			return nil, fmt.Errorf("%w: more than one Authorization header", auth.ErrInvalidToken)
+		}
 		tok, err := auth.BearerToken(r.Header.Get("Authorization"))
 		if err != nil {
 			return nil, err
