@@ -16,6 +16,7 @@ import (
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/httpapi"
+	"github.com/filestore-go/filestore/internal/redact"
 )
 
 // errUsage marks a bad command line or environment (exit status 2).
@@ -48,6 +49,10 @@ type config struct {
 	logLevel        string
 }
 
+// memoryDatabase is the catalogue URL that keeps nothing, the only one a
+// mem:// bucket may go with.
+const memoryDatabase = "sqlite://:memory:"
+
 // size is a flag.Value of a byte count written like 5GiB.
 type size int64
 
@@ -75,7 +80,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the default database, bucket and JWT secret")
 	fs.StringVar(&c.database, "database", "", "catalogue URL: sqlite://PATH or postgres://... (default sqlite://<data-dir>/filestore.db)")
-	fs.StringVar(&c.bucket, "bucket", "", "object storage URL: file://DIR, s3://BUCKET?..., mem:// (default file://<data-dir>/blobs)")
+	fs.StringVar(&c.bucket, "bucket", "", "object storage URL: file://DIR, s3://BUCKET?..., or mem:// with --database sqlite://:memory: (keeps nothing; default file://<data-dir>/blobs)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of the tokens, at least 32 bytes (default: generated once into <data-dir>/jwt.secret)")
 	fs.StringVar(&c.jwtKeys, "jwt-keys", "", "PEM public key(s) or JWKS file of the token issuer")
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
@@ -109,7 +114,19 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) string, noEnv 
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var empty string
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if empty == "" && f.Value.String() == "" {
+			empty = f.Name
+		}
+	})
+	if empty != "" {
+		// `--database "$UNSET"` would otherwise mean the default (a
+		// catalogue in the data directory), and `--clamd "$UNSET"` no
+		// scanning at all, without a word.
+		return fmt.Errorf("%w: --%s is given empty; leave it out for its default", errUsage, empty)
+	}
 	for _, name := range noEnv {
 		set[name] = true
 	}
@@ -141,6 +158,10 @@ func (c *config) resolve() error {
 	}
 	if c.bucket == "" {
 		c.bucket = "file://" + filepath.ToSlash(filepath.Join(abs, "blobs"))
+	}
+	if strings.HasPrefix(c.bucket, "mem:") && c.database != memoryDatabase {
+		return fmt.Errorf("%w: --bucket %s keeps the content in this process only, while the catalogue %s outlives it: after a restart its files would have no content; use it only with --database %s",
+			errUsage, c.bucket, redact.URL(c.database), memoryDatabase)
 	}
 	switch filestore.ScanPolicy(c.scanPolicy) {
 	case filestore.FailClosed, filestore.FailOpen:

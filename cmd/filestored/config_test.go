@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,10 +101,10 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_CLAMD": "tcp://127.0.0.1:3310", "FILESTORE_ALLOWED_TYPES": "image/*",
 			"FILESTORE_JWT_SECRET": "s", "FILESTORE_JWT_KEYS": "k.pem", "FILESTORE_JWT_ISSUER": "i", "FILESTORE_JWT_AUDIENCE": "a",
 			"FILESTORE_TRASH_RETENTION": "1h", "FILESTORE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
-			"FILESTORE_DATABASE": "postgres://u:p@h/db", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
+			"FILESTORE_DATABASE": "sqlite://:memory:", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 		}, func(v view) view {
-			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "postgres://u:p@h/db", Bucket: "mem://",
+			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
 				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond}
@@ -155,6 +156,11 @@ func TestLoadConfig(t *testing.T) {
 		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil},
 		{"bad retention", nil, map[string]string{"FILESTORE_TRASH_RETENTION": "forever"}},
 		{"bad log level", []string{"--log-level", "loud"}, nil},
+		{"empty database flag", []string{"--database", ""}, map[string]string{"FILESTORE_DATABASE": "postgres://u:p@h/db"}},
+		{"empty clamd flag", []string{"--clamd="}, nil},
+		{"empty data-dir flag", []string{"--data-dir", ""}, nil},
+		{"mem bucket with the default catalogue", []string{"--bucket", "mem://"}, nil},
+		{"mem bucket with PostgreSQL", nil, map[string]string{"FILESTORE_BUCKET": "mem://", "FILESTORE_DATABASE": "postgres://u:p@h/db"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,5 +168,33 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("err %v, want a usage error", err)
 			}
 		})
+	}
+}
+
+// TestSecretWhiteSpace: a --jwt-secret with white space around it (the
+// newline a file or a Kubernetes secret ends with) is refused rather than
+// used with it, which would refuse the tokens of an issuer without it.
+func TestSecretWhiteSpace(t *testing.T) {
+	good := strings.Repeat("s", 40)
+	tests := []struct {
+		secret string
+		ok     bool
+	}{
+		{good, true},
+		{good + "\n", false},
+		{good + "\r\n", false},
+		{" " + good, false},
+		{good + "\t", false},
+		{"in ner" + good, true},
+	}
+	for _, tt := range tests {
+		c := &config{jwtSecret: tt.secret, dataDir: t.TempDir()}
+		got, err := c.secret()
+		switch {
+		case tt.ok && (err != nil || string(got) != tt.secret):
+			t.Errorf("secret(%q) = %q, %v; want it as it is", tt.secret, got, err)
+		case !tt.ok && !errors.Is(err, errUsage):
+			t.Errorf("secret(%q) = %q, %v; want a usage error", tt.secret, got, err)
+		}
 	}
 }

@@ -69,6 +69,12 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 func (c *config) secret() ([]byte, error) {
 	switch {
 	case c.jwtSecret != "":
+		if strings.TrimSpace(c.jwtSecret) != c.jwtSecret {
+			// A secret read from a file (a Kubernetes secret among them)
+			// often ends with a newline that its issuer may or may not
+			// sign with: say so rather than refuse every token.
+			return nil, fmt.Errorf("%w: --jwt-secret begins or ends with white space (a newline from a file?); remove it", errUsage)
+		}
 		return []byte(c.jwtSecret), nil
 	case c.jwtKeys != "":
 		return nil, nil
