@@ -10,6 +10,7 @@ import (
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/retry"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -37,7 +38,7 @@ import (
 func Open(ctx context.Context, rawURL string, opts *Options) (*Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, redact.Error(err, rawURL))
 	}
 	q := u.Query()
 	prefix := q.Get("prefix")
@@ -57,7 +58,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Bucket, error) {
 	case "s3":
 		return openS3(ctx, u, prefix, opts)
 	default:
-		return nil, fmt.Errorf("%w: unsupported scheme in %q (want file, mem or s3)", ErrInvalidURL, u.Redacted())
+		return nil, fmt.Errorf("%w: unsupported scheme in %q (want file, mem or s3)", ErrInvalidURL, redact.URL(rawURL))
 	}
 }
 
@@ -122,7 +123,8 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	opener := new(s3blob.URLOpener)
 	sb, err := opener.OpenBucketURL(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		// gocloud quotes the URL, with any secret in its parameters.
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, redact.Error(err, u.String()))
 	}
 	var client *s3.Client
 	ok := sb.As(&client)

@@ -25,6 +25,11 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		"mem://?metadata=skip",
 		"s3://bucket?bogus=1",
 		"s3://bucket?use_path_style=maybe",
+		// The error must not show a secret the URL carries.
+		"s3://bucket?region=us-east-1&aws_secret_access_key=SUPERSECRET1",
+		"s3://bucket?endpoint=http%3A%2F%2Fu%3ASUPERSECRET2%40127.0.0.1%3A1&bogus=1",
+		"ftp://u:SUPERSECRET3@host/dir?token=SUPERSECRET4",
+		"s3://bucket?region=%zz&aws_secret_access_key=SUPERSECRET5",
 	}
 	for _, u := range urls {
 		t.Run(u, func(t *testing.T) {
@@ -34,6 +39,9 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 					b.Close()
 				}
 				t.Errorf("Open(%q) = %v, want ErrInvalidURL", u, err)
+			}
+			if err != nil && regexp.MustCompile(`SUPERSECRET\d`).MatchString(err.Error()) {
+				t.Errorf("Open(%q) error shows a secret: %v", u, err)
 			}
 		})
 	}
