@@ -412,7 +412,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		// A close that failed late (the directory sync) may leave the
 		// object visible but not known durable: it must not be used.
 		if existing == "" {
-			s.dropStaged(key)
+			s.dropFailed(key)
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("filestore: put: %w", ctx.Err())
@@ -600,7 +600,7 @@ func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
 		return nil, fmt.Errorf("filestore: put: %w: rereading the stored copy: %v", ErrUnavailable, err)
 	}
 	if err := w.Close(); err != nil {
-		s.dropStaged(key)
+		s.dropFailed(key)
 		return nil, s.translate("put: staging", err)
 	}
 	return &staged{key: key, size: st.size, sum: st.sum, head: st.head, scan: st.scan, at: s.opts.Now()}, nil
@@ -613,6 +613,18 @@ func (s *Service) dropStaged(key string) {
 	defer cancel()
 	if err := s.bucket.Delete(ctx, key); err != nil {
 		s.log.Warn("filestore: could not delete staged object; Collect will", "key", key, "error", err)
+	}
+}
+
+// dropFailed deletes what a staging write that failed may have left, with
+// a single try: the write most likely failed because the bucket cannot be
+// reached, and retrying the deletion would only add to the caller's wait
+// and the log; Collect removes what is left.
+func (s *Service) dropFailed(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.bucket.TryDelete(ctx, key); err != nil {
+		s.log.Debug("filestore: could not delete a failed staging write; Collect will", "key", key, "error", err)
 	}
 }
 

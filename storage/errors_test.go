@@ -256,6 +256,52 @@ func TestWriterRetries(t *testing.T) {
 	}
 }
 
+// TestWriterBackoff: an S3 writer waits between tries what Options.Retry
+// says (Base doubling, ±50%, at most Max), not the SDK's own backoff, which
+// starts at a second whatever its cap: with the default 8 tries from 50 ms
+// an S3 server that was down made an upload fail after 13.6 s instead of
+// about 5 s.
+func TestWriterBackoff(t *testing.T) {
+	p := retry.Policy{Attempts: 8, Base: 50 * time.Millisecond, Max: 2 * time.Second}
+	b := openFakeS3(t, "http://127.0.0.1:1", p)
+	r := b.s3.writes.Options().Retryer
+	if got := r.MaxAttempts(); got != p.Attempts {
+		t.Errorf("MaxAttempts = %d, want %d", got, p.Attempts)
+	}
+	cause := errors.New("connection refused")
+	for range 20 {
+		for attempt := 1; attempt < p.Attempts; attempt++ {
+			nominal := min(p.Base<<(attempt-1), p.Max)
+			lo, hi := nominal/2, min(nominal*3/2, p.Max)
+			d, err := r.RetryDelay(attempt, cause)
+			if err != nil || d < lo || d > hi {
+				t.Fatalf("RetryDelay(%d) = %v, %v; want %v to %v", attempt, d, err, lo, hi)
+			}
+		}
+	}
+}
+
+// TestTryDeleteOnce: TryDelete sends one request where Delete retries a
+// transient failure as the policy says.
+func TestTryDeleteOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		del  func(b *Bucket) error
+		want int64
+	}{
+		{"Delete", func(b *Bucket) error { return b.Delete(t.Context(), "o/k") }, 4},
+		{"TryDelete", func(b *Bucket) error { return b.TryDelete(t.Context(), "o/k") }, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			endpoint, n := countingFakeS3(t, http.StatusServiceUnavailable, "SlowDown")
+			b := openFakeS3(t, endpoint, retry.Policy{Attempts: 4, Base: time.Millisecond, Max: time.Millisecond})
+			if err := tt.del(b); !IsTransient(err) || n.Load() != tt.want {
+				t.Errorf("%s = %v after %d requests; want a transient error after %d", tt.name, err, n.Load(), tt.want)
+			}
+		})
+	}
+}
+
 // TestAbortStaleUploadsNotImplemented: on an S3-compatible server that
 // cannot list multipart uploads (501), there are none to abort: no error,
 // so that Collect, which calls it after its own work, does not fail on such

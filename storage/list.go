@@ -15,10 +15,23 @@ import (
 // an error. It is retried on transient errors; the error wraps ErrInvalidKey
 // for a key outside the key space and ctx.Err() if ctx is done.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
+	return b.delete(ctx, key, b.retry)
+}
+
+// TryDelete is Delete with a single try, for a cleanup that something else
+// backs up (garbage collection deletes what it leaves): after an upload
+// failed because the bucket is unreachable, retrying the deletion of what
+// it may have left would only double the wait and the warnings.
+func (b *Bucket) TryDelete(ctx context.Context, key string) error {
+	return b.delete(ctx, key, func(ctx context.Context, _, _ string, fn func(ctx context.Context) error) error { return fn(ctx) })
+}
+
+// delete implements Delete and TryDelete: run is b.retry, or a single try.
+func (b *Bucket) delete(ctx context.Context, key string, run func(ctx context.Context, op, key string, fn func(ctx context.Context) error) error) error {
 	if err := checkKey(key); err != nil {
 		return fmt.Errorf("storage: delete: %w", err)
 	}
-	err := b.retry(ctx, "delete", key, func(ctx context.Context) error {
+	err := run(ctx, "delete", key, func(ctx context.Context) error {
 		if b.s3 != nil {
 			return b.s3.delete(ctx, key)
 		}

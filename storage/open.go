@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -160,10 +161,15 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	}
 	policy = policy.Resolved()
 	writes := s3.New(client.Options(), func(o *s3.Options) {
-		if o.Retryer == nil {
-			o.Retryer = awsretry.NewStandard()
-		}
-		o.Retryer = awsretry.AddWithMaxBackoffDelay(o.Retryer, policy.Max)
+		// The SDK's own backoff starts at a second whatever MaxBackoff
+		// says: 8 tries took 13.6 s, not the policy's 5 s.
+		o.Retryer = awsretry.NewStandard(func(so *awsretry.StandardOptions) {
+			so.MaxAttempts = policy.Attempts
+			so.MaxBackoff = policy.Max
+			so.Backoff = awsretry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+				return policy.Delay(attempt), nil
+			})
+		})
 		o.RetryMaxAttempts = policy.Attempts
 	})
 	b := newBucket(withPrefix(sb, prefix), opts)

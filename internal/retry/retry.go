@@ -5,6 +5,7 @@ package retry
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -33,6 +34,21 @@ type Policy struct {
 
 // Resolved returns p with its zero fields filled: the policy Do follows.
 func (p Policy) Resolved() Policy { return p.withDefaults() }
+
+// Delay returns the delay before retry number n (1 for the first retry)
+// under p's defaults: Base doubled n-1 times, capped at Max, randomised by
+// ±50% like Do's, and never above Max. Clients that retry by themselves
+// (the AWS SDK's) use it to follow the same policy.
+func (p Policy) Delay(n int) time.Duration {
+	p = p.withDefaults()
+	d := p.Base
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
+	return min(d, p.Max)
+}
 
 // withDefaults returns p with its zero fields filled.
 func (p Policy) withDefaults() Policy {

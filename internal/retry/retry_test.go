@@ -178,3 +178,27 @@ func TestDoDeadline(t *testing.T) {
 		t.Errorf("Do() = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// TestPolicyDelay: Delay follows the policy Do waits by: Base doubled per
+// retry, ±50%, never above Max, with the zero fields' defaults.
+func TestPolicyDelay(t *testing.T) {
+	tests := []struct {
+		p      Policy
+		n      int
+		lo, hi time.Duration
+	}{
+		{Policy{Base: 100 * time.Millisecond, Max: time.Second}, 1, 50 * time.Millisecond, 150 * time.Millisecond},
+		{Policy{Base: 100 * time.Millisecond, Max: time.Second}, 3, 200 * time.Millisecond, 600 * time.Millisecond},
+		{Policy{Base: 100 * time.Millisecond, Max: time.Second}, 5, 500 * time.Millisecond, time.Second},
+		{Policy{Base: 100 * time.Millisecond, Max: time.Second}, 60, 500 * time.Millisecond, time.Second},
+		{Policy{}, 1, DefaultBase / 2, DefaultBase * 3 / 2},
+		{Policy{}, 100, DefaultMax / 2, DefaultMax},
+	}
+	for _, tt := range tests {
+		for range 100 {
+			if d := tt.p.Delay(tt.n); d < tt.lo || d > tt.hi {
+				t.Fatalf("%+v.Delay(%d) = %v, want %v to %v", tt.p, tt.n, d, tt.lo, tt.hi)
+			}
+		}
+	}
+}
