@@ -45,6 +45,13 @@ var (
 	ErrUnavailable = errors.New("filestore: dependency unavailable")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("filestore: store closed")
+	// ErrBucketInUse: Open or New found the bucket (its prefix) bound to
+	// another catalogue: its marker object names another database's
+	// catalogue, whose objects this Store's garbage collection would
+	// delete. Use another prefix (or bucket), or the database the bucket
+	// belongs to; to move a bucket to a new catalogue deliberately, delete
+	// the marker (see docs/durability.md).
+	ErrBucketInUse = errors.New("filestore: bucket bound to another catalogue")
 )
 
 // InfectedError is the error Put returns when the scanner finds malware. It

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/filestore-go/filestore/storage"
 	"github.com/google/uuid"
@@ -37,8 +38,15 @@ var _ Store = (*Service)(nil)
 
 // Open opens the database and bucket named by opts.Database and
 // opts.Bucket (defaults: sqlite://./data/filestore.db and
-// file://./data/blobs), brings the catalogue's schema up to date and returns
-// the Store. Close releases both. Cancelling ctx aborts the opening.
+// file://./data/blobs), brings the catalogue's schema up to date, binds
+// the bucket to the catalogue and returns the Store. Close releases both.
+// Cancelling ctx aborts the opening.
+//
+// A bucket (a bucket URL's prefix) belongs to one catalogue: the first
+// Store to open it writes a marker object naming its catalogue at the
+// prefix's root, and a Store of another catalogue (another database) is
+// refused with an error wrapping ErrBucketInUse that names the bucket and
+// both catalogues. Any number of Stores of one catalogue share a bucket.
 func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts = opts.withDefaults()
 	db, err := dedup.OpenDB(ctx, opts.Database)
@@ -51,6 +59,9 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("filestore: open bucket: %w", err)
 	}
 	s, err := newService(ctx, db, b, opts)
+	if errors.Is(err, ErrBucketInUse) {
+		err = fmt.Errorf("filestore: bucket %s: %w", redact.URL(opts.Bucket), err)
+	}
 	if err != nil {
 		_ = b.Close()
 		_ = db.Close()
@@ -63,7 +74,12 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 // New returns a Store over an existing database and bucket, which the caller
 // keeps ownership of (Close does not close them). opts.Database and
 // opts.Bucket are ignored. The bucket's durability is its own: use Open
-// with a file:// URL for filestore's durable local directory.
+// with a file:// URL for filestore's durable local directory. The bucket
+// is bound to the catalogue as Open binds it (ErrBucketInUse when it
+// belongs to another); two catalogues racing on an empty bucket are told
+// apart only as far as the bucket's driver honours
+// blob.WriterOptions.IfNotExist (S3 and memblob do; fileblob within one
+// process).
 func New(ctx context.Context, db *bun.DB, bucket *blob.Bucket, opts Options) (*Service, error) {
 	if db == nil || bucket == nil {
 		return nil, errors.New("filestore: New needs a database and a bucket")
@@ -78,6 +94,10 @@ func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options
 		return nil, fmt.Errorf("filestore: catalogue: %w", err)
 	}
 	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger}
+	if err := s.claimBucket(ctx); err != nil {
+		_ = cat.Close()
+		return nil, err
+	}
 	s.chunks.New = func() any { return &chunk{buf: make([]byte, chunkSize)} }
 	return s, nil
 }

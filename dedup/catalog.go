@@ -26,6 +26,7 @@ type Catalog struct {
 	// (closed set) reads go through bun again.
 	q      *queries
 	closed atomic.Bool
+	id     string // the catalogue's identity (see ID)
 }
 
 // Options configures New. The zero value is useful.
@@ -51,6 +52,12 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = c.do(ctx, func(ctx context.Context) error {
+		return db.QueryRowContext(ctx, `SELECT id FROM filestore_catalog`).Scan(&c.id)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: catalogue id: %w", err)
+	}
 	if c.q, err = newQueries(ctx, db.DB, c.pg); err != nil {
 		return nil, err
 	}
@@ -71,6 +78,11 @@ func (c *Catalog) Close() error {
 // prepared reports whether reads may use the hot-path statements (see
 // query): until Close, which closes SQLite's.
 func (c *Catalog) prepared() bool { return !c.closed.Load() }
+
+// ID returns the catalogue's identity: 32 random hex digits drawn once,
+// when the database's schema was made or upgraded to the version that
+// has it, and the same for every Catalog on that database.
+func (c *Catalog) ID() string { return c.id }
 
 // DB returns the underlying database.
 func (c *Catalog) DB() *bun.DB { return c.db }

@@ -15,7 +15,10 @@ import (
 // each statement {C} becomes the bytewise collation on PostgreSQL (COLLATE
 // "C", so that listings order folders and names bytewise as SQLite's
 // default BINARY collation does) and nothing on SQLite, where BIGINT is an
-// INTEGER; {BLOB} becomes the dialect's binary type (BYTEA, BLOB).
+// INTEGER; {BLOB} becomes the dialect's binary type (BYTEA, BLOB);
+// {RANDOM_ID} becomes an expression of 32 random lower-case hex digits.
+// Steps run in the migration's transaction, which one migrator at a time
+// holds (see Migrate), so a value a step draws is drawn once.
 func migrations() [][]string {
 	return [][]string{
 		{ // 1: objects and files.
@@ -64,6 +67,10 @@ func migrations() [][]string {
 		{ // 5: an owner's files by size, for ObjectsOfSize, which looks only at the owner's own files (objects_size looked at everyone's objects).
 			`CREATE INDEX files_owner_size ON files (owner, size)`,
 			`DROP INDEX objects_size`,
+		},
+		{ // 6: the catalogue's identity, a random id made once, which a bucket's marker names (one catalogue per bucket prefix).
+			`CREATE TABLE filestore_catalog (id TEXT NOT NULL)`,
+			`INSERT INTO filestore_catalog (id) VALUES ({RANDOM_ID})`,
 		},
 	}
 }
@@ -120,9 +127,10 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 		if version > len(steps) {
 			return fmt.Errorf("dedup: database schema version %d is newer than this code's %d", version, len(steps))
 		}
-		dialectWords := strings.NewReplacer("{C}", "", "{BLOB}", "BLOB")
+		dialectWords := strings.NewReplacer("{C}", "", "{BLOB}", "BLOB", "{RANDOM_ID}", "lower(hex(randomblob(16)))")
 		if pg {
-			dialectWords = strings.NewReplacer("{C}", `COLLATE "C"`, "{BLOB}", "BYTEA")
+			dialectWords = strings.NewReplacer("{C}", `COLLATE "C"`, "{BLOB}", "BYTEA",
+				"{RANDOM_ID}", "replace(gen_random_uuid()::text, '-', '')")
 		}
 		for i := version; i < len(steps); i++ {
 			for _, stmt := range steps[i] {

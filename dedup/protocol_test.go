@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -262,6 +263,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			url := d.url(t)
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
+			ids := make([]string, len(errs))
 			for i := range errs {
 				wg.Go(func() {
 					db, err := dedup.OpenDB(context.Background(), url)
@@ -272,6 +274,7 @@ func TestMigrateConcurrently(t *testing.T) {
 					defer db.Close()
 					var c *dedup.Catalog
 					if c, errs[i] = dedup.New(context.Background(), db, nil); c != nil {
+						ids[i] = c.ID()
 						c.Close()
 					}
 				})
@@ -286,6 +289,14 @@ func TestMigrateConcurrently(t *testing.T) {
 			var v int
 			if err := c.DB().NewRaw("SELECT version FROM filestore_schema").Scan(context.Background(), &v); err != nil || v != dedup.SchemaVersion() {
 				t.Errorf("schema version %d (%v), want %d", v, err, dedup.SchemaVersion())
+			}
+			// The migrators agree on the catalogue's identity: one row, one id.
+			if want := slices.Repeat([]string{c.ID()}, len(ids)); !slices.Equal(ids, want) {
+				t.Errorf("catalogue ids of the openers %q, want all %q", ids, c.ID())
+			}
+			var rows int
+			if err := c.DB().NewRaw("SELECT count(*) FROM filestore_catalog").Scan(context.Background(), &rows); err != nil || rows != 1 {
+				t.Errorf("filestore_catalog holds %d rows (%v), want 1", rows, err)
 			}
 		})
 	}

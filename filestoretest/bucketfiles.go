@@ -7,16 +7,19 @@ import (
 	"testing"
 )
 
-// BucketFiles returns the regular files under a local bucket's directory
-// (a file:// bucket's DIR), as paths relative to it in lexical order:
-// stored objects, and the temporary files of writes in progress or left by
-// a crash. A directory that does not exist (nothing was ever stored) holds
-// none. Any other error fails t.
+// BucketFiles returns the regular files in the object key space of a local
+// bucket's directory (a file:// bucket's DIR; the key space is DIR/o), as
+// paths relative to DIR in lexical order: stored objects, and the
+// temporary files of writes in progress or left by a crash. The bucket's
+// marker (storage.MarkerKey), outside the key space, is not one of them.
+// A key space that does not exist (nothing was ever stored) holds none.
+// Any other error fails t.
 func BucketFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && path == dir {
+	top := filepath.Join(dir, "o")
+	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path == top {
 			return fs.SkipAll
 		}
 		if err != nil {

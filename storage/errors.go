@@ -27,6 +27,10 @@ var (
 	ErrInvalidRange = errors.New("storage: invalid range")
 	// ErrClosed means a Writer was used after Close.
 	ErrClosed = errors.New("storage: writer closed")
+	// ErrExists means CreateMarker found a marker already there.
+	ErrExists = errors.New("storage: marker already exists")
+	// ErrBadMarker means the bucket's marker is not one (see ReadMarker).
+	ErrBadMarker = errors.New("storage: malformed marker")
 )
 
 // IsTransient reports whether err is worth retrying: the backend was

@@ -3,9 +3,10 @@
 // (mem://, for tests) or S3 and S3-compatible servers (s3://).
 //
 // Objects live in one key space ("o/…") whose keys come from Bucket.NewKey;
-// user-visible names never become keys. A Writer makes an object visible only
-// when Close succeeds, and for file:// buckets only once its bytes and
-// directory entry are on stable storage. Reads, deletes and listings are
+// user-visible names never become keys. Beside it, at the root, a bucket
+// holds one marker (MarkerKey) naming the catalogue it belongs to. A
+// Writer makes an object visible only when Close succeeds, and for file://
+// buckets only once its bytes and directory entry are on stable storage. Reads, deletes and listings are
 // retried on transient errors with bounded, jittered backoff. Backend errors
 // are translated here, in one place: a missing object is ErrNotFound.
 package storage

@@ -1,0 +1,155 @@
+package filestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/filestoretest"
+	"github.com/filestore-go/filestore/internal/redact"
+	"github.com/filestore-go/filestore/storage"
+	"gocloud.dev/blob/memblob"
+)
+
+// TestBucketOfAnotherCatalogue opens a second catalogue (another database)
+// on the bucket and prefix of a first one: Open refuses it with
+// ErrBucketInUse, naming both catalogues, so that its garbage collection
+// can never sweep the first one's committed objects (which have staging
+// keys). Without the marker the second Store opened, and its Collect
+// deleted the first one's object.
+func TestBucketOfAnotherCatalogue(t *testing.T) {
+	for _, kind := range []string{"file", "s3"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			dbA, bucket := pairURLs(t, "sqlite", kind)
+			dbB, _ := pairURLs(t, "sqlite", "mem")
+			a := openURLs(t, filestore.Options{Database: dbA, Bucket: bucket, InlineMax: -1})
+			data := filestoretest.Content(1, 100<<10)
+			f, err := a.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+
+			b, err := filestore.Open(ctx, filestore.Options{Database: dbB, Bucket: bucket, Logger: quietLogger()})
+			if err == nil {
+				res, cerr := b.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond})
+				_ = b.Close()
+				t.Errorf("Open of a second catalogue on the bucket: no error, want ErrBucketInUse; its Collect then removed %d staged keys (err %v)", res.RemovedStaging, cerr)
+			} else {
+				if !errors.Is(err, filestore.ErrBucketInUse) {
+					t.Fatalf("Open of a second catalogue: %v, want ErrBucketInUse", err)
+				}
+				if b != nil {
+					t.Errorf("Open returned a Store with its error")
+				}
+				want := fmt.Sprintf("filestore: bucket %s: filestore: bucket bound to another catalogue: "+
+					"its marker \"filestore-catalog\" names catalogue %s, this database's is catalogue %s",
+					redact.URL(bucket), markerCatalogue(t, bucket), catalogueID(t, dbB))
+				if err.Error() != want {
+					t.Errorf("error:\n%s\nwant:\n%s", err, want)
+				}
+			}
+
+			if got := readAll(t, a, "alice", f.ID); !bytes.Equal(got, data) {
+				t.Errorf("first catalogue's file: %d bytes, want its %d", len(got), len(data))
+			}
+		})
+	}
+}
+
+// TestBucketOfSameCatalogue opens a second Store of the same catalogue on
+// the bucket, as several servers on one PostgreSQL database do: it opens,
+// and both read what either stored.
+func TestBucketOfSameCatalogue(t *testing.T) {
+	for _, kind := range []string{"file", "s3"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			db, bucket := pairURLs(t, "sqlite", kind)
+			opts := filestore.Options{Database: db, Bucket: bucket, InlineMax: -1}
+			a := openURLs(t, opts)
+			b := openURLs(t, opts)
+			data := filestoretest.Content(2, 70<<10)
+			f, err := a.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if got := readAll(t, b, "alice", f.ID); !bytes.Equal(got, data) {
+				t.Errorf("second Store read %d bytes, want %d", len(got), len(data))
+			}
+			res, err := b.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond})
+			if err != nil || res.RemovedStaging != 0 || res.RemovedObjects != 0 {
+				t.Errorf("Collect = %+v, %v; want nothing removed", res, err)
+			}
+			if got := readAll(t, a, "alice", f.ID); !bytes.Equal(got, data) {
+				t.Errorf("after Collect: %d bytes, want %d", len(got), len(data))
+			}
+		})
+	}
+}
+
+// TestNewBucketOfAnotherCatalogue is the refusal through New, on a bucket
+// the caller shares between two databases.
+func TestNewBucketOfAnotherCatalogue(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	t.Cleanup(func() { _ = bucket.Close() })
+	var stores []*filestore.Service
+	var errs []error
+	for _, name := range []string{"a.db", "b.db"} {
+		db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(t.TempDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		st, err := filestore.New(ctx, db, bucket, filestore.Options{Logger: quietLogger()})
+		if st != nil {
+			t.Cleanup(func() { _ = st.Close() })
+		}
+		stores, errs = append(stores, st), append(errs, err)
+	}
+	if errs[0] != nil {
+		t.Fatalf("New on an empty bucket: %v", errs[0])
+	}
+	if !errors.Is(errs[1], filestore.ErrBucketInUse) || stores[1] != nil {
+		t.Errorf("New of a second catalogue: Store returned %t, error %v; want no Store, ErrBucketInUse", stores[1] != nil, errs[1])
+	}
+}
+
+// catalogueID returns the id of the catalogue in the database at dbURL.
+func catalogueID(t *testing.T, dbURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := dedup.OpenDB(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := dedup.New(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	return cat.ID()
+}
+
+// markerCatalogue returns the catalogue id in the marker of the bucket at
+// rawURL.
+func markerCatalogue(t *testing.T, rawURL string) string {
+	t.Helper()
+	b, err := storage.Open(context.Background(), rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m, err := b.ReadMarker(context.Background())
+	if err != nil {
+		t.Fatalf("ReadMarker: %v", err)
+	}
+	return m.Catalog
+}
