@@ -61,10 +61,15 @@ func readReply(r io.Reader) (string, error) {
 	}
 }
 
+// unnamedSignature is the Signature of a finding whose reply gave no name.
+const unnamedSignature = "(unnamed)"
+
 // parseScanReply reads clamd's answer to INSTREAM, NUL already removed:
 //
 //	stream: OK                                  clean: "", nil
-//	stream: <name> FOUND                        infected: name, nil
+//	stream: <name> FOUND                        infected: name, nil (any name:
+//	                                            control characters become ?,
+//	                                            none is "(unnamed)")
 //	stream: Heuristics.Limits.Exceeded.* FOUND  not scanned (AlertExceedsMax): ErrScanLimit
 //	INSTREAM size limit exceeded. ERROR         not scanned: ErrScanLimit
 //	<anything> ERROR                            ErrScannerUnavailable
@@ -86,8 +91,20 @@ func parseScanReply(reply string) (signature string, err error) {
 		return "", nil
 	}
 	name, ok := strings.CutSuffix(rest, suffixFound)
-	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") {
+	if !ok {
 		return "", fmt.Errorf("unexpected clamd reply %q: %w", reply, filestore.ErrScannerUnavailable)
+	}
+	// clamd found something: whatever the name looks like (a third-party
+	// signature may have spaces), that is a finding, never a scanner that
+	// could not answer, which fail-open would store.
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.TrimSpace(name))
+	if name == "" {
+		name = unnamedSignature
 	}
 	if name == limitsExceededName || strings.HasPrefix(name, limitsExceededName+".") {
 		return "", fmt.Errorf("clamd did not scan it all: %s: %w", name, filestore.ErrScanLimit)
