@@ -40,6 +40,7 @@ type Handler struct {
 	openapi []byte
 	// openapiETag is the document's ETag (it never changes after New).
 	openapiETag string
+	ready       readiness
 }
 
 var _ http.Handler = (*Handler)(nil)

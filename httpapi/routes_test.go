@@ -2,12 +2,15 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,6 +375,11 @@ func TestOperationalRoutes(t *testing.T) {
 		if err := e.store.Close(); err != nil {
 			t.Fatal(err)
 		}
+		// The outcome of the last check stands for a second.
+		if res := e.do("GET", "/readyz", "", nil); res.status != 200 {
+			t.Errorf("readyz within a second of a good check: %d %s", res.status, res.body)
+		}
+		e.clock.Advance(time.Second)
 		wantProblem(t, e.do("GET", "/readyz", "", nil), 503, "unavailable")
 		wantProblem(t, e.do("GET", "/v1/files", e.token("alice"), nil), 503, "unavailable")
 		if res := e.do("GET", "/healthz", "", nil); res.status != 200 {
@@ -427,3 +435,47 @@ func cfgCollect(c *filestore.CollectOptions) httpapi.Config {
 }
 
 func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+
+// pingCounter counts the Store's Pings.
+type pingCounter struct {
+	filestore.Store
+	n atomic.Int64
+}
+
+func (p *pingCounter) Ping(ctx context.Context) error {
+	p.n.Add(1)
+	return p.Store.Ping(ctx)
+}
+
+// TestReadyzPingsOncePerSecond: /readyz, which needs no token, asks the
+// dependencies at most once a second however often it is called, the
+// calls of that second sharing the outcome, good or bad.
+func TestReadyzPingsOncePerSecond(t *testing.T) {
+	var pc *pingCounter
+	e := newEnv(t, envOptions{wrapStore: func(s filestore.Store) filestore.Store {
+		pc = &pingCounter{Store: s}
+		return pc
+	}})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if res := e.do("GET", "/readyz", "", nil); res.status != 200 {
+				t.Errorf("readyz: %d %s", res.status, res.body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := pc.n.Load(); got != 1 {
+		t.Errorf("20 calls within a second pinged %d times, want 1", got)
+	}
+	e.clock.Advance(999 * time.Millisecond)
+	e.do("GET", "/readyz", "", nil)
+	if got := pc.n.Load(); got != 1 {
+		t.Errorf("a call 999ms later pinged again (%d pings), want 1", got)
+	}
+	e.clock.Advance(time.Millisecond)
+	e.do("GET", "/readyz", "", nil)
+	if got := pc.n.Load(); got != 2 {
+		t.Errorf("a call a second later: %d pings, want 2", got)
+	}
+}
