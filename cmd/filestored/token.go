@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -18,8 +20,8 @@ import (
 func tokenOnly() []string { return []string{"sub", "scope", "ttl"} }
 
 // runToken is `filestored token`: it prints a token for --sub signed with
-// the secret the server would use (--jwt-secret, or <data-dir>/jwt.secret,
-// created when missing).
+// the secret the server uses (--jwt-secret, or <data-dir>/jwt.secret, which
+// the server creates on its first start; without it token refuses).
 func runToken(args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("filestored token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -46,6 +48,15 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 	}
 	if err := c.resolve(); err != nil {
 		return err
+	}
+	if c.jwtSecret == "" && c.jwtKeys == "" {
+		// The server makes the secret on its first start; made here, in
+		// a data directory that is not the server's (a typo), it would
+		// sign tokens the server refuses.
+		path := filepath.Join(c.dataDir, auth.SecretFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: no secret at %s: start the server once with this --data-dir (it creates the secret), or give --jwt-secret", errUsage, path)
+		}
 	}
 	secret, err := c.secret()
 	if err != nil {
