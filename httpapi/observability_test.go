@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -412,5 +413,49 @@ func TestJSONNotStored(t *testing.T) {
 		if want := [2]string{"no-store", "nosniff"}; got != want {
 			t.Errorf("%s: Cache-Control, X-Content-Type-Options = %q, want %q", tt.name, got, want)
 		}
+	}
+}
+
+// TestLogHandlerNamesRequest: a Store whose logger goes through
+// httpapi.LogHandler writes its own lines with the request_id of the
+// request they happened in, and the request's line keeps a single one.
+func TestLogHandlerNamesRequest(t *testing.T) {
+	sink := newLogSink()
+	logger := slog.New(httpapi.LogHandler(sink))
+	e := newEnv(t, envOptions{
+		cfg:   httpapi.Config{Logger: logger},
+		store: filestore.Options{Logger: logger, Scanner: downScanner{}, ScanPolicy: filestore.FailOpen},
+	})
+	res := e.do("POST", "/v1/files?name=a.txt", e.token("alice"), strings.NewReader("content"))
+	if res.status != 201 {
+		t.Fatalf("upload: %d %s", res.status, res.body)
+	}
+	id := res.header.Get("X-Request-Id")
+	line := sink.waitRequest(t, "POST /v1/files")
+	if line["request_id"] != id {
+		t.Errorf("request line request_id %v, want %s", line["request_id"], id)
+	}
+	sink.mu.Lock()
+	records := slices.Clone(sink.records)
+	sink.mu.Unlock()
+	var found bool
+	for _, m := range records {
+		if m["msg"] == "filestore: scanner unavailable, stored unscanned (fail-open)" {
+			found = true
+			if m["request_id"] != id {
+				t.Errorf("the Store's line %v has request_id %v, want %s", m["msg"], m["request_id"], id)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no fail-open line among %v", records)
+	}
+	// Outside a request, nothing is added.
+	logger.Info("outside")
+	sink.mu.Lock()
+	m := sink.records[len(sink.records)-1]
+	sink.mu.Unlock()
+	if m["msg"] != "outside" || m["request_id"] != nil {
+		t.Errorf("line outside a request: %v", m)
 	}
 }

@@ -23,7 +23,8 @@ import (
 // included) get c.shutdownTimeout to finish.
 func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	level, _ := c.level()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The Store's own lines name the request they happened in.
+	logger := slog.New(httpapi.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 
 	secret, err := c.secret()
 	if err != nil {
