@@ -75,7 +75,8 @@ type Store interface {
 	// ErrConflict if the new path is taken; ErrNotFound for an unknown,
 	// trashed or foreign id; ErrInvalidArgument if u has neither Name nor
 	// Folder. An update to the path the file already has returns it
-	// unchanged.
+	// unchanged. The File returned is as this update left it, even if
+	// another operation has changed the file since.
 	Update(ctx context.Context, owner, id string, u Update) (*File, error)
 
 	// Delete moves a live file to the trash (soft delete); the reference to
@@ -84,8 +85,10 @@ type Store interface {
 	Delete(ctx context.Context, owner, id string) error
 
 	// Restore brings a trashed file back. ErrConflict if its path has been
-	// taken meanwhile; restoring a live file returns it unchanged.
-	// ErrNotFound for an unknown or foreign id.
+	// taken meanwhile; restoring a live file returns it unchanged. The File
+	// returned is as this restore left it (live), even if another
+	// operation has changed the file since. ErrNotFound for an unknown or
+	// foreign id.
 	Restore(ctx context.Context, owner, id string) (*File, error)
 
 	// Purge removes a file (live or trashed) for good and drops its

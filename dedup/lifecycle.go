@@ -10,9 +10,12 @@ import (
 
 // Move renames and/or moves owner's live file id: a nil folder or name
 // keeps the current one. Moving a file to where it already is returns it
-// unchanged. ErrNotFound for an unknown, foreign or trashed id; ErrConflict
-// when the path is taken.
+// unchanged. It returns the file as its own transaction left it, with its
+// object's key and without inline content, whatever commits after it.
+// ErrNotFound for an unknown, foreign or trashed id; ErrConflict when the
+// path is taken.
 func (c *Catalog) Move(ctx context.Context, owner, id string, newFolder, newName *string) (*File, error) {
+	var moved *File
 	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		f, err := c.lockFile(ctx, tx, owner, id)
 		if err != nil {
@@ -29,7 +32,8 @@ func (c *Catalog) Move(ctx context.Context, owner, id string, newFolder, newName
 			name = *newName
 		}
 		if f.Folder == folder && f.Name == name {
-			return nil
+			moved, err = readTx(ctx, tx, owner, id)
+			return err
 		}
 		other, err := c.liveAt(ctx, tx, owner, folder, name)
 		if err != nil {
@@ -45,12 +49,16 @@ func (c *Catalog) Move(ctx context.Context, owner, id string, newFolder, newName
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
+		if err != nil {
+			return err
+		}
+		moved, err = readTx(ctx, tx, owner, id)
 		return err
 	})
 	if err != nil {
 		return nil, wrap("move", err)
 	}
-	return c.Get(ctx, owner, id)
+	return moved, nil
 }
 
 // Trash soft-deletes owner's file id; its reference is kept. Trashing a
@@ -71,12 +79,19 @@ func (c *Catalog) Trash(ctx context.Context, owner, id string) error {
 }
 
 // Restore brings owner's trashed file id back. Restoring a live file
-// changes nothing. ErrConflict when its path is taken; ErrNotFound for an
-// unknown or foreign id.
+// changes nothing. It returns the file as its own transaction left it, with
+// its object's key and without inline content, whatever commits after it.
+// ErrConflict when its path is taken; ErrNotFound for an unknown or foreign
+// id.
 func (c *Catalog) Restore(ctx context.Context, owner, id string) (*File, error) {
+	var restored *File
 	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		f, err := c.lockFile(ctx, tx, owner, id)
-		if err != nil || f.DeletedAt == nil {
+		if err != nil {
+			return err
+		}
+		if f.DeletedAt == nil {
+			restored, err = readTx(ctx, tx, owner, id)
 			return err
 		}
 		other, err := c.liveAt(ctx, tx, owner, f.Folder, f.Name)
@@ -92,12 +107,26 @@ func (c *Catalog) Restore(ctx context.Context, owner, id string) (*File, error) 
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
+		if err != nil {
+			return err
+		}
+		restored, err = readTx(ctx, tx, owner, id)
 		return err
 	})
 	if err != nil {
 		return nil, wrap("restore", err)
 	}
-	return c.Get(ctx, owner, id)
+	return restored, nil
+}
+
+// readTx reads owner's file id, with its object's key, inside tx, which
+// holds the row's lock: what tx made of it, whatever commits after tx.
+func readTx(ctx context.Context, tx bun.Tx, owner, id string) (*File, error) {
+	var f File
+	if err := fileQuery(tx, &f).Where("f.id = ?", id).Where("f.owner = ?", owner).Scan(ctx); err != nil {
+		return nil, err
+	}
+	return &f, nil
 }
 
 // Purge deletes owner's file id (live or trashed) and drops its reference.

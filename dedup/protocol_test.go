@@ -25,13 +25,17 @@ var dialects = []struct {
 	{"postgres", func(t *testing.T) string { return testenv.PostgresDatabase(t) }},
 }
 
-func openCatalog(t *testing.T, url string) *dedup.Catalog {
+// openCatalog opens a Catalog on url whose queries run hooks.
+func openCatalog(t *testing.T, url string, hooks ...bun.QueryHook) *dedup.Catalog {
 	t.Helper()
 	db, err := dedup.OpenDB(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	for _, h := range hooks {
+		db = db.WithQueryHook(h)
+	}
 	c, err := dedup.New(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)
