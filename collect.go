@@ -81,14 +81,19 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 	return res, nil
 }
 
-// disposeAll deletes the bytes and rows of doomed objects, counting them in
-// res; it stops at the first failure.
+// disposeAll deletes the bytes and rows of doomed objects, counting in res
+// those whose row it deleted (MarkUnreferenced also returns the objects
+// that a concurrent Collect or Purge is disposing: they count there); it
+// stops at the first failure.
 func (s *Service) disposeAll(ctx context.Context, doomed []dedup.Doomed, res *CollectResult) error {
 	for _, d := range doomed {
-		if err := s.dispose(ctx, d); err != nil {
+		removed, err := s.dispose(ctx, d)
+		if err != nil {
 			return s.translate("collect", err)
 		}
-		res.RemovedObjects++
+		if removed {
+			res.RemovedObjects++
+		}
 	}
 	return nil
 }

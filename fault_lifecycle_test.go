@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
@@ -164,6 +165,49 @@ func TestFaultLifecycle(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("%v; outcome (-want +got):\n%s", err, diff)
 			}
+		})
+	}
+}
+
+// TestCollectCountsWhatItRemoved: while a Collect deletes the bytes of an
+// object whose last reference it purged (the delete applied, its reply
+// lost, so it retries), another Collect finds the object marked and
+// removes it first. Each object counts in the one Collect that deleted its
+// row, so that the counts of concurrent Collects add up to what they
+// removed; before, both counted it.
+func TestCollectCountsWhatItRemoved(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			env := newFaultEnv(t, db, 3)
+			other := openURLs(t, filestore.Options{Database: env.dbURL, Bucket: env.bucketURL})
+			f, err := env.st.Put(ctx, "alice", "", "file", bytes.NewReader(lifeContent), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.st.Delete(ctx, "alice", f.ID); err != nil {
+				t.Fatal(err)
+			}
+			var during *filestore.CollectResult
+			env.in.Arm(faults.Rule{Op: faults.OpDelete, Applied: true, OnFire: func() {
+				var err error
+				if during, err = other.Collect(ctx, nil); err != nil {
+					t.Errorf("the other Collect: %v", err)
+				}
+			}})
+			first, err := env.st.Collect(ctx, &filestore.CollectOptions{TrashRetention: time.Nanosecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if during == nil {
+				t.Fatal("the other Collect did not run")
+			}
+			want := []filestore.CollectResult{{PurgedFiles: 1}, {RemovedObjects: 1}}
+			if diff := cmp.Diff(want, []filestore.CollectResult{*first, *during}); diff != "" {
+				t.Errorf("the first Collect's and the other's counts (-want +got):\n%s", diff)
+			}
+			env.in.Disarm()
+			checkInvariants(t, env.dbURL, env.bucketURL, true)
 		})
 	}
 }

@@ -277,7 +277,10 @@ type Page struct {
 	NextCursor string
 }
 
-// CollectResult counts what Collect removed.
+// CollectResult counts what Collect removed. Each file or object counts in
+// the one Collect that removed it, so that the counts of concurrent Collects
+// add up to what they removed together; an object removed by the Purge
+// that dropped its last reference counts in no Collect.
 type CollectResult struct {
 	PurgedFiles    int `json:"purged_files"`
 	RemovedObjects int `json:"removed_objects"`

@@ -85,7 +85,7 @@ func (s *Service) Purge(ctx context.Context, owner, id string) error {
 		// The reference is gone for good whatever happens to ctx now.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := s.dispose(dctx, *doomed); err != nil {
+		if _, err := s.dispose(dctx, *doomed); err != nil {
 			s.log.WarnContext(ctx, "filestore: could not remove object; Collect will", "sha256", doomed.SHA256, "error", err)
 		}
 	}
@@ -93,11 +93,13 @@ func (s *Service) Purge(ctx context.Context, owner, id string) error {
 }
 
 // dispose deletes a doomed object's bytes, then its row (with which an
-// inline object's bytes go).
-func (s *Service) dispose(ctx context.Context, d dedup.Doomed) error {
+// inline object's bytes go), and reports whether it deleted the row: false
+// when another disposer of the same object (a concurrent Collect or Purge)
+// did, or a commit took the row over.
+func (s *Service) dispose(ctx context.Context, d dedup.Doomed) (bool, error) {
 	if !d.Inline {
 		if err := s.bucket.Delete(ctx, d.Key); err != nil {
-			return err
+			return false, err
 		}
 	}
 	return s.cat.RemoveObject(ctx, d)

@@ -92,20 +92,29 @@ func (c *Catalog) MarkUnreferenced(ctx context.Context, limit int) ([]Doomed, er
 	return doomed, nil
 }
 
-// RemoveObject deletes the row of a doomed object after its bytes are gone.
-// A row that a commit has taken over meanwhile (another key, or live again)
-// is left alone.
-func (c *Catalog) RemoveObject(ctx context.Context, d Doomed) error {
+// RemoveObject deletes the row of a doomed object after its bytes are gone,
+// and reports whether this call deleted it. A row that a commit has taken
+// over meanwhile (another key, or live again), or that another disposer of
+// the same object (a concurrent Collect or Purge) has deleted already, is
+// left alone and reported false. (A retry after a deletion whose reply was
+// lost also reports false: the count can fall short, never exceed.)
+func (c *Catalog) RemoveObject(ctx context.Context, d Doomed) (bool, error) {
+	var removed bool
 	err := c.do(ctx, func(ctx context.Context) error {
-		_, err := c.db.NewDelete().Model((*object)(nil)).
+		res, err := c.db.NewDelete().Model((*object)(nil)).
 			Where("sha256 = ?", d.SHA256).Where("key = ?", d.Key).
 			Where("state = ?", stateDeleting).Where("ref_count = 0").Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		removed = n == 1
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("dedup: remove object: %w", err)
+		return false, fmt.Errorf("dedup: remove object: %w", err)
 	}
-	return nil
+	return removed, nil
 }
 
 // KnownKeys returns which of keys are the key of an object row.

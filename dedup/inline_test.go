@@ -92,7 +92,7 @@ func TestCommitInline(t *testing.T) {
 		if key, data := getData(t, c, "g"); g.DedupHit || key != "k4" || data != nil {
 			t.Errorf("taking over a deleting inline row with bucket content: key %s, hit %v, data %q; want k4, new, no data", key, g.DedupHit, data)
 		}
-		if err := c.RemoveObject(ctx, *doomed); err != nil {
+		if _, err := c.RemoveObject(ctx, *doomed); err != nil {
 			t.Fatal(err)
 		}
 

@@ -132,11 +132,37 @@ func TestPurgeMarksLastReferenceAndCommitTakesOver(t *testing.T) {
 		if n.DedupHit || n.File.Key != "k3" {
 			t.Fatalf("commit onto a deleting row: key %s, hit %v; want its own key k3", n.File.Key, n.DedupHit)
 		}
-		if err := c.RemoveObject(ctx, *d); err != nil {
-			t.Fatal(err)
+		if removed, err := c.RemoveObject(ctx, *d); err != nil || removed {
+			t.Fatalf("RemoveObject of the row taken over: %v, %v; want false, nil", removed, err)
 		}
 		if diff := cmp.Diff(&objectState{"k3", 1, "live"}, object(t, c)); diff != "" {
 			t.Errorf("object row after the collector finished with k1 (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestRemoveObjectOnce: an object marked by a purge is also returned to a
+// collector (MarkUnreferenced), so two disposers may remove it; only the
+// one whose RemoveObject deletes the row is told so.
+func TestRemoveObjectOnce(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		ctx := context.Background()
+		commit(t, c, "a", "a", "k1")
+		d, err := c.Purge(ctx, "o", "a")
+		if err != nil || d == nil {
+			t.Fatalf("Purge of the last reference: %+v, %v; want it doomed", d, err)
+		}
+		marked, err := c.MarkUnreferenced(ctx, 10)
+		if err != nil || len(marked) != 1 || marked[0] != *d {
+			t.Fatalf("MarkUnreferenced: %+v, %v; want the doomed row", marked, err)
+		}
+		for i, want := range []bool{true, false} {
+			if removed, err := c.RemoveObject(ctx, marked[0]); err != nil || removed != want {
+				t.Errorf("RemoveObject #%d: %v, %v; want %v, nil", i+1, removed, err, want)
+			}
+		}
+		if o := object(t, c); o != nil {
+			t.Errorf("object row after RemoveObject: %+v, want none", o)
 		}
 	})
 }
