@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
@@ -237,6 +238,54 @@ func TestPutCompareStoredCopyDeleted(t *testing.T) {
 			if s := stats(t, st); s.Files != 1 || s.Objects != 1 {
 				t.Errorf("Stats %+v, want 1 file of 1 object", s)
 			}
+		})
+	}
+}
+
+// TestPutCompareRestage: an upload that is the stored content it compared
+// with (size declared) finds at its commit that the object's row is gone
+// (purged, between the pass and the commit, through a Store whose bucket
+// is elsewhere, so the bytes stay). Put then stages the content again from
+// the stored copy and commits that. Before, on S3 the copy was read under
+// the pass's context, cancelled by then: the Put failed with
+// ErrUnavailable ("GetObject, context canceled").
+func TestPutCompareRestage(t *testing.T) {
+	for _, bucket := range []string{"file", "s3"} {
+		t.Run(bucket, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL, bucketURL := pairURLs(t, "sqlite", bucket)
+			_, elsewhere := pairURLs(t, "sqlite", bucket)
+			ex := &hookExtractor{}
+			up := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, Extractor: ex})
+			other := openURLs(t, filestore.Options{Database: dbURL, Bucket: elsewhere})
+			data := filestoretest.Content(42, 1<<20+777)
+			first, err := up.Put(ctx, "alice", "", "first", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex.hook = func() {
+				if err := other.Purge(ctx, "alice", first.ID); err != nil {
+					t.Errorf("Purge: %v", err)
+				}
+			}
+			f, err := up.Put(ctx, "alice", "", "second", bytes.NewReader(data), &filestore.PutOptions{Size: int64(len(data))})
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if ex.hook != nil {
+				t.Fatal("the purge did not run between the pass and the commit")
+			}
+			if got := readAll(t, up, "alice", f.ID); !bytes.Equal(got, data) {
+				t.Errorf("reads back %d bytes that differ from the upload", len(got))
+			}
+			if s := stats(t, up); s.Files != 1 || s.Objects != 1 {
+				t.Errorf("Stats %+v, want 1 file of 1 object", s)
+			}
+			// The purged object's bytes, unreferenced now, are Collect's.
+			if _, err := up.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond}); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, dbURL, bucketURL, true)
 		})
 	}
 }

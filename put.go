@@ -139,8 +139,8 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	id := s.opts.NewID()
 	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
 	if errors.Is(err, dedup.ErrObjectGone) && st.copy != nil {
-		// The stored object the upload matched was purged and collected
-		// meanwhile; its open copy still holds the upload's bytes.
+		// The stored object the upload matched was purged meanwhile;
+		// its bytes, or its open copy, still hold the upload's.
 		if st, err = s.restage(ctx, st); err != nil {
 			return nil, err
 		}
@@ -582,11 +582,19 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 }
 
 // restage stages the content of st, an upload that matched a stored object
-// which has since gone away, from that object's copy still open (for a
-// local object, the file the comparison read, readable after it is
-// deleted), and returns it as a new staged object. If the copy cannot be
-// read, the error wraps ErrUnavailable and nothing is left behind.
+// whose row has since gone away, and returns it as a new staged object. It
+// reads the object's bytes under ctx if they are still in the bucket (the
+// copy the comparison read was opened under the pass's context, which has
+// ended: an S3 copy, which opens the object again to read from its start,
+// would fail), and otherwise the copy (a local object's open file, readable
+// after it is deleted). If neither can be read, the error wraps
+// ErrUnavailable and nothing is left behind.
 func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
+	src := st.copy
+	if r, err := s.bucket.Open(ctx, st.key); err == nil {
+		defer r.Close()
+		src = r
+	}
 	key := s.stagingKey()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -594,7 +602,7 @@ func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
 	if err != nil {
 		return nil, s.translate("put: staging", err)
 	}
-	if err := copyFromStart(w, st.copy, st.size, nil); err != nil {
+	if err := copyFromStart(w, src, st.size, nil); err != nil {
 		cancel() // Close then discards the object
 		_ = w.Close()
 		return nil, fmt.Errorf("filestore: put: %w: rereading the stored copy: %v", ErrUnavailable, err)
