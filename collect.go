@@ -17,7 +17,9 @@ const collectBatch = 500
 // reference are marked, their bytes deleted, then their rows; staged keys
 // without a row are deleted only when older than the staging TTL, which no
 // commit can still reference (Put refuses to commit after half of it), and
-// so are S3 multipart uploads that a crash left unfinished. Without an
+// so are S3 multipart uploads that a crash left unfinished (an upload still
+// being written when it is older than that fails with ErrStagingExpired;
+// see Options.StagingTTL). Without an
 // override in opts, the TTL is the longer of the Store's and the one the
 // key carries, its uploader's (see stagingKey), so that Stores configured
 // with different TTLs never remove each other's uploads in flight.

@@ -3,6 +3,7 @@ package filestore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"sort"
 	"testing"
@@ -145,6 +146,70 @@ func TestCollectKeepsUploaderTTL(t *testing.T) {
 			if diff := cmp.Diff(want(object), keys()); diff != "" {
 				t.Errorf("after the override: keys left (-want +got):\n%s", diff)
 			}
+		})
+	}
+}
+
+// atReader reads r and, once, when n bytes have been read, calls at before
+// reading on.
+type atReader struct {
+	r    io.Reader
+	n    int64
+	at   func()
+	read int64
+}
+
+func (a *atReader) Read(p []byte) (int, error) {
+	if a.at != nil && a.read >= a.n {
+		f := a.at
+		a.at = nil
+		f()
+	}
+	if a.at != nil {
+		p = p[:min(int64(len(p)), a.n-a.read)]
+	}
+	n, err := a.r.Read(p)
+	a.read += int64(n)
+	return n, err
+}
+
+// TestPutStagingRemovedMidUpload: Collect runs while an upload is still
+// being staged, with a clock two days ahead, so that the upload is older
+// than any staging TTL: it removes the local writer's temporary file. The
+// Put then fails with ErrStagingExpired (and ErrUnavailable: send it
+// again), and nothing is left behind. Before, the error carried no
+// sentinel (HTTP 500) and said that the bucket did not exist. (On S3 the
+// aborted multipart upload fails the writer with storage.ErrUploadGone,
+// translated the same way: see storage's TestS3WriterUploadAborted. The
+// test server, versitygw, answers a part in flight at the abort with a
+// 500 at completion instead of S3's NoSuchUpload, so S3 is not run here.)
+func TestPutStagingRemovedMidUpload(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL, bucketURL := pairURLs(t, db, "file")
+			up := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL})
+			ahead := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL,
+				Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
+			var during *filestore.CollectResult
+			// At 8 MiB read, the temporary file holds most of it.
+			r := &atReader{r: bytes.NewReader(filestoretest.Content(9, 12<<20)), n: 8 << 20, at: func() {
+				var err error
+				if during, err = ahead.Collect(ctx, nil); err != nil {
+					t.Errorf("Collect during the upload: %v", err)
+				}
+			}}
+			_, err := up.Put(ctx, "alice", "", "slow.bin", r, nil)
+			if !errors.Is(err, filestore.ErrStagingExpired) || !errors.Is(err, filestore.ErrUnavailable) {
+				t.Errorf("Put whose staged bytes were removed: %v; want ErrStagingExpired and ErrUnavailable", err)
+			}
+			if want := (&filestore.CollectResult{RemovedStaging: 1}); !cmp.Equal(during, want) {
+				t.Errorf("Collect during the upload: %+v, want %+v", during, want)
+			}
+			if s := stats(t, up); s.Files != 0 {
+				t.Errorf("Stats %+v after the failed Put, want no file", s)
+			}
+			checkInvariants(t, dbURL, bucketURL, true)
 		})
 	}
 }

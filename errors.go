@@ -43,6 +43,12 @@ var (
 	// ErrUnavailable: a dependency (database or bucket) is down and retries
 	// were exhausted.
 	ErrUnavailable = errors.New("filestore: dependency unavailable")
+	// ErrStagingExpired: an upload took longer than Options.StagingTTL
+	// allows (sent slowly, or paused): Collect removed its staged bytes
+	// while they were being written, or may remove them before its commit.
+	// Nothing is stored, and the upload can be sent again. An error that
+	// wraps it also wraps ErrUnavailable.
+	ErrStagingExpired = errors.New("filestore: upload took longer than the staging TTL")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("filestore: store closed")
 	// ErrBucketInUse: Open or New found the bucket (its prefix) bound to

@@ -57,8 +57,12 @@ type Options struct {
 	// half of it ago is refused at commit, so Collect never removes bytes a
 	// commit is about to reference. Stores sharing a catalogue and bucket
 	// may differ in it: each staged object's key carries its uploader's
-	// TTL, and Collect waits for the longer of that and its own. Default
-	// 24h.
+	// TTL, and Collect waits for the longer of that and its own. An upload
+	// must finish within it: Collect also removes the staged bytes of an
+	// upload still being written once they are older (on a local bucket
+	// by their last write, so only an upload that pauses that long; on S3
+	// by the start of the multipart upload), and that Put fails with
+	// ErrStagingExpired. Default 24h.
 	StagingTTL time.Duration
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.

@@ -71,7 +71,7 @@ type errorClass struct {
 // errorTable maps the Store's sentinel errors (and context errors) to
 // statuses and codes. It is the only place that does so; the first row
 // whose error matches (errors.Is) wins.
-func errorTable() [15]errorClass {
+func errorTable() [16]errorClass {
 	return [...]errorClass{
 		{filestore.ErrNotFound, http.StatusNotFound, codeNotFound, "no such file"},
 		{filestore.ErrConflict, http.StatusConflict, codeConflict, "a live file already has this folder and name"},
@@ -83,6 +83,7 @@ func errorTable() [15]errorClass {
 		{filestore.ErrTypeMismatch, http.StatusUnsupportedMediaType, codeTypeMismatch, "the content contradicts the name's extension or the declared type; nothing was stored"},
 		{filestore.ErrInfected, http.StatusUnprocessableEntity, codeInfected, "the scanner found malware; nothing was stored"},
 		{filestore.ErrScannerUnavailable, http.StatusServiceUnavailable, codeScannerUnavailable, "the virus scanner is unavailable; nothing was stored, try again later"},
+		{filestore.ErrStagingExpired, http.StatusServiceUnavailable, codeUnavailable, "the upload took longer than the server keeps unfinished uploads; nothing was stored, send it again"},
 		{filestore.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable, "a dependency is unavailable, try again later"},
 		{filestore.ErrClosed, http.StatusServiceUnavailable, codeUnavailable, "the server is shutting down, try again later"},
 		{context.DeadlineExceeded, http.StatusServiceUnavailable, codeUnavailable, "the request took too long, try again later"},

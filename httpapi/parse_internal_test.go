@@ -121,6 +121,7 @@ func TestClassify(t *testing.T) {
 		{&filestore.InfectedError{Signature: "Eicar"}, 422, "infected"},
 		{filestore.ErrScannerUnavailable, 503, "scanner_unavailable"},
 		{filestore.ErrUnavailable, 503, "unavailable"},
+		{filestore.ErrStagingExpired, 503, "unavailable"},
 		{filestore.ErrClosed, 503, "unavailable"},
 		{context.DeadlineExceeded, 503, "unavailable"},
 		{context.Canceled, 499, "client_closed"},
@@ -138,6 +139,10 @@ func TestClassify(t *testing.T) {
 				t.Errorf("500 detail leaks: %s", c.detail)
 			}
 		}
+	}
+	// An upload that took too long is also ErrUnavailable: the detail says which.
+	if c := classify(fmt.Errorf("%w: %w", filestore.ErrStagingExpired, filestore.ErrUnavailable)); !strings.Contains(c.detail, "took longer") {
+		t.Errorf("expired upload: detail %q does not say that the upload took too long", c.detail)
 	}
 	if c := classify(&filestore.InfectedError{Signature: "Eicar-Test"}); !strings.Contains(c.detail, "Eicar-Test") {
 		t.Errorf("infected detail %q lacks the signature", c.detail)

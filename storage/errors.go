@@ -31,6 +31,11 @@ var (
 	ErrExists = errors.New("storage: marker already exists")
 	// ErrBadMarker means the bucket's marker is not one (see ReadMarker).
 	ErrBadMarker = errors.New("storage: malformed marker")
+	// ErrUploadGone means that what a Writer had written was removed
+	// before Close could store it: a local writer's temporary file, or an
+	// S3 multipart upload (NoSuchUpload), that garbage collection took for
+	// what a crash left (see AbortStaleUploads). Nothing is stored.
+	ErrUploadGone = errors.New("storage: upload removed before it was stored")
 )
 
 // IsTransient reports whether err is worth retrying: the backend was
@@ -125,13 +130,17 @@ func isAPIError(err error, code string) bool {
 }
 
 // opError wraps err from operation op on key, adding ErrNotFound when the
-// backend said that the object is missing, or ErrNoBucket when it said
-// that the bucket is: S3's NoSuchBucket, which gocloud also reports as not
-// found, and any not found of a write (op "write" or "close"), which
-// cannot be about the object it creates (the transfer manager's errors
-// do not always let the S3 error be found).
+// backend said that the object is missing, ErrUploadGone when S3 said that
+// the multipart upload a Writer was adding to is (NoSuchUpload: aborted),
+// or ErrNoBucket when it said that the bucket is: S3's NoSuchBucket, which
+// gocloud also reports as not found, and any other not found of a write
+// (op "write" or "close"), which cannot be about the object it creates
+// (the transfer manager's errors do not always let the S3 error be found;
+// Writer.Close tells a local writer's removed temporary file apart).
 func opError(op, key string, err error) error {
 	switch {
+	case isAPIError(err, "NoSuchUpload"):
+		return fmt.Errorf("storage: %s %q: %w: %w", op, key, ErrUploadGone, err)
 	case isAPIError(err, "NoSuchBucket"), isNotFound(err) && (op == "write" || op == "close"):
 		return fmt.Errorf("storage: %s %q: %w: %w", op, key, ErrNoBucket, err)
 	case isNotFound(err):

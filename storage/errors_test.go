@@ -302,6 +302,42 @@ func TestTryDeleteOnce(t *testing.T) {
 	}
 }
 
+// TestS3WriterUploadAborted: an S3 server that no longer knows a writer's
+// multipart upload (NoSuchUpload: aborted, as Collect aborts one older than
+// the staging TTL) fails the writer with ErrUploadGone, not ErrNoBucket.
+// Before, the error carried no sentinel.
+func TestS3WriterUploadAborted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		q := r.URL.Query()
+		switch {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodDelete && q.Has("uploadId"):
+			w.WriteHeader(http.StatusNoContent)
+		default: // the parts, and the completion
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>aborted</Message></Error>`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	b := openFakeS3(t, srv.URL, retryOnce)
+	w, err := b.NewWriter(t.Context(), b.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, werr := w.Write(make([]byte, 11<<20)) // multipart
+	err = w.Close()
+	if werr != nil && !errors.Is(werr, ErrUploadGone) {
+		t.Errorf("Write = %v, want nil or ErrUploadGone", werr)
+	}
+	if !errors.Is(err, ErrUploadGone) || errors.Is(err, ErrNoBucket) {
+		t.Errorf("Close = %v; want ErrUploadGone, not ErrNoBucket", err)
+	}
+}
+
 // TestAbortStaleUploadsNotImplemented: on an S3-compatible server that
 // cannot list multipart uploads (501), there are none to abort: no error,
 // so that Collect, which calls it after its own work, does not fail on such

@@ -64,6 +64,12 @@ func newLocalDir(root string, noSync bool) *localDir {
 	}
 }
 
+// rootExists reports whether the bucket directory is there.
+func (l *localDir) rootExists() bool {
+	fi, err := os.Stat(l.root)
+	return err == nil && fi.IsDir()
+}
+
 // fileblobAttrsExt is the file name suffix fileblob reserves for its
 // metadata files: it refuses keys that end in it.
 const fileblobAttrsExt = ".attrs"

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -312,6 +313,65 @@ func TestLocalListReportsCrashedTempFiles(t *testing.T) {
 	}
 	if diff := cmp.Diff([]entry{{key, 9}}, list()); diff != "" {
 		t.Errorf("List after deleting the temp file (-want +got):\n%s", diff)
+	}
+}
+
+// TestLocalWriterTempFileRemoved: a writer's temporary file is removed
+// before Close, as Collect removes one older than the staging TTL (deleted
+// as List shows it), or the whole bucket directory goes. The rename at
+// Close then finds nothing: ErrUploadGone when the bucket is there, not
+// ErrNoBucket (before, both said "bucket does not exist"), and nothing is
+// stored.
+func TestLocalWriterTempFileRemoved(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		remove func(t *testing.T, b *Bucket, dir, key string)
+		want   error
+	}{
+		{"temporary file", func(t *testing.T, b *Bucket, _, key string) {
+			n := 0
+			if err := b.List(t.Context(), func(k string, _ time.Time, _ int64) error {
+				if !strings.HasPrefix(k, key+".") {
+					return nil
+				}
+				n++
+				return b.Delete(t.Context(), k)
+			}); err != nil || n != 1 {
+				t.Fatalf("deleted %d temporary files (%v); want 1", n, err)
+			}
+		}, ErrUploadGone},
+		{"bucket directory", func(t *testing.T, _ *Bucket, dir, _ string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrNoBucket},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, dir := openLocalForTest(t, nil)
+			key := b.NewKey()
+			w, err := b.NewWriter(t.Context(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("written before")); err != nil {
+				t.Fatal(err)
+			}
+			tt.remove(t, b, dir, key)
+			if _, err := w.Write([]byte(" and after")); err != nil {
+				t.Fatalf("Write after the removal: %v", err)
+			}
+			err = w.Close()
+			other := ErrNoBucket
+			if tt.want == ErrNoBucket {
+				other = ErrUploadGone
+			}
+			if !errors.Is(err, tt.want) || errors.Is(err, other) {
+				t.Errorf("Close = %v; want %v, not %v", err, tt.want, other)
+			}
+			if _, err := os.Stat(b.local.path(key)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the object after the failed Close: %v, want none", err)
+			}
+		})
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 // process that dies in the middle of an upload leaves one behind: its parts
 // use space but are invisible to List, so the collector would never see
 // them otherwise. Uploads in progress are safe as long as stale spares
-// those started less long ago than any upload can take. Other backends have
+// those started less long ago than any upload can take (the Writer of an
+// aborted one fails with ErrUploadGone). Other backends have
 // no such leftovers (a local writer's temporary file is listed by List): it
 // returns 0, nil. If ctx is done, it stops with an error wrapping ctx.Err().
 func (b *Bucket) AbortStaleUploads(ctx context.Context, stale func(key string, started time.Time) bool) (int, error) {

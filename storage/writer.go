@@ -136,7 +136,10 @@ func (w *Writer) startWriteback() {
 
 // Close completes the object, or aborts it if the writer's context is done
 // or a Write failed (the object would lack bytes; the error wraps the
-// Write's).
+// Write's). If what was written was removed meanwhile (a local temporary
+// file or an S3 multipart upload that garbage collection took for a
+// crash's leftover), the error of Close, or of the Write that found out,
+// wraps ErrUploadGone.
 // It returns nil only when the object is stored (see NewWriter for what
 // durable means per backend). On error nothing may be assumed stored: a local
 // object whose final directory fsync failed may be visible, and the caller
@@ -161,6 +164,11 @@ func (w *Writer) Close() error {
 		}
 	}
 	if err := w.w.Close(); err != nil {
+		if w.local != nil && isNotFound(err) && w.local.rootExists() {
+			// The rename found no temporary file, in a bucket that is
+			// there: it was removed, not the bucket.
+			return fmt.Errorf("storage: close %q: %w: %w", w.key, ErrUploadGone, err)
+		}
 		return opError("close", w.key, err)
 	}
 	if syncing {
