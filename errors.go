@@ -35,6 +35,14 @@ var (
 	// ErrScanLimit: the content exceeds what the scanner can scan. Scanners
 	// return it; Put turns it into the configured oversize rule.
 	ErrScanLimit = errors.New("filestore: content exceeds the scanner's limit")
+	// ErrScanIncomplete: the scanner gave no verdict on content streamed to
+	// it because of the stream's pace, not because the scanner is down: the
+	// content stalled, came too slowly or did not end within the scan's
+	// time limit. Scanners return it; Put then scans the complete content
+	// again after the upload pass, from the staged copy, and that verdict
+	// decides (a second ErrScanIncomplete counts as the scanner being
+	// unavailable).
+	ErrScanIncomplete = errors.New("filestore: scan incomplete: the content came too slowly")
 	// ErrTypeNotAllowed: the sniffed content type is not in the allow list.
 	ErrTypeNotAllowed = errors.New("filestore: content type not allowed")
 	// ErrTypeMismatch: the bytes contradict the name's extension or the

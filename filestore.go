@@ -126,9 +126,18 @@ type Store interface {
 // Scan has returned). It returns a result whose Signature is non-empty when
 // malware was found and nil error, or an error when it could not give a
 // verdict: one wrapping ErrScanLimit when the content exceeds what the
-// scanner can scan, any other for an unreachable, failing or timed-out
-// scanner (Put then applies the scan policy). Cancelling ctx must end Scan
-// promptly.
+// scanner can scan, one wrapping ErrScanIncomplete when the content came too
+// slowly (it stalled, or did not end within the scanner's time limit), any
+// other for an unreachable, failing or timed-out scanner (Put then applies
+// the scan policy). Cancelling ctx must end Scan promptly.
+//
+// Put may call Scan twice for one upload: when the scan of the stream ends
+// with ErrScanIncomplete, Put scans the complete content again after the
+// pass, from the staged copy at the speed of the bucket, and that second
+// verdict decides (ErrScanIncomplete again counts as unavailable). A
+// scanner that gives up on a slow stream should return ErrScanIncomplete
+// rather than a plain error, so that a client's pace cannot make Put apply
+// the fail-open policy to a scanner that is up.
 type Scanner interface {
 	Scan(ctx context.Context, r io.Reader) (*ScanResult, error)
 }

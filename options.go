@@ -80,7 +80,11 @@ type Options struct {
 	NewID func() string
 }
 
-// ScanPolicy says what Put does when the scanner cannot give a verdict.
+// ScanPolicy says what Put does when the scanner cannot give a verdict: it
+// is unreachable, failing or timed out. A scan that a client's slow upload
+// left without a verdict (ErrScanIncomplete) is not such a case: Put scans
+// the complete content again after the upload pass, and only if that scan
+// too gives no verdict does the policy apply.
 type ScanPolicy string
 
 // Scan policies.

@@ -33,7 +33,10 @@ type staged struct {
 	sum      []byte
 	head     []byte
 	scan     ScanInfo
-	at       time.Time // when the staged bytes became durable
+	// rescan: the streaming scan ended with ErrScanIncomplete, so scan is
+	// still to be decided by scanning the content under key (see rescan).
+	rescan bool
+	at     time.Time // when the staged bytes became durable
 	// copy, with existing, is the stored object that the pass compared
 	// the upload with, still open: its bytes are the upload's, should the
 	// object go away before the commit (see restage).
@@ -51,6 +54,10 @@ func (st *staged) ownsBytes() bool { return !st.existing && !st.inline }
 // before the staged object is closed, so a rejected upload never becomes
 // visible; after the close, the content type and metadata are extracted and
 // the catalogue commits the file in one transaction (see package dedup).
+// Only when the scan of the stream ends with ErrScanIncomplete (the client
+// sent too slowly for the scanner) is the verdict left to a second scan of
+// the complete content after the pass (see rescan): the staged object is
+// then deleted if that scan refuses it.
 func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -135,6 +142,14 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	}
 	if st.copy != nil {
 		defer st.copy.Close()
+	}
+	if st.rescan {
+		if st.scan, err = s.rescan(ctx, st, owner, name); err != nil {
+			if st.ownsBytes() {
+				s.dropStaged(st.key)
+			}
+			return nil, err
+		}
 	}
 	id := s.opts.NewID()
 	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
@@ -392,14 +407,19 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	if want != nil && !bytes.Equal(want, sum) {
 		return nil, fmt.Errorf("filestore: put: %w: content is %x", ErrDigestMismatch, sum)
 	}
-	scan, err := s.verdict(ctx, scanRes, scanErr, owner, name)
-	if err != nil {
-		return nil, err
+	// A streaming scan that the client's pace left without a verdict is
+	// done again after the pass, on the complete content (see rescan).
+	rescan := errors.Is(scanErr, ErrScanIncomplete) && ctx.Err() == nil
+	var scan ScanInfo
+	if !rescan {
+		if scan, err = s.verdict(ctx, scanRes, scanErr, owner, name); err != nil {
+			return nil, err
+		}
 	}
 	if cmp != nil {
 		if stored, ok := cmp.stored(size, sum); ok {
 			// Nothing was written; the open copy goes to the commit.
-			return &staged{key: stored, existing: true, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now(), copy: cmp.takeCandidate()}, nil
+			return &staged{key: stored, existing: true, size: size, sum: sum, head: head, scan: scan, rescan: rescan, at: s.opts.Now(), copy: cmp.takeCandidate()}, nil
 		}
 		// Staged already, or every byte matched but the upload is
 		// shorter than the stored object (or that is not what its name
@@ -419,7 +439,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		}
 		return nil, s.translate("put: staging", err)
 	}
-	return &staged{key: key, existing: existing != "", inline: inline, size: size, sum: sum, head: head, scan: scan, at: s.opts.Now()}, nil
+	return &staged{key: key, existing: existing != "", inline: inline, size: size, sum: sum, head: head, scan: scan, rescan: rescan, at: s.opts.Now()}, nil
 }
 
 // firstRead reads the first chunk of a pass that may turn out inline: into
@@ -476,6 +496,57 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) Close() error                { return nil }
+
+// rescan scans the complete content of st again, after a streaming scan
+// that ended with ErrScanIncomplete (the client sent too slowly for it), at
+// the pace of memory or the bucket: from the head when it holds the whole
+// content (inline content among it), from the stored copy the pass
+// compared the upload with, or else from the object under st.key (staged,
+// or the stored object a known digest named). That verdict decides under
+// the scan policy, a second ErrScanIncomplete counting as the scanner being
+// unavailable. Failing to read the content gives an error wrapping
+// ErrUnavailable.
+func (s *Service) rescan(ctx context.Context, st *staged, owner, name string) (ScanInfo, error) {
+	s.log.InfoContext(ctx, "filestore: streaming scan incomplete, scanning the stored content", "owner", owner, "name", name, "size", st.size)
+	var src io.Reader
+	switch {
+	case int64(len(st.head)) == st.size:
+		src = bytes.NewReader(st.head)
+	case st.copy != nil:
+		if _, err := st.copy.Seek(0, io.SeekStart); err != nil {
+			return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %v", ErrUnavailable, err)
+		}
+		src = io.LimitReader(st.copy, st.size)
+	default:
+		r, err := s.bucket.Open(ctx, st.key)
+		if err != nil {
+			return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %w", ErrUnavailable, err)
+		}
+		defer r.Close()
+		src = r
+	}
+	content := &errReader{r: src}
+	res, err := s.opts.Scanner.Scan(ctx, content)
+	if content.err != nil && ctx.Err() == nil {
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %w", ErrUnavailable, content.err)
+	}
+	return s.verdict(ctx, res, err, owner, name)
+}
+
+// errReader keeps its reader's first error other than io.EOF, so that a
+// failure to read the content is not taken for the scanner's.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
 
 // verdict applies the scan policy to the scanner's outcome.
 func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, owner, name string) (ScanInfo, error) {

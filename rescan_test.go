@@ -1,0 +1,148 @@
+package filestore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/filestoretest"
+)
+
+// paceScanner stands in for a scanner that a client's pace leaves without a
+// verdict. A Scan while giveUp is set (the scan of the stream) reads a few
+// bytes and ends with ErrScanIncomplete; any other reads the whole content,
+// records its SHA-256 and returns res, err.
+type paceScanner struct {
+	mu     sync.Mutex
+	giveUp bool
+	res    *filestore.ScanResult
+	err    error
+	seen   []string
+}
+
+func (p *paceScanner) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, error) {
+	p.mu.Lock()
+	giveUp := p.giveUp
+	p.giveUp = false
+	p.mu.Unlock()
+	if giveUp {
+		if _, err := r.Read(make([]byte, 10)); err != nil && err != io.EOF {
+			return nil, err
+		}
+		return nil, fmt.Errorf("pace: %w", filestore.ErrScanIncomplete)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, hex.EncodeToString(h.Sum(nil)))
+	return p.res, p.err
+}
+
+// TestPutRescansIncompleteScan: when the scan of the stream ends with
+// ErrScanIncomplete, Put scans the complete content again after the pass,
+// from wherever the pass left it (the head, inline content, the staged
+// object, the stored object whose digest or size was announced), and that
+// verdict decides: clean is stored clean, infected is refused and leaves no
+// bytes, and a scanner that is unavailable (or incomplete again) follows
+// the scan policy.
+func TestPutRescansIncompleteScan(t *testing.T) {
+	ctx := context.Background()
+	stored := filestoretest.Content(7, 2<<20) // alice's, at the start of every case
+	paths := []struct {
+		name string
+		body []byte
+		opts *filestore.PutOptions
+	}{
+		{"inline", []byte("small and slow"), nil},
+		{"whole in the head", filestoretest.Content(8, 200<<10), nil},
+		{"staged", filestoretest.Content(9, 3<<20), nil},
+		{"stored, digest announced", stored, &filestore.PutOptions{SHA256: hexSum(stored)}},
+		{"stored, size declared", stored, &filestore.PutOptions{Size: int64(len(stored))}},
+	}
+	unavailable := fmt.Errorf("pace: %w", filestore.ErrScannerUnavailable)
+	incomplete := fmt.Errorf("pace: %w", filestore.ErrScanIncomplete)
+	outcomes := []struct {
+		name     string
+		policy   filestore.ScanPolicy
+		res      *filestore.ScanResult
+		err      error
+		wantErr  error                // nil: stored with wantScan
+		wantScan filestore.ScanStatus // and Engine "pace" when clean
+	}{
+		{"clean, fail-closed", filestore.FailClosed, &filestore.ScanResult{Engine: "pace"}, nil, nil, filestore.ScanClean},
+		{"clean, fail-open", filestore.FailOpen, &filestore.ScanResult{Engine: "pace"}, nil, nil, filestore.ScanClean},
+		{"infected, fail-open", filestore.FailOpen, &filestore.ScanResult{Engine: "pace", Signature: "Pace.Test"}, nil, filestore.ErrInfected, ""},
+		{"unavailable, fail-open", filestore.FailOpen, nil, unavailable, nil, filestore.ScanUnscanned},
+		{"unavailable, fail-closed", filestore.FailClosed, nil, unavailable, filestore.ErrScannerUnavailable, ""},
+		{"incomplete again, fail-open", filestore.FailOpen, nil, incomplete, nil, filestore.ScanUnscanned},
+		{"incomplete again, fail-closed", filestore.FailClosed, nil, incomplete, filestore.ErrScannerUnavailable, ""},
+	}
+	for _, p := range paths {
+		for _, o := range outcomes {
+			t.Run(p.name+"/"+o.name, func(t *testing.T) {
+				dir := t.TempDir()
+				sc := &paceScanner{res: &filestore.ScanResult{Engine: "pace"}}
+				blobs := filepath.Join(dir, "blobs")
+				st, err := filestore.Open(ctx, filestore.Options{
+					Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + blobs,
+					Logger: quietLogger(), Scanner: sc, ScanPolicy: o.policy,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if _, err := st.Put(ctx, "alice", "", "stored.bin", bytes.NewReader(stored), nil); err != nil {
+					t.Fatalf("Put of the stored content: %v", err)
+				}
+				sc.giveUp, sc.res, sc.err = true, o.res, o.err
+
+				f, err := st.Put(ctx, "alice", "", "slow.bin", bytes.NewReader(p.body), p.opts)
+				if diff := cmp.Diff([]string{hexSum(stored), hexSum(p.body)}, sc.seen); diff != "" {
+					t.Errorf("what the complete scans read (-want +got):\n%s", diff)
+				}
+				if o.wantErr != nil {
+					if !errors.Is(err, o.wantErr) {
+						t.Fatalf("Put = %+v, %v; want %v", f, err, o.wantErr)
+					}
+					if s := stats(t, st); s.Files != 1 || s.Objects != 1 {
+						t.Errorf("Stats %+v, want the 1 file of 1 object from before", s)
+					}
+					if _, err := st.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond}); err != nil {
+						t.Fatalf("Collect: %v", err)
+					}
+					if files := filestoretest.BucketFiles(t, blobs); len(files) != 1 {
+						t.Errorf("bucket holds %q, want only the stored object", files)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Put: %v", err)
+				}
+				engine := ""
+				if o.wantScan == filestore.ScanClean {
+					engine = "pace"
+				}
+				if got := (filestore.ScanInfo{Status: f.Scan.Status, Engine: f.Scan.Engine}); got != (filestore.ScanInfo{Status: o.wantScan, Engine: engine}) {
+					t.Errorf("Put: File.Scan = %+v, want status %q, engine %q", f.Scan, o.wantScan, engine)
+				}
+				if got := readAll(t, st, "alice", f.ID); !bytes.Equal(got, p.body) {
+					t.Errorf("reads back %d bytes that differ from the upload", len(got))
+				}
+			})
+		}
+	}
+}
