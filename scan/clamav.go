@@ -15,6 +15,15 @@
 // failure confined to the one scan it hit and leaves no idle connection to
 // go stale when clamd restarts; the bound keeps a burst of uploads from
 // opening more connections than clamd has threads.
+//
+// Slow streams: a Scan that its reader leaves waiting gives up with an error
+// wrapping filestore.ErrScanIncomplete, not ErrScannerUnavailable, when no
+// chunk comes within Options.StallTimeout (20s), when the content has not
+// ended within ScanTimeout, or when clamd drops the stream after its own
+// ReadTimeout; it closes its connection and frees its slot at once, so that
+// stalled uploads cannot hold every slot. filestore's Put then scans the
+// complete content again from the staged copy, at full speed, so a client's
+// pace never decides the verdict nor turns fail-open into "unscanned".
 package scan
 
 import (

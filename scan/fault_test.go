@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/scan"
 )
 
@@ -430,3 +432,116 @@ func TestScanReaderError(t *testing.T) {
 type iotestErr struct{ err error }
 
 func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
+
+// TestScanSlowContent: content that comes too slowly ends the scan with
+// ErrScanIncomplete, never ErrScannerUnavailable (which would let fail-open
+// store it unscanned): a reader that stalls for StallTimeout, content that
+// does not end within ScanTimeout, and clamd dropping the stream after its
+// own ReadTimeout. The stalling readers wait until the fake clamd sees the
+// connection closed, then go on: Scan returns without reading further.
+func TestScanSlowContent(t *testing.T) {
+	// readUntilClosed reads the stream and closes gone when the connection
+	// ends before its end.
+	readUntilClosed := func(gone chan struct{}) func(*fakeClamd, net.Conn, *bufio.Reader) {
+		return func(_ *fakeClamd, _ net.Conn, br *bufio.Reader) {
+			if _, ok := readStream(br); !ok {
+				close(gone)
+			}
+		}
+	}
+	// readTimedOut reads one chunk, then says what clamd says when the
+	// next does not come within its ReadTimeout and closes its side.
+	readTimedOut := func(_ *fakeClamd, conn net.Conn, br *bufio.Reader) {
+		var hdr [4]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return
+		}
+		io.CopyN(io.Discard, br, int64(binary.BigEndian.Uint32(hdr[:])))
+		io.WriteString(conn, "COMMAND READ TIMED OUT\n")
+		conn.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, br)
+	}
+	tests := []struct {
+		name    string
+		opts    scan.Options
+		stall   bool // the reader stalls after 100 KiB until the connection is closed, then goes on
+		wantMsg string
+	}{
+		{"reader stalls", scan.Options{StallTimeout: 100 * time.Millisecond, ScanTimeout: 5 * time.Second}, true,
+			"the content reader delivered no chunk within StallTimeout 100ms"},
+		{"content slower than ScanTimeout", scan.Options{ScanTimeout: 300 * time.Millisecond, StallTimeout: time.Hour}, true,
+			"the content did not end within ScanTimeout 300ms"},
+		{"clamd drops the stream", scan.Options{ReadTimeout: 10 * time.Second}, false,
+			`clamd dropped the stream, fed too slowly: "COMMAND READ TIMED OUT"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gone := make(chan struct{})
+			fake := &fakeClamd{instream: readTimedOut}
+			give := noiseThen(1<<20, nil)
+			after := &readCalls{r: newNoise(11)} // what the stalled reader gives once it goes on
+			if tt.stall {
+				fake.instream = readUntilClosed(gone)
+				give = io.MultiReader(io.LimitReader(newNoise(10), 100<<10), waitReader(gone), after)
+			}
+			addr := startFake(t, fake)
+			clam := newClam(t, addr, &tt.opts)
+			r := &counter{r: give}
+			before := runtime.NumGoroutine()
+			res, err := clam.Scan(context.Background(), r)
+			if !errors.Is(err, filestore.ErrScanIncomplete) || !strings.Contains(errString(err), tt.wantMsg) {
+				t.Fatalf("Scan = %v, %v; want an error wrapping ErrScanIncomplete containing %q", res, err, tt.wantMsg)
+			}
+			if errors.Is(err, filestore.ErrScannerUnavailable) || errors.Is(err, filestore.ErrScanLimit) {
+				t.Errorf("Scan error %v wraps ErrScannerUnavailable or ErrScanLimit too", err)
+			}
+			if tt.stall && after.n != 1 {
+				// The Read pending when the scan gave up goes on to it.
+				t.Errorf("Scan read %d times after the stall, want 1 (only the Read pending then)", after.n)
+			}
+			waitGoroutines(t, before)
+		})
+	}
+}
+
+// TestScanStallFreesSlot: a Scan whose reader stalls frees its slot at
+// StallTimeout, while its Read is still pending, so that with one slot
+// another Scan runs meanwhile; the stalled one then ends with
+// ErrScanIncomplete.
+func TestScanStallFreesSlot(t *testing.T) {
+	clam := newClam(t, testenv.ClamdAddr(t), &scan.Options{MaxConcurrent: 1, StallTimeout: 100 * time.Millisecond})
+	gate := make(chan struct{})
+	started := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		r := &counter{r: io.MultiReader(io.LimitReader(newNoise(12), 100<<10), waitReader(gate)), atN: 1, at: func() { close(started) }}
+		_, err := clam.Scan(context.Background(), r)
+		first <- err
+	}()
+	<-started
+	defer func() {
+		close(gate)
+		if err := <-first; !errors.Is(err, filestore.ErrScanIncomplete) || errors.Is(err, filestore.ErrScannerUnavailable) {
+			t.Errorf("stalled Scan = %v, want ErrScanIncomplete and not ErrScannerUnavailable", err)
+		}
+	}()
+	// The guard only bounds a failure: before, this Scan waited for the
+	// slot for ScanTimeout (10 minutes).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := clam.Scan(ctx, bytes.NewReader(eicar(t)))
+	if err != nil || res.Signature != sigEICAR {
+		t.Fatalf("Scan while another stalls = %+v, %v; want %s", res, err, sigEICAR)
+	}
+}
+
+// readCalls counts the calls of its Read.
+type readCalls struct {
+	r io.Reader
+	n int
+}
+
+func (c *readCalls) Read(p []byte) (int, error) {
+	c.n++
+	return c.r.Read(p)
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/filestore-go/filestore"
@@ -21,17 +23,21 @@ const engineName = "clamav"
 //
 // It reads r until io.EOF, one chunk at a time and only as fast as clamd
 // takes the chunks (it holds one ChunkSize buffer, never the content), and
-// never reads r after it has returned. clamd itself drops a stream that
-// pauses for longer than its own ReadTimeout (120s by default). It stops
-// early with an error:
+// never reads r after it has returned. It stops early with an error:
 //   - wrapping filestore.ErrScanLimit when the content exceeds what clamd
 //     scans: over StreamMaxLength (clamd's "INSTREAM size limit exceeded",
 //     or Options.StreamMaxLength), or a "Heuristics.Limits.Exceeded.*"
 //     verdict of AlertExceedsMax, which means not (wholly) scanned rather
 //     than infected;
+//   - wrapping filestore.ErrScanIncomplete when the content came too
+//     slowly: r delivered no chunk within StallTimeout, the content did not
+//     end within ScanTimeout, or clamd dropped the stream after its own
+//     ReadTimeout ("COMMAND READ TIMED OUT"). The connection is closed and
+//     the slot freed as soon as the scan gives up, even while a Read of r
+//     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
 //     answers an error or nonsense, or misses DialTimeout, ReadTimeout or
-//     ScanTimeout;
+//     ScanTimeout (waiting for a slot or for the verdict);
 //   - wrapping ctx's error when ctx ends first: the connection is closed at
 //     once, so Scan returns as soon as a pending r.Read does (a reader that
 //     blocks forever must be unblocked by its owner, as Put does by closing
@@ -53,18 +59,27 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	case <-ctx.Done():
 		return nil, c.fail(parent, ctx, "waiting for a free connection", ctx.Err())
 	}
-	defer func() { <-c.slots }()
+	free := sync.OnceFunc(func() { <-c.slots })
+	defer free()
 
 	v, err := c.cachedVersion(ctx)
 	if err != nil {
 		return nil, c.fail(parent, ctx, "VERSION", err)
 	}
-	sig, sent, err := c.instream(ctx, r)
+	// The stream's context: a stall ends it (cause errStalled) as
+	// ScanTimeout and the caller do; whatever ends it closes the
+	// connection and frees the slot at once.
+	sctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	context.AfterFunc(sctx, free)
+	sig, sent, err := c.instream(sctx, r, func() { stall(errStalled) })
 	var rerr *readError
 	switch {
 	case err == nil:
 	case parent.Err() == nil && errors.As(err, &rerr):
 		err = fmt.Errorf("scan: read content: %w", rerr.err)
+	case parent.Err() == nil && errors.Is(err, filestore.ErrScanIncomplete):
+		err = fmt.Errorf("scan: clamd %s: INSTREAM: %w", c.ep, err)
 	default:
 		err = c.fail(parent, ctx, "INSTREAM", err)
 	}
@@ -79,6 +94,9 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	}
 	return &filestore.ScanResult{Engine: engineName, Version: v.String(), Signature: sig}, nil
 }
+
+// errStalled is the cause of a stream's context that StallTimeout ended.
+var errStalled = errors.New("stalled")
 
 // readError marks an error of the content reader, which is the caller's
 // failure rather than clamd's.
@@ -98,15 +116,31 @@ type reply struct {
 // sends before the end (the size limit) is seen even when the connection is
 // then reset and writes fail. It returns the signature ("" when clean) and
 // how many content bytes clamd accepted. Both goroutines have ended when it
-// returns. Errors are raw except ErrScanLimit/ErrScannerUnavailable ones and
-// *readError; Scan classifies them.
-func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent int64, err error) {
+// returns. Errors are raw except ErrScanLimit, ErrScanIncomplete and
+// ErrScannerUnavailable ones and *readError; Scan classifies them.
+//
+// onStall runs when r has not filled a chunk (or ended) within
+// StallTimeout; it must end ctx with the cause errStalled. ctx ending
+// before the terminating chunk was sent, by a stall or by ScanTimeout,
+// gives ErrScanIncomplete (Scan looks at its caller's context first).
+func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig string, sent int64, err error) {
 	conn, err := c.dial(ctx)
 	if err != nil {
 		return "", 0, err
 	}
 	release := closeOnDone(ctx, conn)
 	defer release()
+
+	ended := false // the terminating zero-length chunk was sent
+	defer func() {
+		switch {
+		case err == nil || ended || ctx.Err() == nil:
+		case context.Cause(ctx) == errStalled:
+			err = fmt.Errorf("the content reader delivered no chunk within StallTimeout %v: %w", c.opts.StallTimeout, filestore.ErrScanIncomplete)
+		default:
+			err = fmt.Errorf("the content did not end within ScanTimeout %v: %w", c.opts.ScanTimeout, filestore.ErrScanIncomplete)
+		}
+	}()
 
 	replies := make(chan reply, 1)
 	go func() {
@@ -129,9 +163,14 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		_, err := conn.Write(b)
 		return err
 	}
-	ended := false // the terminating zero-length chunk was sent
 	writeErr := write([]byte(cmdInstream))
 	buf := make([]byte, 4+c.opts.ChunkSize)
+	var watch *time.Timer // StallTimeout of the chunk being filled
+	defer func() {
+		if watch != nil {
+			watch.Stop()
+		}
+	}()
 	for writeErr == nil && !ended {
 		select {
 		case res = <-replies: // clamd answered before the end: stop sending
@@ -144,7 +183,18 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		if err := ctx.Err(); err != nil {
 			return "", sent, err
 		}
-		n, rerr := fill(r, buf[4:])
+		if watch == nil {
+			watch = time.AfterFunc(c.opts.StallTimeout, onStall)
+		} else {
+			watch.Reset(c.opts.StallTimeout)
+		}
+		n, rerr := fill(r, buf[4:], ctx.Done())
+		if !watch.Stop() {
+			<-ctx.Done() // onStall is ending it
+		}
+		if err := ctx.Err(); err != nil {
+			return "", sent, err
+		}
 		if n > 0 {
 			if lim := c.opts.StreamMaxLength; lim > 0 && sent+int64(n) > lim {
 				return "", sent, fmt.Errorf("content exceeds StreamMaxLength %d: %w", lim, filestore.ErrScanLimit)
@@ -176,6 +226,9 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 		res = <-replies
 		replied = true
 	}
+	if strings.HasPrefix(res.text, replyReadTimedOut) {
+		return "", sent, fmt.Errorf("clamd dropped the stream, fed too slowly: %q: %w", strings.TrimSpace(res.text), filestore.ErrScanIncomplete)
+	}
 	if res.err != nil {
 		if writeErr != nil {
 			return "", sent, fmt.Errorf("%w (after write error: %v)", res.err, writeErr)
@@ -189,18 +242,23 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader) (sig string, sent in
 	return sig, sent, err
 }
 
-// fill reads into b until it is full or r fails, and returns r's own error:
-// io.EOF at the end of the content. io.ReadFull would turn an end after
-// some bytes into io.ErrUnexpectedEOF, the very error a reader of a body
-// cut off returns, and the scan would then take truncated content for
-// whole.
-func fill(r io.Reader, b []byte) (int, error) {
+// fill reads into b until it is full, r fails or done is closed (checked
+// after every Read), and returns r's own error: io.EOF at the end of the
+// content. io.ReadFull would turn an end after some bytes into
+// io.ErrUnexpectedEOF, the very error a reader of a body cut off returns,
+// and the scan would then take truncated content for whole.
+func fill(r io.Reader, b []byte, done <-chan struct{}) (int, error) {
 	n := 0
 	for n < len(b) {
 		m, err := r.Read(b[n:])
 		n += m
 		if err != nil {
 			return n, err
+		}
+		select {
+		case <-done:
+			return n, nil
+		default:
 		}
 	}
 	return n, nil

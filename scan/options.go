@@ -20,8 +20,20 @@ type Options struct {
 	ReadTimeout time.Duration
 	// ScanTimeout bounds one whole Scan, from waiting for a free connection
 	// slot to the verdict, including the time spent waiting for the content
-	// reader. Default 10m.
+	// reader. A Scan that runs out of it before the content has ended gives
+	// up with an error wrapping filestore.ErrScanIncomplete (the content
+	// came too slowly), one that runs out of it later with one wrapping
+	// filestore.ErrScannerUnavailable. Default 10m.
 	ScanTimeout time.Duration
+	// StallTimeout bounds how long a Scan waits for its reader to deliver
+	// one chunk (ChunkSize bytes, or the end of the content). A reader that
+	// is slower makes the Scan give up at once with an error wrapping
+	// filestore.ErrScanIncomplete: its connection is closed and its slot
+	// freed for other scans, so that stalled or trickling uploads cannot
+	// hold every slot, and clamd always gets data before its own
+	// ReadTimeout (120s by default) drops the stream. Keep it well under
+	// clamd's ReadTimeout. Default 20s.
+	StallTimeout time.Duration
 	// ChunkSize is the size of the INSTREAM chunks sent to clamd, and of the
 	// one buffer a Scan holds. 1 byte to 16 MiB; default 64 KiB.
 	ChunkSize int
@@ -33,7 +45,10 @@ type Options struct {
 	StreamMaxLength int64
 	// MaxConcurrent bounds how many scans talk to clamd at the same time;
 	// further Scans wait for a slot (within ScanTimeout and their context).
-	// Match it to clamd's MaxThreads. Default 8.
+	// A Scan frees its slot when its connection to clamd closes: after the
+	// verdict, or at once when StallTimeout, ScanTimeout or its context
+	// ends it, even while a Read of its content is still pending. Match it
+	// to clamd's MaxThreads. Default 8.
 	MaxConcurrent int
 	// Logger receives a debug record per scan. Default: slog.Default().
 	Logger *slog.Logger
@@ -43,6 +58,7 @@ const (
 	defaultDialTimeout   = 5 * time.Second
 	defaultReadTimeout   = 60 * time.Second
 	defaultScanTimeout   = 10 * time.Minute
+	defaultStallTimeout  = 20 * time.Second
 	defaultChunkSize     = 64 << 10
 	maxChunkSize         = 16 << 20
 	defaultMaxConcurrent = 8
@@ -64,6 +80,7 @@ func (o *Options) withDefaults() (Options, error) {
 		{"DialTimeout", &r.DialTimeout, defaultDialTimeout},
 		{"ReadTimeout", &r.ReadTimeout, defaultReadTimeout},
 		{"ScanTimeout", &r.ScanTimeout, defaultScanTimeout},
+		{"StallTimeout", &r.StallTimeout, defaultStallTimeout},
 	} {
 		if *d.v < 0 {
 			return Options{}, fmt.Errorf("scan: %s %v is negative: %w", d.name, *d.v, filestore.ErrInvalidArgument)

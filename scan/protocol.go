@@ -30,13 +30,21 @@ const (
 	suffixError        = " ERROR"
 	sizeLimitExceeded  = "INSTREAM size limit exceeded"
 	limitsExceededName = "Heuristics.Limits.Exceeded"
+
+	// replyReadTimedOut is what clamd says, ending it in a newline rather
+	// than a NUL, before closing a connection whose stream sent nothing for
+	// its ReadTimeout.
+	replyReadTimedOut = "COMMAND READ TIMED OUT"
 )
 
 // errNoReply is the cause when clamd closes the connection without a word.
 var errNoReply = errors.New("connection closed without a reply")
 
 // readReply reads one NUL-terminated reply and returns it without the NUL.
-// Bytes after the NUL are ignored (one command per connection).
+// Bytes after the NUL are ignored (one command per connection). A reply cut
+// short by the end of the connection comes back as it is, with an error
+// wrapping io.ErrUnexpectedEOF: clamd ends some replies (replyReadTimedOut)
+// in a newline and closes.
 func readReply(r io.Reader) (string, error) {
 	var buf [512]byte
 	var reply []byte
@@ -54,7 +62,7 @@ func readReply(r io.Reader) (string, error) {
 		case errors.Is(err, io.EOF) && len(reply) == 0:
 			return "", errNoReply
 		case errors.Is(err, io.EOF):
-			return "", fmt.Errorf("reply %q cut short: %w", reply, io.ErrUnexpectedEOF)
+			return string(reply), fmt.Errorf("reply %q cut short: %w", reply, io.ErrUnexpectedEOF)
 		default:
 			return "", err
 		}
