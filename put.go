@@ -307,6 +307,8 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			s.putChunk(c)
 		}
 	}
+	scanSeen := false   // the scan's early end has been looked at
+	var early *ScanInfo // its verdict, when it let the upload go on
 	for {
 		c, rerr := first, firstErr
 		if c != nil {
@@ -386,6 +388,24 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		if store != nil && store.failed.Load() {
 			break
 		}
+		if scanDone != nil && !scanSeen {
+			select {
+			case <-scanDone:
+				// The scan ended before the content. If its outcome
+				// refuses the upload whatever follows (over the scanner's
+				// limit, the scanner down under fail-closed), stop now
+				// instead of reading and staging the rest.
+				scanSeen = true
+				if !errors.Is(scanErr, ErrScanIncomplete) {
+					v, verr := s.verdict(ctx, scanRes, scanErr, owner, name)
+					if verr != nil {
+						return nil, verr
+					}
+					early = &v // stored unscanned, as the policy says
+				}
+			default:
+			}
+		}
 	}
 	if compare && store == nil {
 		// An empty upload: stored in the bucket like any other.
@@ -411,7 +431,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	// done again after the pass, on the complete content (see rescan).
 	rescan := errors.Is(scanErr, ErrScanIncomplete) && ctx.Err() == nil
 	var scan ScanInfo
-	if !rescan {
+	switch {
+	case early != nil:
+		scan = *early
+	case !rescan:
 		if scan, err = s.verdict(ctx, scanRes, scanErr, owner, name); err != nil {
 			return nil, err
 		}

@@ -146,3 +146,62 @@ func TestPutRescansIncompleteScan(t *testing.T) {
 		}
 	}
 }
+
+// endlessReader gives zero bytes for ever and counts them.
+type endlessReader struct{ n int64 }
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	clear(p)
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+// earlyScanner ends every scan at once, reading nothing, with err.
+type earlyScanner struct{ err error }
+
+func (s earlyScanner) Scan(context.Context, io.Reader) (*filestore.ScanResult, error) {
+	return nil, s.err
+}
+
+// TestPutStopsWhenScanRefuses: a scan that ends before the content with an
+// outcome that refuses the upload whatever follows (over the scanner's
+// limit under OversizeReject, the scanner down under fail-closed) stops the
+// pass: Put returns that refusal without reading the rest of the body,
+// where it used to read and stage the whole upload first. An outcome that
+// lets the upload go on (fail-open) reads it to its end.
+func TestPutStopsWhenScanRefuses(t *testing.T) {
+	ctx := context.Background()
+	const maxSize = 1 << 30
+	tests := []struct {
+		name    string
+		policy  filestore.ScanPolicy
+		err     error
+		wantErr error
+	}{
+		{"over the scanner's limit", filestore.FailOpen, fmt.Errorf("early: %w", filestore.ErrScanLimit), filestore.ErrTooLarge},
+		{"scanner down, fail-closed", filestore.FailClosed, fmt.Errorf("early: %w", filestore.ErrScannerUnavailable), filestore.ErrScannerUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := filestore.Open(ctx, filestore.Options{
+				Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+				Logger: quietLogger(), Scanner: earlyScanner{tt.err}, ScanPolicy: tt.policy,
+				ScanOversize: filestore.OversizeReject, MaxSize: maxSize,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			r := &endlessReader{}
+			_, err = st.Put(ctx, "alice", "", "big.bin", r, nil)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Put = %v, want %v", err, tt.wantErr)
+			}
+			// A generous bound: the scan's end is seen within a few chunks.
+			if r.n >= maxSize/4 {
+				t.Errorf("Put read %d bytes of the body before refusing, want far fewer than %d", r.n, maxSize/4)
+			}
+		})
+	}
+}
