@@ -21,7 +21,9 @@
 #     scanning" of larger inner files (or archives over MaxScanSize, which
 #     counts an archive plus everything unpacked from it) into
 #     "Heuristics.Limits.Exceeded.* FOUND", which scan.ClamAV also reports as
-#     ErrScanLimit, never as infected.
+#     ErrScanLimit, never as infected. Not for every format: ClamAV 1.4.6
+#     still answers OK for a zip member larger than MaxFileSize (a gzip of
+#     the same content is reported); see the README.
 #   - MaxScanSize stays at clamd's default 400M so that an archive at the
 #     stream limit can still be unpacked and scanned.
 # Stop it with: kill "$(cat "$CLAMD_DIR/clamd.pid")"
