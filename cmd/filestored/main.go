@@ -4,6 +4,7 @@
 //
 //	filestored [serve] [flags]      serve (the default)
 //	filestored token --sub alice    print a token signed with the configured secret
+//	filestored version              print the version, revision and Go version
 //
 // Every flag has a FILESTORE_* environment variable (--max-size is
 // FILESTORE_MAX_SIZE); a flag wins over its variable. With no configuration
@@ -48,6 +49,7 @@ func main() {
 
 const usageHead = `usage: filestored [serve] [flags]
        filestored token --sub OWNER [--scope "files:read files:write"] [--ttl 1h] [flags]
+       filestored version
 
 flags (and their environment variables; a flag wins):`
 
@@ -59,6 +61,12 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		switch args[0] {
 		case "token":
 			return runToken(args[1:], env, stdout, stderr)
+		case "version", "--version", "-version":
+			if len(args) > 1 {
+				return fmt.Errorf("%w: version takes no arguments", errUsage)
+			}
+			_, err := fmt.Fprintln(stdout, "filestored", version())
+			return err
 		case "serve":
 			args = args[1:]
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +373,22 @@ func TestTokenHelp(t *testing.T) {
 	}
 	if strings.Contains(help.String(), "FILESTORE_SUB") {
 		t.Errorf("token --help names FILESTORE_SUB, which it does not read:\n%s", help.String())
+	}
+}
+
+// TestVersion: `filestored version` (and --version) prints one line naming
+// the Go version the binary was built with; arguments after it are refused.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, envOf(nil), &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if got := out.String(); !strings.HasPrefix(got, "filestored ") || !strings.HasSuffix(got, runtime.Version()+"\n") || strings.Count(got, "\n") != 1 {
+			t.Errorf("%v printed %q, want one line ending with %s", args, got, runtime.Version())
+		}
+	}
+	if err := run(context.Background(), []string{"version", "x"}, envOf(nil), io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("version x: %v, want a usage error", err)
 	}
 }
