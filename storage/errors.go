@@ -52,6 +52,9 @@ func IsTransient(err error) bool {
 	if err == nil || holds(err, context.Canceled, context.DeadlineExceeded) {
 		return false
 	}
+	if isAPIError(err, codeDirectoryRace) {
+		return true
+	}
 	switch gcerrors.Code(err) {
 	case gcerrors.ResourceExhausted, gcerrors.Internal, gcerrors.DeadlineExceeded:
 		return true
@@ -122,6 +125,13 @@ func isTransientUnknown(err error) bool {
 func isNotFound(err error) bool {
 	return gcerrors.Code(err) == gcerrors.NotFound
 }
+
+// codeDirectoryRace is the S3 error code that S3-compatible servers over a
+// file system (versitygw's posix backend, before its fix of versity/versitygw
+// #1988) answer a PutObject with when a DeleteObject of another key removed
+// the emptied parent directory under it: a race of the server's own, which
+// a retry gets past. AWS S3 has no such code.
+const codeDirectoryRace = "ExistingObjectIsDirectory"
 
 // isAPIError reports whether err carries the S3 error code code.
 func isAPIError(err error, code string) bool {

@@ -177,6 +177,8 @@ func TestIsTransient(t *testing.T) {
 		{"S3 503 SlowDown", s3Error(t, fakeS3(t, http.StatusServiceUnavailable, "SlowDown")), true},
 		{"S3 500 InternalError", s3Error(t, fakeS3(t, http.StatusInternalServerError, "InternalError")), true},
 		{"S3 403 AccessDenied", s3Error(t, fakeS3(t, http.StatusForbidden, "AccessDenied")), false},
+		{"S3 409 ExistingObjectIsDirectory (versitygw's own race)", s3Error(t, fakeS3(t, http.StatusConflict, "ExistingObjectIsDirectory")), true},
+		{"S3 409 BucketAlreadyExists", s3Error(t, fakeS3(t, http.StatusConflict, "BucketAlreadyExists")), false},
 		{"S3 404 NoSuchKey", s3Error(t, fakeS3(t, http.StatusNotFound, "NoSuchKey")), false},
 		{"S3 400 InvalidArgument", s3Error(t, fakeS3(t, http.StatusBadRequest, "InvalidArgument")), false},
 	}
@@ -236,6 +238,7 @@ func TestWriterRetries(t *testing.T) {
 		wantRequests int64
 	}{
 		{http.StatusServiceUnavailable, "SlowDown", 4, 4},
+		{http.StatusConflict, "ExistingObjectIsDirectory", 4, 4},
 		{http.StatusServiceUnavailable, "SlowDown", 1, 1},
 		{http.StatusForbidden, "AccessDenied", 4, 1},
 	} {

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -169,6 +171,12 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 			so.Backoff = awsretry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
 				return policy.Delay(attempt), nil
 			})
+			so.Retryables = append(slices.Clone(so.Retryables), awsretry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if isAPIError(err, codeDirectoryRace) {
+					return aws.TrueTernary
+				}
+				return aws.UnknownTernary
+			}))
 		})
 		o.RetryMaxAttempts = policy.Attempts
 	})
