@@ -307,8 +307,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			s.putChunk(c)
 		}
 	}
-	scanSeen := false   // the scan's early end has been looked at
-	var early *ScanInfo // its verdict, when it let the upload go on
+	scanSeen := false // the scan's early end has been looked at
 	for {
 		c, rerr := first, firstErr
 		if c != nil {
@@ -396,12 +395,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 				// limit, the scanner down under fail-closed), stop now
 				// instead of reading and staging the rest.
 				scanSeen = true
-				if !errors.Is(scanErr, ErrScanIncomplete) {
-					v, verr := s.verdict(ctx, scanRes, scanErr, owner, name)
-					if verr != nil {
+				if s.refuses(scanRes, scanErr) {
+					if _, verr := s.verdict(ctx, scanRes, scanErr, owner, name); verr != nil {
 						return nil, verr
 					}
-					early = &v // stored unscanned, as the policy says
 				}
 			default:
 			}
@@ -431,10 +428,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	// done again after the pass, on the complete content (see rescan).
 	rescan := errors.Is(scanErr, ErrScanIncomplete) && ctx.Err() == nil
 	var scan ScanInfo
-	switch {
-	case early != nil:
-		scan = *early
-	case !rescan:
+	if !rescan {
 		if scan, err = s.verdict(ctx, scanRes, scanErr, owner, name); err != nil {
 			return nil, err
 		}
@@ -536,6 +530,16 @@ func (s *Service) rescan(ctx context.Context, st *staged, owner, name string) (S
 	case int64(len(st.head)) == st.size:
 		src = bytes.NewReader(st.head)
 	case st.copy != nil:
+		// The stored object the upload matched: opened again under ctx
+		// while it is there (the copy the comparison read was opened
+		// under the pass's context, which has ended: on S3 it cannot be
+		// read again), else the open copy (a local object's file stays
+		// readable after it is deleted).
+		if r, err := s.bucket.Open(ctx, st.key); err == nil {
+			defer r.Close()
+			src = io.LimitReader(r, st.size)
+			break
+		}
 		if _, err := st.copy.Seek(0, io.SeekStart); err != nil {
 			return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %v", ErrUnavailable, err)
 		}
@@ -569,6 +573,23 @@ func (e *errReader) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// refuses reports whether the scanner's outcome refuses the upload whatever
+// the rest of its content: malware found, over the scanner's limit under
+// OversizeReject, or the scanner unavailable under fail-closed. It logs
+// nothing; verdict does, once the outcome is applied.
+func (s *Service) refuses(res *ScanResult, scanErr error) bool {
+	switch {
+	case scanErr == nil:
+		return res != nil && res.Signature != ""
+	case errors.Is(scanErr, ErrScanIncomplete):
+		return false
+	case errors.Is(scanErr, ErrScanLimit):
+		return s.opts.ScanOversize != OversizeUnscanned
+	default:
+		return s.opts.ScanPolicy != FailOpen
+	}
 }
 
 // verdict applies the scan policy to the scanner's outcome.

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,6 +204,102 @@ func TestPutStopsWhenScanRefuses(t *testing.T) {
 			// A generous bound: the scan's end is seen within a few chunks.
 			if r.n >= maxSize/4 {
 				t.Errorf("Put read %d bytes of the body before refusing, want far fewer than %d", r.n, maxSize/4)
+			}
+		})
+	}
+}
+
+// TestPutRescanStoredCopyOnEveryBucket: the scan after the pass of an
+// upload that matched stored content (size declared) reads that content
+// again on every bucket. On S3 it used to read the copy the comparison had
+// opened under the pass's context, which had ended: the upload failed with
+// ErrUnavailable ("GetObject, context canceled").
+func TestPutRescanStoredCopyOnEveryBucket(t *testing.T) {
+	for _, bucket := range []string{"file", "s3"} {
+		t.Run(bucket, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL, bucketURL := pairURLs(t, "sqlite", bucket)
+			sc := &paceScanner{res: &filestore.ScanResult{Engine: "pace"}}
+			st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, Scanner: sc})
+			data := filestoretest.Content(7, 2<<20)
+			if _, err := st.Put(ctx, "alice", "", "stored.bin", bytes.NewReader(data), nil); err != nil {
+				t.Fatal(err)
+			}
+			sc.mu.Lock()
+			sc.giveUp, sc.seen = true, nil
+			sc.mu.Unlock()
+			f, err := st.Put(ctx, "alice", "", "slow.bin", bytes.NewReader(data), &filestore.PutOptions{Size: int64(len(data))})
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if f.Scan.Status != filestore.ScanClean || f.Scan.Engine != "pace" {
+				t.Errorf("File.Scan = %+v, want clean by pace", f.Scan)
+			}
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			if want := []string{hexSum(data)}; !slices.Equal(sc.seen, want) {
+				t.Errorf("the second scan read content %v, want %v", sc.seen, want)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPutEarlyScanEndLogsOnce: under fail-open, a scan that ends early
+// without a verdict lets the upload go on, and "stored unscanned" is
+// logged once when it is stored, never for an upload then refused for
+// another reason (here its size).
+func TestPutEarlyScanEndLogsOnce(t *testing.T) {
+	ctx := context.Background()
+	const stored = "filestore: scanner unavailable, stored unscanned (fail-open)"
+	for _, tt := range []struct {
+		name    string
+		body    io.Reader
+		wantErr error
+		want    int // log lines saying it was stored unscanned
+	}{
+		{"refused for its size", &endlessReader{}, filestore.ErrTooLarge, 0},
+		{"stored", bytes.NewReader(filestoretest.Content(3, 3<<20)), nil, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var logs lockedBuffer
+			st, err := filestore.Open(ctx, filestore.Options{
+				Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+				Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+				Scanner: earlyScanner{fmt.Errorf("down: %w", filestore.ErrScannerUnavailable)}, ScanPolicy: filestore.FailOpen,
+				MaxSize: 4 << 20,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			f, err := st.Put(ctx, "alice", "", "big.bin", tt.body, nil)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Put = %v, %v; want %v", f, err, tt.wantErr)
+			}
+			if err == nil && f.Scan.Status != filestore.ScanUnscanned {
+				t.Errorf("File.Scan = %+v, want unscanned", f.Scan)
+			}
+			if got := strings.Count(logs.String(), stored); got != tt.want {
+				t.Errorf("%d lines %q, want %d; log:\n%s", got, stored, tt.want, logs.String())
 			}
 		})
 	}
