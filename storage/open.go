@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,7 +42,13 @@ import (
 func Open(ctx context.Context, rawURL string, opts *Options) (*Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, redact.Error(err, rawURL))
+		// Not url.Error's own text, which quotes the URL (escaped, so
+		// that redact.Error would not find it) with any secret in it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
 	q := u.Query()
 	prefix := q.Get("prefix")

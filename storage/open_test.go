@@ -30,6 +30,8 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		"s3://bucket?endpoint=http%3A%2F%2Fu%3ASUPERSECRET2%40127.0.0.1%3A1&bogus=1",
 		"ftp://u:SUPERSECRET3@host/dir?token=SUPERSECRET4",
 		"s3://bucket?region=%zz&aws_secret_access_key=SUPERSECRET5",
+		"s3://bucket?region=x&aws_secret_access_key=SUPERSECRET6\n", // a file's newline
+		"s3://u:SUPERSECRET7@bucket\t",
 	}
 	for _, u := range urls {
 		t.Run(u, func(t *testing.T) {
