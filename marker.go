@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/filestore-go/filestore/storage"
 )
@@ -13,11 +14,25 @@ import (
 // catalogue and reads it back, so that of two catalogues racing on an
 // empty bucket one wins. A marker naming another catalogue is
 // ErrBucketInUse: that catalogue's committed objects have staging keys,
-// which this Store's Collect would delete as abandoned uploads.
+// which this Store's Collect would delete as abandoned uploads. So is a
+// bucket without a marker that holds objects while the catalogue holds
+// none (a bucket of a build before markers, opened with the wrong
+// database). Once it has succeeded, it does nothing.
 func (s *Service) claimBucket(ctx context.Context) error {
+	if s.claimed.Load() {
+		return nil
+	}
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	if s.claimed.Load() {
+		return nil
+	}
 	id := s.cat.ID()
 	m, err := s.bucket.ReadMarker(ctx)
 	if errors.Is(err, storage.ErrNotFound) {
+		if err := s.unmarkedBucketIsOurs(ctx); err != nil {
+			return err
+		}
 		err = s.bucket.CreateMarker(ctx, &storage.Marker{Catalog: id})
 		if err == nil || errors.Is(err, storage.ErrExists) {
 			m, err = s.bucket.ReadMarker(ctx)
@@ -30,5 +45,37 @@ func (s *Service) claimBucket(ctx context.Context) error {
 		return fmt.Errorf("%w: its marker %q names catalogue %s, this database's is catalogue %s",
 			ErrBucketInUse, storage.MarkerKey, m.Catalog, id)
 	}
+	s.claimed.Store(true)
 	return nil
+}
+
+// unmarkedBucketIsOurs refuses a bucket without a marker whose object key
+// space holds keys while the catalogue has no object: written by a build
+// before markers for another catalogue, whose objects this Store's Collect
+// would delete. A catalogue with objects adopts its bucket (an upgrade).
+func (s *Service) unmarkedBucketIsOurs(ctx context.Context) error {
+	has, err := s.cat.HasObjects(ctx)
+	if err != nil || has {
+		return err
+	}
+	var first string
+	errFound := errors.New("found")
+	err = s.bucket.List(ctx, func(key string, _ time.Time, _ int64) error {
+		first = key
+		return errFound
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return fmt.Errorf("%w: it has no marker %q but holds objects (%s among them), and this database's catalogue %s has none: it is another catalogue's bucket, or this is the wrong database; use another prefix=, or the right database",
+			ErrBucketInUse, storage.MarkerKey, first, s.cat.ID())
+	case err != nil:
+		return fmt.Errorf("filestore: bucket marker: %w", err)
+	}
+	return nil
+}
+
+// isBindingRefusal reports whether err from claimBucket says the bucket
+// is not this catalogue's (rather than that it could not be asked).
+func isBindingRefusal(err error) bool {
+	return errors.Is(err, ErrBucketInUse) || errors.Is(err, storage.ErrBadMarker)
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/filestoretest"
+	"github.com/filestore-go/filestore/internal/faults"
 	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/storage"
+	"github.com/uptrace/bun"
 	"gocloud.dev/blob/memblob"
 )
 
@@ -152,4 +154,101 @@ func markerCatalogue(t *testing.T, rawURL string) string {
 		t.Fatalf("ReadMarker: %v", err)
 	}
 	return m.Catalog
+}
+
+// openSQLite opens a fresh SQLite catalogue database for New.
+func openSQLite(t *testing.T) *bun.DB {
+	t.Helper()
+	db, err := dedup.OpenDB(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "fs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// TestUnmarkedBucketOfAnotherCatalogue: a bucket without a marker (written
+// by a build before markers) that holds objects is refused to a catalogue
+// that has none, whose Collect would delete them, and adopted by one that
+// has objects (the upgrade of its own deployment). Before, the first
+// catalogue to open it claimed it, whichever it was.
+func TestUnmarkedBucketOfAnotherCatalogue(t *testing.T) {
+	ctx := context.Background()
+	mem := memblob.OpenBucket(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	dbA := openSQLite(t)
+	a, err := filestore.New(ctx, dbA, mem, filestore.Options{Logger: quietLogger(), InlineMax: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filestoretest.Content(4, 100<<10)
+	f, err := a.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Delete(ctx, storage.MarkerKey); err != nil { // as before markers
+		t.Fatal(err)
+	}
+
+	b, err := filestore.New(ctx, openSQLite(t), mem, filestore.Options{Logger: quietLogger()})
+	if !errors.Is(err, filestore.ErrBucketInUse) || b != nil {
+		if b != nil {
+			_ = b.Close()
+		}
+		t.Fatalf("New of an empty catalogue on an unmarked bucket with objects: %v, want ErrBucketInUse", err)
+	}
+	if ok, _ := mem.Exists(ctx, storage.MarkerKey); ok {
+		t.Error("the refused catalogue wrote a marker")
+	}
+
+	a, err = filestore.New(ctx, dbA, mem, filestore.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("New of the catalogue with objects on its unmarked bucket: %v", err)
+	}
+	defer a.Close()
+	if got := readAll(t, a, "alice", f.ID); !bytes.Equal(got, data) {
+		t.Errorf("file after adoption: %d bytes, want %d", len(got), len(data))
+	}
+	if ok, _ := mem.Exists(ctx, storage.MarkerKey); !ok {
+		t.Error("no marker after adoption")
+	}
+}
+
+// TestOpenWithBucketUnreachable: a bucket that cannot be asked when the
+// Store opens (down, or no access yet) does not stop it, as before markers:
+// Ping reports it unavailable and Collect refuses to sweep until the
+// marker has been checked; once the bucket answers, both claim it.
+func TestOpenWithBucketUnreachable(t *testing.T) {
+	ctx := context.Background()
+	mem := memblob.OpenBucket(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	in := faults.New()
+	in.Arm(faults.Rule{Op: faults.OpNewReader, Match: func(key string) bool { return key == storage.MarkerKey }, Times: faults.Forever})
+	st, err := filestore.New(ctx, openSQLite(t), faults.OpenBucket(mem, in), filestore.Options{Logger: quietLogger(), RetryAttempts: 1})
+	if err != nil {
+		t.Fatalf("New with the bucket unreachable: %v, want a Store", err)
+	}
+	defer st.Close()
+	if err := st.Ping(ctx); !errors.Is(err, filestore.ErrUnavailable) {
+		t.Errorf("Ping before the marker is checked: %v, want ErrUnavailable", err)
+	}
+	if res, err := st.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond}); !errors.Is(err, filestore.ErrUnavailable) {
+		t.Errorf("Collect before the marker is checked = %+v, %v; want ErrUnavailable", res, err)
+	}
+	if ok, _ := mem.Exists(ctx, storage.MarkerKey); ok {
+		t.Error("a marker was written although the bucket could not be read")
+	}
+	in.Disarm()
+	if err := st.Ping(ctx); err != nil {
+		t.Errorf("Ping once the bucket answers: %v", err)
+	}
+	if _, err := st.Collect(ctx, nil); err != nil {
+		t.Errorf("Collect once the bucket answers: %v", err)
+	}
+	if ok, _ := mem.Exists(ctx, storage.MarkerKey); !ok {
+		t.Error("no marker once the bucket answers")
+	}
 }

@@ -32,6 +32,11 @@ type Service struct {
 	chunks    sync.Pool // *chunk buffers of the upload pass
 	closed    atomic.Bool
 	dedupHits atomic.Uint64
+
+	// claimed is set once the bucket's marker names the catalogue (see
+	// claimBucket); until then Collect and Ping try again.
+	claimed atomic.Bool
+	claimMu sync.Mutex
 }
 
 var _ Store = (*Service)(nil)
@@ -95,8 +100,15 @@ func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options
 	}
 	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger}
 	if err := s.claimBucket(ctx); err != nil {
-		_ = cat.Close()
-		return nil, err
+		if isBindingRefusal(err) || ctx.Err() != nil {
+			_ = cat.Close()
+			return nil, err
+		}
+		// A bucket that cannot be asked now (down, or no access yet)
+		// does not stop the Store: Ping reports it, and Collect, the
+		// one operation that could harm another catalogue's bucket,
+		// claims it before it sweeps anything.
+		s.log.WarnContext(ctx, "filestore: bucket marker not checked yet; Collect and Ping will check it", "error", err)
 	}
 	s.chunks.New = func() any { return &chunk{buf: make([]byte, chunkSize)} }
 	return s, nil
@@ -174,6 +186,12 @@ func (s *Service) Ping(ctx context.Context) error {
 		return fmt.Errorf("filestore: database: %w: %w", ErrUnavailable, err)
 	}
 	if err := s.bucket.Ping(ctx); err != nil {
+		return fmt.Errorf("filestore: bucket: %w: %w", ErrUnavailable, err)
+	}
+	if err := s.claimBucket(ctx); err != nil {
+		if isBindingRefusal(err) {
+			return err
+		}
 		return fmt.Errorf("filestore: bucket: %w: %w", ErrUnavailable, err)
 	}
 	if p, ok := s.opts.Scanner.(Pinger); ok && s.opts.ScanPolicy == FailClosed {

@@ -84,6 +84,20 @@ func (c *Catalog) prepared() bool { return !c.closed.Load() }
 // has it, and the same for every Catalog on that database.
 func (c *Catalog) ID() string { return c.id }
 
+// HasObjects reports whether the catalogue has any object row.
+func (c *Catalog) HasObjects(ctx context.Context) (bool, error) {
+	var has bool
+	err := c.do(ctx, func(ctx context.Context) error {
+		var err error
+		has, err = c.db.NewSelect().Model((*object)(nil)).Column("sha256").Exists(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("dedup: objects: %w", err)
+	}
+	return has, nil
+}
+
 // DB returns the underlying database.
 func (c *Catalog) DB() *bun.DB { return c.db }
 
