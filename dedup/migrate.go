@@ -2,7 +2,9 @@ package dedup
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -127,10 +129,16 @@ func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
 		if version > len(steps) {
 			return fmt.Errorf("dedup: database schema version %d is newer than this code's %d", version, len(steps))
 		}
-		dialectWords := strings.NewReplacer("{C}", "", "{BLOB}", "BLOB", "{RANDOM_ID}", "lower(hex(randomblob(16)))")
+		// The catalogue's id, drawn here: only the migrator whose
+		// transaction runs migration 6 commits its own, and a literal needs
+		// no function of either database's (gen_random_uuid is built into
+		// PostgreSQL only from 13).
+		var id [16]byte
+		_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+		randomID := "'" + hex.EncodeToString(id[:]) + "'"
+		dialectWords := strings.NewReplacer("{C}", "", "{BLOB}", "BLOB", "{RANDOM_ID}", randomID)
 		if pg {
-			dialectWords = strings.NewReplacer("{C}", `COLLATE "C"`, "{BLOB}", "BYTEA",
-				"{RANDOM_ID}", "replace(gen_random_uuid()::text, '-', '')")
+			dialectWords = strings.NewReplacer("{C}", `COLLATE "C"`, "{BLOB}", "BYTEA", "{RANDOM_ID}", randomID)
 		}
 		for i := version; i < len(steps); i++ {
 			for _, stmt := range steps[i] {

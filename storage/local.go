@@ -36,6 +36,7 @@ type localDir struct {
 	// The system calls, replaceable by tests to observe and order them.
 	syncFile func(f *os.File) error
 	syncDir  func(path string) error
+	link     func(oldname, newname string) error
 	startWB  func(f *os.File, off, n int64) error
 	waitWB   func(f *os.File, off, n int64) error
 	chunk    int64 // writeback range size
@@ -55,6 +56,7 @@ func newLocalDir(root string, noSync bool) *localDir {
 		noSync:   noSync,
 		syncFile: fsync.Fdatasync,
 		syncDir:  fsyncDir,
+		link:     os.Link,
 		startWB:  fsync.StartWriteback,
 		waitWB:   fsync.WaitWriteback,
 		chunk:    writebackChunk,

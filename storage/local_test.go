@@ -487,3 +487,31 @@ func TestLocalCloseAfterFailedWrite(t *testing.T) {
 		t.Errorf("keys left behind: %v", left)
 	}
 }
+
+// TestMarkerWithoutHardLinks: on a file system that cannot link (vfat,
+// many FUSE mounts), the marker is created exclusively instead: the first
+// creator wins, the second gets ErrExists, and no temporary file is left.
+func TestMarkerWithoutHardLinks(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Open(t.Context(), "file://"+dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.local.link = func(oldname, newname string) error {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EPERM}
+	}
+	if err := b.CreateMarker(t.Context(), &Marker{Catalog: "first"}); err != nil {
+		t.Fatalf("CreateMarker: %v", err)
+	}
+	if err := b.CreateMarker(t.Context(), &Marker{Catalog: "second"}); !errors.Is(err, ErrExists) {
+		t.Errorf("second CreateMarker: %v, want ErrExists", err)
+	}
+	if m, err := b.ReadMarker(t.Context()); err != nil || m.Catalog != "first" {
+		t.Errorf("ReadMarker = %+v, %v; want first", m, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("bucket directory holds %v (%v), want only the marker", entries, err)
+	}
+}

@@ -99,11 +99,37 @@ func (l *localDir) createMarker(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Link(tmp, filepath.Join(l.root, MarkerKey)); err != nil {
-		return err
+	if err := l.link(tmp, filepath.Join(l.root, MarkerKey)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// A file system without hard links (vfat, many FUSE mounts):
+		// created exclusively instead, written in place.
+		if err := l.createMarkerExclusive(data); err != nil {
+			return err
+		}
 	}
 	if l.noSync {
 		return nil
 	}
 	return l.syncDir(l.root)
+}
+
+// createMarkerExclusive creates MarkerKey with O_EXCL and writes data into
+// it, for file systems where createMarker cannot link: the name is still
+// taken by one creator only, but a crash mid-write can leave a marker that
+// ReadMarker reports as ErrBadMarker.
+func (l *localDir) createMarkerExclusive(data []byte) error {
+	f, err := os.OpenFile(filepath.Join(l.root, MarkerKey), os.O_WRONLY|os.O_CREATE|os.O_EXCL, localFileMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil && !l.noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
