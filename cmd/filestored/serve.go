@@ -93,10 +93,10 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	srv := newServer(h, logger)
 	// Called by Shutdown once the listeners are closed.
 	srv.RegisterOnShutdown(func() { logger.Info("draining", "timeout", c.shutdownTimeout) })
-	logger.Info("listening", "version", version(), "addr", ln.Addr().String(), "data_dir", c.dataDir,
+	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
 		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
-		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval)
+		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "version", version())
 	if c.gcInterval > 0 {
 		gctx, stopGC := context.WithCancel(ctx)
 		gcDone := make(chan struct{})
