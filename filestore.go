@@ -68,7 +68,12 @@ type Store interface {
 	// List returns one page of owner's files, ordered by folder then name
 	// (bytewise, then by id), with keyset pagination. A nil opts lists the
 	// first 100 live files of the root folder. A malformed cursor or a limit
-	// outside 1-1000 gives ErrInvalidArgument.
+	// outside 1-1000 gives ErrInvalidArgument. Across the pages of one
+	// listing, files added or removed meanwhile never make another file
+	// appear twice or be skipped; a file renamed or moved meanwhile is
+	// listed where its new path falls: twice if that is past the cursor and
+	// it was already listed, not at all if it moved behind the cursor before
+	// it was reached.
 	List(ctx context.Context, owner string, opts *ListOptions) (*Page, error)
 
 	// Update renames and/or moves a live file. Only the catalogue changes.
