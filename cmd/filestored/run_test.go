@@ -392,3 +392,38 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version x: %v, want a usage error", err)
 	}
 }
+
+// TestSecretFileMode: the server warns at start when its generated secret's
+// file can be read by others than its owner (who could mint any token),
+// and says nothing when it is private.
+func TestSecretFileMode(t *testing.T) {
+	const warning = "the JWT secret file can be read by others than its owner"
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, true}, {0o644, true}} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			if _, err := auth.LoadOrCreateSecret(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(data, auth.SecretFile), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			logs := newLogBuffer()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", data}, envOf(nil), io.Discard, logs)
+			}()
+			logs.waitFor(t, listening)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if got := strings.Contains(logs.String(), warning); got != tt.warn {
+				t.Errorf("mode %v: warned %v, want %v; log:\n%s", tt.mode, got, tt.warn, logs.String())
+			}
+		})
+	}
+}

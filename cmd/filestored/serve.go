@@ -30,6 +30,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c.warnSecretMode(logger)
 	verifier, err := auth.New(auth.Config{
 		Secret: secret, KeyFile: c.jwtKeys, Issuer: c.jwtIssuer, Audience: c.jwtAudience, Logger: logger,
 	})

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,4 +96,18 @@ func (c *config) secret() ([]byte, error) {
 		return nil, fmt.Errorf("jwt secret: %w", err)
 	}
 	return s, nil
+}
+
+// warnSecretMode logs a warning when the generated secret's file (used
+// when neither --jwt-secret nor --jwt-keys is given) can be read by anyone
+// but its owner: whoever reads it can mint tokens for every owner.
+func (c *config) warnSecretMode(logger *slog.Logger) {
+	if c.jwtSecret != "" || c.jwtKeys != "" {
+		return
+	}
+	path := filepath.Join(c.dataDir, auth.SecretFile)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the JWT secret file can be read by others than its owner, who could then mint any token; chmod 600 it",
+			"path", path, "mode", fi.Mode().Perm().String())
+	}
 }
