@@ -31,11 +31,8 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 		opts = &CollectOptions{}
 	}
 	// Never sweep a bucket not known to be this catalogue's.
-	if err := s.claimBucket(ctx); err != nil {
-		if isBindingRefusal(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("filestore: collect: %w: %w", ErrUnavailable, err)
+	if err := s.bucketClaimed(ctx, "collect"); err != nil {
+		return nil, err
 	}
 	retention, ttl, keep := s.opts.TrashRetention, s.opts.StagingTTL, true
 	if opts.TrashRetention > 0 {

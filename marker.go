@@ -74,6 +74,17 @@ func (s *Service) unmarkedBucketIsOurs(ctx context.Context) error {
 	return nil
 }
 
+// bucketClaimed is claimBucket for operation op, which needs the bucket
+// bound: a refusal comes as it is, a failure to ask the bucket wraps
+// ErrUnavailable.
+func (s *Service) bucketClaimed(ctx context.Context, op string) error {
+	err := s.claimBucket(ctx)
+	if err == nil || isBindingRefusal(err) {
+		return err
+	}
+	return fmt.Errorf("filestore: %s: %w: %w", op, ErrUnavailable, err)
+}
+
 // isBindingRefusal reports whether err from claimBucket says the bucket
 // is not this catalogue's (rather than that it could not be asked).
 func isBindingRefusal(err error) bool {

@@ -517,40 +517,25 @@ func (discard) Close() error                { return nil }
 // rescan scans the complete content of st again, after a streaming scan
 // that ended with ErrScanIncomplete (the client sent too slowly for it), at
 // the pace of memory or the bucket: from the head when it holds the whole
-// content (inline content among it), from the stored copy the pass
-// compared the upload with, or else from the object under st.key (staged,
-// or the stored object a known digest named). That verdict decides under
+// content (inline content among it), else from the object under st.key
+// (staged, or the stored object the upload matched; see storedBytes).
+// That verdict decides under
 // the scan policy, a second ErrScanIncomplete counting as the scanner being
 // unavailable. Failing to read the content gives an error wrapping
 // ErrUnavailable.
 func (s *Service) rescan(ctx context.Context, st *staged, owner, name string) (ScanInfo, error) {
 	s.log.InfoContext(ctx, "filestore: streaming scan incomplete, scanning the stored content", "owner", owner, "name", name, "size", st.size)
-	var src io.Reader
-	switch {
-	case int64(len(st.head)) == st.size:
-		src = bytes.NewReader(st.head)
-	case st.copy != nil:
-		// The stored object the upload matched: opened again under ctx
-		// while it is there (the copy the comparison read was opened
-		// under the pass's context, which has ended: on S3 it cannot be
-		// read again), else the open copy (a local object's file stays
-		// readable after it is deleted).
-		if r, err := s.bucket.Open(ctx, st.key); err == nil {
-			defer r.Close()
-			src = io.LimitReader(r, st.size)
-			break
+	var src io.Reader = bytes.NewReader(st.head)
+	if int64(len(st.head)) != st.size {
+		r, done, err := s.storedBytes(ctx, st)
+		if err == nil {
+			defer done()
+			_, err = r.Seek(0, io.SeekStart)
 		}
-		if _, err := st.copy.Seek(0, io.SeekStart); err != nil {
-			return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %v", ErrUnavailable, err)
-		}
-		src = io.LimitReader(st.copy, st.size)
-	default:
-		r, err := s.bucket.Open(ctx, st.key)
 		if err != nil {
 			return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %w", ErrUnavailable, err)
 		}
-		defer r.Close()
-		src = r
+		src = io.LimitReader(r, st.size)
 	}
 	content := &errReader{r: src}
 	res, err := s.opts.Scanner.Scan(ctx, content)
@@ -705,11 +690,11 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 // after it is deleted). If neither can be read, the error wraps
 // ErrUnavailable and nothing is left behind.
 func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
-	src := st.copy
-	if r, err := s.bucket.Open(ctx, st.key); err == nil {
-		defer r.Close()
-		src = r
+	src, done, err := s.storedBytes(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: put: %w: rereading the stored copy: %v", ErrUnavailable, err)
 	}
+	defer done()
 	key := s.stagingKey()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -727,6 +712,25 @@ func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
 		return nil, s.translate("put: staging", err)
 	}
 	return &staged{key: key, size: st.size, sum: st.sum, head: st.head, scan: st.scan, at: s.opts.Now()}, nil
+}
+
+// storedBytes opens st.key, the object whose bytes are the upload's, under
+// ctx while the bucket has it, and otherwise returns st.copy, the copy the
+// pass compared the upload with (opened under the pass's context, which
+// has ended, so that an S3 copy, which opens the object again to read from
+// its start, cannot be read; a local object's open file stays readable
+// after it is deleted). done releases what it opened; st.copy stays
+// Put's to close.
+func (s *Service) storedBytes(ctx context.Context, st *staged) (r io.ReadSeeker, done func(), err error) {
+	br, err := s.bucket.Open(ctx, st.key)
+	switch {
+	case err == nil:
+		return br, func() { _ = br.Close() }, nil
+	case st.copy != nil:
+		return st.copy, func() {}, nil
+	default:
+		return nil, nil, err
+	}
 }
 
 // dropStaged deletes staged bytes that no row references. A failure only

@@ -52,6 +52,9 @@ var _ Store = (*Service)(nil)
 // prefix's root, and a Store of another catalogue (another database) is
 // refused with an error wrapping ErrBucketInUse that names the bucket and
 // both catalogues. Any number of Stores of one catalogue share a bucket.
+// A bucket that cannot be reached does not fail Open: Ping and Collect
+// check its marker until that succeeds, and fail with ErrUnavailable
+// meanwhile.
 func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts = opts.withDefaults()
 	db, err := dedup.OpenDB(ctx, opts.Database)
@@ -188,11 +191,8 @@ func (s *Service) Ping(ctx context.Context) error {
 	if err := s.bucket.Ping(ctx); err != nil {
 		return fmt.Errorf("filestore: bucket: %w: %w", ErrUnavailable, err)
 	}
-	if err := s.claimBucket(ctx); err != nil {
-		if isBindingRefusal(err) {
-			return err
-		}
-		return fmt.Errorf("filestore: bucket: %w: %w", ErrUnavailable, err)
+	if err := s.bucketClaimed(ctx, "bucket"); err != nil {
+		return err
 	}
 	if p, ok := s.opts.Scanner.(Pinger); ok && s.opts.ScanPolicy == FailClosed {
 		if err := p.Ping(ctx); err != nil {

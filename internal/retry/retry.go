@@ -5,7 +5,6 @@ package retry
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -35,19 +34,30 @@ type Policy struct {
 // Resolved returns p with its zero fields filled: the policy Do follows.
 func (p Policy) Resolved() Policy { return p.withDefaults() }
 
-// Delay returns the delay before retry number n (1 for the first retry)
-// under p's defaults: Base doubled n-1 times, capped at Max, randomised by
-// ±50% like Do's, and never above Max. Clients that retry by themselves
-// (the AWS SDK's) use it to follow the same policy.
+// Delay returns the delay before retry number n (1 for the first retry),
+// as Do waits it: Base doubled n-1 times, randomised by ±50%, never above
+// Max. Clients that retry by themselves (the AWS SDK's) use it to follow
+// the same policy.
 func (p Policy) Delay(n int) time.Duration {
 	p = p.withDefaults()
-	d := p.Base
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
+	bo := p.backoff()
+	var d time.Duration
+	for range max(n, 1) {
+		d = bo.NextBackOff()
 	}
-	d = min(d, p.Max)
-	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
 	return min(d, p.Max)
+}
+
+// backoff is the schedule of p's delays; p has its defaults.
+func (p Policy) backoff() *backoff.ExponentialBackOff {
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     p.Base,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         p.Max,
+	}
+	bo.Reset()
+	return bo
 }
 
 // withDefaults returns p with its zero fields filled.
@@ -103,13 +113,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // do implements Do with an injectable wait (tests use a fake clock).
 func do(ctx context.Context, p Policy, transient func(error) bool, fn func(ctx context.Context) error, wait waitFunc) error {
 	p = p.withDefaults()
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     p.Base,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         p.Max,
-	}
-	bo.Reset()
+	bo := p.backoff()
 	var last error
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
