@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -60,12 +61,14 @@ var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// buildBinary builds filestored into a temporary directory and returns its
-// path.
+// buildBinary builds filestored into a temporary directory, as README's
+// "Deploying" says (CGO_ENABLED=0, -trimpath), and returns its path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "filestored")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
