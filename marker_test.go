@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -250,5 +252,62 @@ func TestOpenWithBucketUnreachable(t *testing.T) {
 	}
 	if ok, _ := mem.Exists(ctx, storage.MarkerKey); !ok {
 		t.Error("no marker once the bucket answers")
+	}
+}
+
+// TestBucketWithoutConditionalWrites opens Stores on an S3-compatible
+// server that answers conditional writes with 501 Not Implemented: the
+// first catalogue claims the bucket (Ping succeeds, a file reads back),
+// and a second catalogue is still refused with ErrBucketInUse. Before, the
+// 501 left the bucket unclaimed for good: Ping answered ErrUnavailable and
+// Collect swept nothing.
+func TestBucketWithoutConditionalWrites(t *testing.T) {
+	ctx := context.Background()
+	dbA, bucket := pairURLs(t, "sqlite", "s3")
+	dbB, _ := pairURLs(t, "sqlite", "mem")
+	u, err := url.Parse(bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faults.NewS3Proxy(u.Query().Get("endpoint"), func(r *http.Request) (int, string) {
+		if r.Method == http.MethodPut && r.Header.Get("If-None-Match") != "" {
+			return http.StatusNotImplemented, "NotImplemented"
+		}
+		return 0, ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	viaProxy, err := faults.WithEndpoint(bucket, proxy.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a := openURLs(t, filestore.Options{Database: dbA, Bucket: viaProxy, InlineMax: -1})
+	if err := a.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v, want nil (the bucket claimed)", err)
+	}
+	if proxy.Refused() == 0 {
+		t.Fatal("no conditional write reached the proxy")
+	}
+	data := filestoretest.Content(2, 100<<10)
+	f, err := a.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got := markerCatalogue(t, bucket); got != catalogueID(t, dbA) {
+		t.Errorf("marker names %s, want the first catalogue %s", got, catalogueID(t, dbA))
+	}
+
+	b, err := filestore.Open(ctx, filestore.Options{Database: dbB, Bucket: viaProxy, Logger: quietLogger()})
+	if !errors.Is(err, filestore.ErrBucketInUse) {
+		if err == nil {
+			_ = b.Close()
+		}
+		t.Fatalf("Open of a second catalogue: %v, want ErrBucketInUse", err)
+	}
+	if got := readAll(t, a, "alice", f.ID); !bytes.Equal(got, data) {
+		t.Errorf("first catalogue's file: %d bytes, want its %d", len(got), len(data))
 	}
 }

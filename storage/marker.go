@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -53,8 +54,13 @@ func (b *Bucket) ReadMarker(ctx context.Context) (*Marker, error) {
 // marker is durable when CreateMarker returns, unless Options.NoSync), on
 // S3 (a conditional PutObject) and mem://; on other buckets as far as
 // gocloud's WriterOptions.IfNotExist goes (fileblob's, as wrapped by New,
-// only within one process). It is not retried; the error wraps ctx.Err()
-// if ctx is done.
+// only within one process). An S3-compatible server that answers the
+// conditional PutObject with 501 Not Implemented (it does not do
+// If-None-Match) gets the marker written unconditionally if a read finds
+// none, with a warning to the Bucket's logger: two catalogues claiming the
+// same empty prefix at the same moment could then both succeed, the later
+// write replacing the earlier. It is not retried; the error wraps
+// ctx.Err() if ctx is done.
 func (b *Bucket) CreateMarker(ctx context.Context, m *Marker) error {
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -64,15 +70,45 @@ func (b *Bucket) CreateMarker(ctx context.Context, m *Marker) error {
 	if b.local != nil {
 		err = b.local.createMarker(data)
 	} else {
-		err = b.b.WriteAll(ctx, MarkerKey, data, &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+		opts := &blob.WriterOptions{ContentType: "application/json", IfNotExist: true}
+		err = b.b.WriteAll(ctx, MarkerKey, data, opts)
+		if isNotImplemented(err) {
+			err = b.createMarkerUnconditionally(ctx, data, err)
+		}
 	}
-	if errors.Is(err, fs.ErrExist) || gcerrors.Code(err) == gcerrors.FailedPrecondition {
+	if errors.Is(err, fs.ErrExist) || gcerrors.Code(err) == gcerrors.FailedPrecondition || errors.Is(err, ErrExists) {
 		return fmt.Errorf("storage: create marker %q: %w", MarkerKey, ErrExists)
 	}
 	if err != nil {
 		return opError("write", MarkerKey, err)
 	}
 	return nil
+}
+
+// createMarkerUnconditionally writes data as the marker, without
+// If-None-Match, unless a read finds a marker there (ErrExists). refusal
+// is the server's answer to the conditional write, for the warning.
+func (b *Bucket) createMarkerUnconditionally(ctx context.Context, data []byte, refusal error) error {
+	_, err := b.b.Attributes(ctx, MarkerKey)
+	switch {
+	case err == nil:
+		return ErrExists
+	case !isNotFound(err):
+		return err
+	}
+	b.log.WarnContext(ctx, "storage: the S3 server does not implement conditional writes (If-None-Match); "+
+		"the bucket marker is written unconditionally, so two catalogues claiming this empty prefix at the same moment could both succeed",
+		"key", MarkerKey, "error", refusal)
+	return b.b.WriteAll(ctx, MarkerKey, data, &blob.WriterOptions{ContentType: "application/json"})
+}
+
+// isNotImplemented reports whether err is an S3-compatible server's 501
+// Not Implemented (or its NotImplemented error code): what it does not do.
+func isNotImplemented(err error) bool {
+	if c, ok := httpStatus(err); ok && c == http.StatusNotImplemented {
+		return true
+	}
+	return isAPIError(err, "NotImplemented")
 }
 
 // createMarker writes data to a temporary file in the bucket directory and

@@ -1,0 +1,69 @@
+package faults
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+)
+
+// S3Proxy forwards requests to an S3 endpoint, except those that its
+// refuse function picks: those it answers itself, with the status and S3
+// error code refuse returned and nothing forwarded, as a server would that
+// does not do what they ask. The Host header is forwarded unchanged, so
+// request signatures made for the proxy's address hold. It is safe for
+// concurrent use.
+type S3Proxy struct {
+	srv     *httptest.Server
+	refused atomic.Int64
+}
+
+// NewS3Proxy starts an S3Proxy on a free 127.0.0.1 port in front of
+// endpoint (http://host:port). refuse returns status 0 for a request to
+// forward.
+func NewS3Proxy(endpoint string, refuse func(r *http.Request) (status int, code string)) (*S3Proxy, error) {
+	target, err := url.Parse(endpoint)
+	if err != nil || target.Host == "" {
+		return nil, fmt.Errorf("faults: S3 endpoint %q: %v", endpoint, err)
+	}
+	p := &S3Proxy{}
+	forward := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+	}}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status, code := refuse(r); status != 0 {
+			p.refused.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>refused by faults.S3Proxy</Message></Error>`, code)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	return p, nil
+}
+
+// Endpoint returns the proxy's endpoint, http://127.0.0.1:port.
+func (p *S3Proxy) Endpoint() string { return p.srv.URL }
+
+// Refused returns how many requests the proxy answered itself.
+func (p *S3Proxy) Refused() int { return int(p.refused.Load()) }
+
+// Close stops the proxy.
+func (p *S3Proxy) Close() { p.srv.Close() }
+
+// WithEndpoint returns the s3:// bucket URL rawURL with its endpoint=
+// parameter set to endpoint.
+func WithEndpoint(rawURL, endpoint string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("faults: bucket URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("endpoint", endpoint)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
