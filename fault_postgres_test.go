@@ -1,8 +1,13 @@
 package filestore_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,4 +69,101 @@ func TestFaultPostgresRestart(t *testing.T) {
 	}
 	checkInvariants(t, dbURL, bucketURL, true)
 	t.Logf("%d uploads acknowledged and read back, %d failed with ErrUnavailable; Collect removed %+v", acked, failed, *res)
+}
+
+// warnRecorder is a slog.Handler that counts the warnings whose message
+// is msg and closes first at the first of them.
+type warnRecorder struct {
+	msg   string
+	n     atomic.Int64
+	first chan struct{}
+	once  sync.Once
+}
+
+func (w *warnRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnRecorder) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *warnRecorder) WithGroup(string) slog.Handler            { return w }
+func (w *warnRecorder) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == w.msg {
+		w.n.Add(1)
+		w.once.Do(func() { close(w.first) })
+	}
+	return nil
+}
+
+// TestOpenWaitsForDatabase: Open of a PostgreSQL catalogue whose server is
+// not up yet tries again, with a warning per failed try, and succeeds once
+// the server starts; when it never comes, Open fails with ErrUnavailable
+// after RetryAttempts tries. Before, Open (so filestored's start) failed
+// at the first refused connection.
+func TestOpenWaitsForDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts a private PostgreSQL; skipped in -short mode")
+	}
+	pg := faults.NewPostgresServer(t)
+	if err := pg.Stop(false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+
+	t.Run("never up", func(t *testing.T) {
+		rec := &warnRecorder{msg: "filestore: database not reachable", first: make(chan struct{})}
+		st, err := filestore.Open(ctx, filestore.Options{
+			Database: pg.URL(), Bucket: "file://" + filepath.Join(t.TempDir(), "blobs"), Logger: slog.New(rec),
+			RetryAttempts: 3, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
+		})
+		if err == nil {
+			_ = st.Close()
+			t.Fatal("Open with the database down: no error")
+		}
+		if !errors.Is(err, filestore.ErrUnavailable) {
+			t.Errorf("Open with the database down: %v, want ErrUnavailable", err)
+		}
+		if got := rec.n.Load(); got != 3 {
+			t.Errorf("%d warnings, want one per try (3)", got)
+		}
+	})
+
+	t.Run("comes up", func(t *testing.T) {
+		rec := &warnRecorder{msg: "filestore: database not reachable", first: make(chan struct{})}
+		type result struct {
+			st  *filestore.Service
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			st, err := filestore.Open(ctx, filestore.Options{
+				Database: pg.URL(), Bucket: "file://" + filepath.Join(t.TempDir(), "blobs"), Logger: slog.New(rec),
+				RetryAttempts: 100, RetryBaseDelay: 10 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
+			})
+			done <- result{st, err}
+		}()
+		select {
+		case <-rec.first:
+		case r := <-done:
+			if r.st != nil {
+				_ = r.st.Close()
+			}
+			t.Fatalf("Open returned (%v) before a warning, with the database down", r.err)
+		case <-ctx.Done():
+			t.Fatal("no warning from Open with the database down")
+		}
+		if err := pg.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("Open once the database is up: %v", r.err)
+		}
+		defer r.st.Close()
+		data := filestoretest.Content(9, 1000)
+		f, err := r.st.Put(ctx, "alice", "", "a.txt", bytes.NewReader(data), nil)
+		if err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		if got := readAll(t, r.st, "alice", f.ID); !bytes.Equal(got, data) {
+			t.Errorf("read back %d bytes, want %d", len(got), len(data))
+		}
+	})
 }

@@ -54,12 +54,14 @@ var _ Store = (*Service)(nil)
 // both catalogues. Any number of Stores of one catalogue share a bucket.
 // A bucket that cannot be reached does not fail Open: Ping and Collect
 // check its marker until that succeeds, and fail with ErrUnavailable
-// meanwhile.
+// meanwhile. A database that cannot be reached is tried again as the
+// retry options allow (RetryAttempts; about 5 s by default), for a server
+// that is still starting; then the error wraps ErrUnavailable.
 func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts = opts.withDefaults()
-	db, err := dedup.OpenDB(ctx, opts.Database)
+	db, err := openDB(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("filestore: open database: %w", err)
+		return nil, err
 	}
 	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize})
 	if err != nil {
@@ -77,6 +79,32 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s.ownDB, s.ownBucket = db, true
 	return s, nil
+}
+
+// openDB opens opts.Database. While the database cannot be reached (a
+// server still starting, or restarting), it tries again as the retry
+// policy allows, with a warning for each failed try; the error then wraps
+// ErrUnavailable.
+func openDB(ctx context.Context, opts Options) (*bun.DB, error) {
+	var db *bun.DB
+	tries := 0
+	err := retry.Do(ctx, opts.retry(), dedup.IsTransient, func(ctx context.Context) error {
+		tries++
+		var err error
+		db, err = dedup.OpenDB(ctx, opts.Database)
+		if err != nil && dedup.IsTransient(err) {
+			opts.Logger.WarnContext(ctx, "filestore: database not reachable", "try", tries, "error", err)
+		}
+		return err
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case dedup.IsTransient(err):
+		return nil, fmt.Errorf("filestore: open database: %w: %w", ErrUnavailable, err)
+	default:
+		return nil, fmt.Errorf("filestore: open database: %w", err)
+	}
 }
 
 // New returns a Store over an existing database and bucket, which the caller
