@@ -34,6 +34,15 @@ type Config struct {
 	// least recently seen one is forgotten. Default 100000.
 	RateMaxKeys int
 
+	// MaxUploadsPerOwner is how many uploads one owner may have in
+	// progress at once; one more is answered 429 (rate_limited, with
+	// Retry-After) before its body is read. Each upload in progress holds
+	// about a megabyte of buffers and possibly a scan slot, so without a
+	// cap one owner could hold them without bound (a slow upload is never
+	// cut while it keeps sending). Default 16 (DefaultMaxUploadsPerOwner);
+	// negative turns the cap off. cmd/filestored's --uploads-per-user.
+	MaxUploadsPerOwner int
+
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For is believed. The client IP is then the right-most
 	// X-Forwarded-For entry that is not itself a trusted proxy. Empty: the
@@ -81,6 +90,8 @@ const (
 	DefaultMaxRanges = 100
 	// DefaultBodyTimeout is Config.BodyTimeout's default.
 	DefaultBodyTimeout = 60 * time.Second
+	// DefaultMaxUploadsPerOwner is Config.MaxUploadsPerOwner's default.
+	DefaultMaxUploadsPerOwner = 16
 )
 
 // ErrInvalidConfig is wrapped by the errors New returns for a nil Store or
@@ -97,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: negative MaxSize %d", ErrInvalidConfig, c.MaxSize)
 	case c.MaxSize == 0:
 		c.MaxSize = DefaultMaxSize
+	}
+	if c.MaxUploadsPerOwner == 0 {
+		c.MaxUploadsPerOwner = DefaultMaxUploadsPerOwner
 	}
 	for _, r := range []float64{c.RateIP, c.RateUser} {
 		// NaN passes "< 0"; it and the infinities would turn limiting off.

@@ -35,8 +35,9 @@ type Handler struct {
 	mux     *http.ServeMux
 	routes  map[string]*route // by pattern
 	metrics *metrics
-	ipLim   *limiter // nil when off
-	userLim *limiter // nil when off
+	ipLim   *limiter    // nil when off
+	userLim *limiter    // nil when off
+	uploads *uploadGate // nil when off
 	openapi []byte
 	// openapiETag is the document's ETag (it never changes after New).
 	openapiETag string
@@ -94,6 +95,7 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 		metrics: m,
 		ipLim:   newLimiter("ip", cfg.RateIP, cfg.RateMaxKeys),
 		userLim: newLimiter("owner", cfg.RateUser, cfg.RateMaxKeys),
+		uploads: newUploadGate(cfg.MaxUploadsPerOwner),
 		openapi: doc,
 	}
 	sum := sha256.Sum256(doc)

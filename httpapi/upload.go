@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"mime"
@@ -38,6 +39,13 @@ const (
 // multipart/form-data body with one part named file. The body streams into
 // Store.Put; nothing holds it whole, and its size need not be known.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
+	if !h.uploads.acquire(c.Owner) {
+		h.metrics.rateLimited.WithLabelValues("uploads").Inc()
+		w.Header().Set("Retry-After", "1")
+		return &httpError{status: http.StatusTooManyRequests, code: codeRateLimited,
+			detail: fmt.Sprintf("this owner has %d uploads in progress, the most allowed at once; retry when one has finished", h.cfg.MaxUploadsPerOwner)}
+	}
+	defer h.uploads.release(c.Owner)
 	q := r.URL.Query()
 	overwrite, err := boolParam(q, "overwrite")
 	if err != nil {

@@ -40,6 +40,7 @@ type config struct {
 	allowedTypes    string
 	rateIP          float64
 	rateUser        float64
+	uploadsPerUser  int
 	trashRetention  time.Duration
 	gcInterval      time.Duration
 	trustedProxies  string
@@ -47,6 +48,15 @@ type config struct {
 	retryAttempts   int
 	retryBase       time.Duration
 	logLevel        string
+}
+
+// maxUploadsPerOwner is httpapi.Config.MaxUploadsPerOwner for
+// --uploads-per-user, whose 0 turns the cap off.
+func (c *config) maxUploadsPerOwner() int {
+	if c.uploadsPerUser == 0 {
+		return -1
+	}
+	return c.uploadsPerUser
 }
 
 // memoryDatabase is the catalogue URL that keeps nothing, the only one a
@@ -92,6 +102,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.allowedTypes, "allowed-types", "", "allowed content types, comma list like image/*,application/pdf (default: all)")
 	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
 	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
+	fs.IntVar(&c.uploadsPerUser, "uploads-per-user", httpapi.DefaultMaxUploadsPerOwner, "uploads one owner may have in progress at once (one more is answered 429); 0 turns the cap off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
@@ -179,6 +190,9 @@ func (c *config) resolve() error {
 		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 			return fmt.Errorf("%w: --rate-ip and --rate-user must be finite and not negative", errUsage)
 		}
+	}
+	if c.uploadsPerUser < 0 {
+		return fmt.Errorf("%w: --uploads-per-user must not be negative (0 turns the cap off)", errUsage)
 	}
 	if c.trashRetention <= 0 {
 		return fmt.Errorf("%w: --trash-retention must be positive", errUsage)

@@ -76,12 +76,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 
 	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
-		Auth:           httpapi.JWT(verifier),
-		MaxSize:        int64(c.maxSize),
-		RateIP:         c.rateIP,
-		RateUser:       c.rateUser,
-		TrustedProxies: proxies,
-		Logger:         logger,
+		Auth:               httpapi.JWT(verifier),
+		MaxSize:            int64(c.maxSize),
+		RateIP:             c.rateIP,
+		RateUser:           c.rateUser,
+		TrustedProxies:     proxies,
+		MaxUploadsPerOwner: c.maxUploadsPerOwner(),
+		Logger:             logger,
 	})
 	if err != nil {
 		return err

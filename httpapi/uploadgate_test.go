@@ -1,0 +1,155 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/httpapi"
+)
+
+// enteringStore signals the name of every Put as it starts, before it
+// reads the content.
+type enteringStore struct {
+	filestore.Store
+	entered chan string
+}
+
+func (s *enteringStore) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *filestore.PutOptions) (*filestore.File, error) {
+	s.entered <- owner + "/" + name
+	return s.Store.Put(ctx, owner, folder, name, r, opts)
+}
+
+// openUpload starts an upload of name for tok whose body stays open until
+// the returned writer is closed; its status arrives on the channel.
+func openUpload(e *env, tok, name string) (*io.PipeWriter, <-chan int) {
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/files?name="+name, pr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	status := make(chan int, 1)
+	go func() {
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			status <- -1
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		status <- res.StatusCode
+	}()
+	return pw, status
+}
+
+// waitEntered waits until n Puts have started and returns their names.
+func waitEntered(t *testing.T, ch <-chan string, n int) []string {
+	t.Helper()
+	var names []string
+	timeout := time.After(20 * time.Second)
+	for len(names) < n {
+		select {
+		case s := <-ch:
+			names = append(names, s)
+		case <-timeout:
+			t.Fatalf("%d uploads started, want %d: %v", len(names), n, names)
+		}
+	}
+	return names
+}
+
+// TestUploadsPerOwner: with MaxUploadsPerOwner 2, alice's third upload
+// while two are in progress is answered 429 rate_limited with Retry-After
+// before its body is read, and stores nothing; bob's upload is not held
+// back by alice's; once one of alice's finishes, her next upload goes
+// through. Before, nothing bounded an owner's uploads in progress: 400
+// uploads that had sent 200 kB and stalled held 300 MB of filestored's
+// memory.
+func TestUploadsPerOwner(t *testing.T) {
+	ss := &enteringStore{entered: make(chan string, 16)}
+	e := newEnv(t, envOptions{
+		cfg:       httpapi.Config{MaxUploadsPerOwner: 2},
+		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
+	})
+	alice, bob := e.token("alice"), e.token("bob")
+	w1, s1 := openUpload(e, alice, "one")
+	w2, s2 := openUpload(e, alice, "two")
+	waitEntered(t, ss.entered, 2)
+
+	res := e.do("POST", "/v1/files?name=three", alice, bytes.NewReader([]byte("third")))
+	wantProblem(t, res, http.StatusTooManyRequests, "rate_limited")
+	if got := res.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
+	}
+	var p struct{ Detail string }
+	if err := json.Unmarshal(res.body, &p); err != nil || p.Detail != "this owner has 2 uploads in progress, the most allowed at once; retry when one has finished" {
+		t.Errorf("detail %q (%v)", p.Detail, err)
+	}
+	select {
+	case name := <-ss.entered:
+		t.Errorf("the refused upload reached the Store: %s", name)
+	default:
+	}
+	if res := e.do("POST", "/v1/files?name=b", bob, bytes.NewReader([]byte("bob's"))); res.status != http.StatusCreated {
+		t.Errorf("bob's upload while alice has two in progress: %d %s", res.status, res.body)
+	}
+	waitEntered(t, ss.entered, 1)
+
+	if _, err := w1.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	w1.Close()
+	if got := <-s1; got != http.StatusCreated {
+		t.Errorf("alice's first upload: %d", got)
+	}
+	if res := e.do("POST", "/v1/files?name=three", alice, bytes.NewReader([]byte("third"))); res.status != http.StatusCreated {
+		t.Errorf("alice's upload after one finished: %d %s", res.status, res.body)
+	}
+	waitEntered(t, ss.entered, 1)
+	w2.Close()
+	if got := <-s2; got != http.StatusCreated {
+		t.Errorf("alice's second upload: %d", got)
+	}
+
+	list := e.do("GET", "/v1/files", alice, nil)
+	for _, name := range []string{`"one"`, `"two"`, `"three"`} {
+		if !bytes.Contains(list.body, []byte(`"name":`+name)) {
+			t.Errorf("alice's listing lacks %s: %s", name, list.body)
+		}
+	}
+	metrics := string(e.do("GET", "/metrics", "", nil).body)
+	if !containsLine(metrics, `filestore_rate_limited_total{limiter="uploads"} 1`) {
+		t.Errorf("metrics lack 1 uploads rejection:\n%s", grepLines(metrics, "filestore_rate_limited"))
+	}
+}
+
+// TestUploadsPerOwnerOff: a negative MaxUploadsPerOwner admits any number
+// of an owner's uploads at once (here 20, over the default of 16).
+func TestUploadsPerOwnerOff(t *testing.T) {
+	const n = httpapi.DefaultMaxUploadsPerOwner + 4
+	ss := &enteringStore{entered: make(chan string, n)}
+	e := newEnv(t, envOptions{
+		cfg:       httpapi.Config{MaxUploadsPerOwner: -1},
+		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
+	})
+	alice := e.token("alice")
+	var writers []*io.PipeWriter
+	var statuses []<-chan int
+	for i := range n {
+		w, s := openUpload(e, alice, "f"+string(rune('a'+i)))
+		writers, statuses = append(writers, w), append(statuses, s)
+	}
+	waitEntered(t, ss.entered, n)
+	for i, w := range writers {
+		w.Close()
+		if got := <-statuses[i]; got != http.StatusCreated {
+			t.Errorf("upload %d: %d", i, got)
+		}
+	}
+}
