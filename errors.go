@@ -66,6 +66,10 @@ var (
 	// belongs to; to move a bucket to a new catalogue deliberately, delete
 	// the marker (see docs/durability.md).
 	ErrBucketInUse = errors.New("filestore: bucket bound to another catalogue")
+	// ErrIDTaken: Options.NewID returned an id that another file already
+	// has. Nothing is stored; ids must never repeat, across processes and
+	// restarts.
+	ErrIDTaken = errors.New("filestore: file id already taken")
 )
 
 // InfectedError is the error Put returns when the scanner finds malware. It

@@ -119,7 +119,9 @@ type Store interface {
 	// Close releases the Store's resources. Operations after Close return
 	// ErrClosed, and so do those it overtakes (in flight when it is called;
 	// Close does not wait for them): an upload that Close overtakes before
-	// its commit stores nothing.
+	// its commit stores nothing, and one still reading its content stops
+	// reading it (its Read in progress returns first) and removes what it
+	// staged.
 	Close() error
 }
 

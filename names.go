@@ -117,3 +117,23 @@ func checkOwner(owner string) error {
 	}
 	return nil
 }
+
+// maxIDLen is the longest file id Options.NewID may return.
+const maxIDLen = 128
+
+// validID reports whether id can be a file id: 1 to maxIDLen characters
+// that URLs carry as they are (RFC 3986's unreserved characters).
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -76,7 +76,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
-	// NewID makes file ids. Default: UUIDv7 strings.
+	// NewID makes file ids, which must never repeat (across processes
+	// and restarts, for every Store on the catalogue): a repeated id fails
+	// the upload with ErrIDTaken. An id is 1 to 128 characters of A-Z,
+	// a-z, 0-9 and "-._~" (it appears in URLs as it is); another fails the
+	// upload with ErrInvalidArgument. Default: UUIDv7 strings.
 	NewID func() string
 }
 

@@ -62,6 +62,17 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	pctx, cancel := s.whileOpen(ctx)
+	defer cancel()
+	f, err := s.put(pctx, owner, folder, name, r, opts)
+	if err != nil && ctx.Err() == nil && s.closed.Load() && !errors.Is(err, ErrClosed) {
+		// Close overtook the upload, and cancelled it.
+		return nil, fmt.Errorf("filestore: put: %w: %w", ErrClosed, err)
+	}
+	return f, err
+}
+
+func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("filestore: put: %w", err)
 	}
@@ -152,6 +163,12 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 		}
 	}
 	id := s.opts.NewID()
+	if !validID(id) {
+		if st.ownsBytes() {
+			s.dropStaged(st.key)
+		}
+		return nil, fmt.Errorf("filestore: put: %w: Options.NewID returned %q; an id is 1 to %d characters of A-Z, a-z, 0-9 and \"-._~\"", ErrInvalidArgument, id, maxIDLen)
+	}
 	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
 	if errors.Is(err, dedup.ErrObjectGone) && st.copy != nil {
 		// The stored object the upload matched was purged meanwhile;
@@ -309,6 +326,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 	}
 	scanSeen := false // the scan's early end has been looked at
 	for {
+		if err := ctx.Err(); err != nil {
+			// Cancelled, or the Store closed: stop reading and staging.
+			return nil, fmt.Errorf("filestore: put: %w", err)
+		}
 		c, rerr := first, firstErr
 		if c != nil {
 			first = nil

@@ -32,6 +32,10 @@ type Service struct {
 	chunks    sync.Pool // *chunk buffers of the upload pass
 	closed    atomic.Bool
 	dedupHits atomic.Uint64
+	// closing is cancelled by Close, and with it the uploads in flight
+	// (see whileOpen).
+	closing  context.Context
+	stopPuts context.CancelFunc
 
 	// claimed is set once the bucket's marker names the catalogue (see
 	// claimBucket); until then Collect and Ping try again.
@@ -130,6 +134,7 @@ func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options
 		return nil, fmt.Errorf("filestore: catalogue: %w", err)
 	}
 	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger}
+	s.closing, s.stopPuts = context.WithCancel(context.Background())
 	if err := s.claimBucket(ctx); err != nil {
 		if isBindingRefusal(err) || ctx.Err() != nil {
 			_ = cat.Close()
@@ -196,6 +201,7 @@ func (s *Service) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopPuts()
 	errs := []error{s.cat.Close()}
 	if s.ownBucket {
 		errs = append(errs, s.bucket.Close())
@@ -252,6 +258,17 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 // (GET /metrics), and must not tell anyone what others have stored.
 func (s *Service) DedupHits() uint64 { return s.dedupHits.Load() }
 
+// whileOpen returns ctx, also cancelled when Close is called: an upload in
+// flight then stops reading and staging its content.
+func (s *Service) whileOpen(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.closing, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
 func (s *Service) check() error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -272,6 +289,8 @@ func (s *Service) translate(op string, err error) error {
 		return fmt.Errorf("filestore: %s: %w", op, ErrNotFound)
 	case errors.Is(err, dedup.ErrConflict):
 		return fmt.Errorf("filestore: %s: %w", op, ErrConflict)
+	case errors.Is(err, dedup.ErrIDTaken):
+		return fmt.Errorf("filestore: %s: %w: %w", op, ErrIDTaken, err)
 	case errors.Is(err, dedup.ErrBadCursor):
 		return fmt.Errorf("filestore: %s: %w: malformed cursor", op, ErrInvalidArgument)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

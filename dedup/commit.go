@@ -17,11 +17,10 @@ var ErrObjectGone = errors.New("dedup: stored object went away during the upload
 // the collector may already have removed them; the upload must be retried.
 var ErrStagingExpired = errors.New("dedup: staged object expired before commit")
 
-// ErrIDTaken: the new file's id is already another file's, of another owner
-// or content, so not this request's committed by an earlier attempt: the id
-// generator repeated itself. Nothing is committed. (A repeated id on a file
-// of the same owner and content is taken for an earlier attempt, which may
-// have been renamed since.)
+// ErrIDTaken: the new file's id is already another file's: the id
+// generator repeated itself. Nothing is committed. (Only when an earlier
+// attempt of the same commit may have committed it, its outcome lost, is a
+// file with that id, owner and content taken for that attempt's.)
 var ErrIDTaken = errors.New("dedup: file id already in use by another file")
 
 // CommitRequest describes a new file whose content is staged under Key.
@@ -45,6 +44,13 @@ type CommitRequest struct {
 	// with File's SHA-256, which the file is to reference. The commit fails
 	// with ErrObjectGone if that object is no longer live.
 	Existing bool
+	// Retry says that this request repeats one whose outcome was lost
+	// (ErrOutcomeUnknown): a file row with its ID, Owner and SHA-256 is
+	// then taken for that earlier commit's (its path may have changed
+	// since, by a rename) and returned. Without it, a row with the ID
+	// fails the commit with ErrIDTaken. Commit's own retries of a
+	// transaction that may have committed behave as if it were set.
+	Retry bool
 }
 
 // CommitResult says what Commit did with the staged content.
@@ -62,7 +68,8 @@ type CommitResult struct {
 // becomes the object. An object that the collector is deleting is taken
 // over with the staged key. ErrConflict when a live file has the path and
 // Overwrite is false. Transient errors retry the whole transaction; a retry
-// after a commit whose outcome was lost finds the row and reports it.
+// after a commit whose outcome was lost finds the row and reports it (see
+// CommitRequest.Retry). ErrIDTaken when another file has the new file's id.
 //
 // On SQLite, whose single writer makes every commit wait for the one
 // before, concurrent commits are grouped into one transaction (see
@@ -91,17 +98,19 @@ func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult,
 	return res, nil
 }
 
-func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest) (*CommitResult, error) {
+// commitTx commits req inside tx. mayBeDone says that an earlier attempt
+// may have committed req before its outcome was lost: a row with req's
+// file id is then that attempt's, if its owner and content are req's (its
+// path may have changed since, by a rename). Otherwise a row with that id
+// is another file's, and the commit fails with ErrIDTaken.
+func (c *Catalog) commitTx(ctx context.Context, tx bun.Tx, req CommitRequest, mayBeDone bool) (*CommitResult, error) {
 	f := *req.File
-	// A previous attempt may have committed before its reply was lost.
 	var done []File
 	if err := fileQuery(tx, &done).Where("f.id = ?", f.ID).Scan(ctx); err != nil {
 		return nil, err
 	}
 	if len(done) == 1 {
-		// Its path may have changed since (a rename); its owner and
-		// content cannot have.
-		if d := done[0]; d.Owner != f.Owner || d.SHA256 != f.SHA256 {
+		if d := done[0]; !mayBeDone || d.Owner != f.Owner || d.SHA256 != f.SHA256 {
 			return nil, ErrIDTaken
 		}
 		return &CommitResult{File: &done[0], DedupHit: done[0].Key != req.Key}, nil

@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestCommitRepeatedAfterMove(t *testing.T) {
 		if _, err := c.Move(ctx, "o", "a", nil, &renamed); err != nil {
 			t.Fatal(err)
 		}
-		again := commit(t, c, "a", "a", "k2")
+		again := retryCommit(t, c, "a", "a", "k2")
 		if again.File.ID != "a" || again.File.Name != renamed || again.File.Key != "k1" || !again.DedupHit {
 			t.Errorf("repeated commit: %+v (hit %v); want row a named %q on k1, staged k2 unused", again.File, again.DedupHit, renamed)
 		}
@@ -39,7 +40,7 @@ func TestCommitRepeatedAfterMove(t *testing.T) {
 func TestCommitRepeatedSameKey(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
 		first := commit(t, c, "a", "a", "k1")
-		again := commit(t, c, "a", "a", "k1")
+		again := retryCommit(t, c, "a", "a", "k1")
 		if again.File.ID != "a" || again.File.Key != "k1" || first.DedupHit || again.DedupHit {
 			t.Errorf("commits: %+v (hit %v) then %+v (hit %v); want row a on k1 twice, no hit", first.File, first.DedupHit, again.File, again.DedupHit)
 		}
@@ -99,6 +100,28 @@ func TestGetReturnsEveryColumn(t *testing.T) {
 		}
 		if _, err := c.Get(ctx, "o", "nope"); err != dedup.ErrNotFound {
 			t.Errorf("Get of a missing id: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestCommitIDTaken: a commit whose file id another row has fails with
+// ErrIDTaken, on the fast path and in a transaction, and changes nothing,
+// even when that row has the same owner and content (unless the request
+// is a Retry: see TestCommitRepeatedSameKey). Before, such a row was taken
+// for an earlier attempt of the commit and returned as its result.
+func TestCommitIDTaken(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		commit(t, c, "a", "a", "k1")
+		for _, overwrite := range []bool{false, true} {
+			req := commitRequest("a", "other", "k2")
+			req.Overwrite = overwrite
+			res, err := c.Commit(context.Background(), req)
+			if !errors.Is(err, dedup.ErrIDTaken) {
+				t.Errorf("overwrite %v: Commit of a taken id = %+v, %v; want ErrIDTaken", overwrite, res, err)
+			}
+		}
+		if diff := cmp.Diff(&objectState{"k1", 1, "live"}, object(t, c)); diff != "" {
+			t.Errorf("object row (-want +got):\n%s", diff)
 		}
 	})
 }

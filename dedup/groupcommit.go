@@ -179,7 +179,7 @@ func (g *committer) run(batch []*pendingCommit) {
 			if len(live) == 0 {
 				return tx.Rollback()
 			}
-			if err := g.batchTx(ctx, tx, live, fast); err != nil {
+			if err := g.batchTx(ctx, tx, live, fast, unknown); err != nil {
 				_ = tx.Rollback()
 				if fast && errors.Is(err, errFastAbort) {
 					fast = false
@@ -230,8 +230,10 @@ func writable(live []*pendingCommit) []*pendingCommit {
 // other error rolls back only that request's savepoint.
 //
 // With fast set, a request that can take the fast path (commitFast) does,
-// without a savepoint; errFastAbort from it fails the batch.
-func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommit, fast bool) error {
+// without a savepoint; errFastAbort from it fails the batch. unknown says
+// that an earlier attempt of the batch failed at COMMIT, so may have
+// committed its requests.
+func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommit, fast, unknown bool) error {
 	for _, p := range live {
 		p.res, p.err = nil, nil
 		if fast {
@@ -247,7 +249,7 @@ func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommi
 		if len(live) == 1 {
 			// Alone in its transaction, a request needs no savepoint: its
 			// failure rolls the whole transaction back.
-			res, err := g.c.commitTx(ctx, tx, p.req)
+			res, err := g.c.commitTx(ctx, tx, p.req, unknown || p.req.Retry)
 			if err != nil {
 				if IsTransient(err) {
 					return err
@@ -261,7 +263,7 @@ func (g *committer) batchTx(ctx context.Context, tx bun.Tx, live []*pendingCommi
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT filestore_commit"); err != nil {
 			return err
 		}
-		res, err := g.c.commitTx(ctx, tx, p.req)
+		res, err := g.c.commitTx(ctx, tx, p.req, unknown || p.req.Retry)
 		if err != nil {
 			if IsTransient(err) {
 				return err

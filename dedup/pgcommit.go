@@ -89,7 +89,10 @@ func (c *Catalog) commitStatement(ctx context.Context, req CommitRequest) (*Comm
 	}
 	// No row (the object is being deleted: the transaction takes the row
 	// over), a transient or other refusal, or an unknown outcome.
-	res, ferr := c.group.runOne(ctx, req)
+	// A statement that may have committed makes the fallback a retry.
+	retry := req
+	retry.Retry = req.Retry || !refused
+	res, ferr := c.group.runOne(ctx, retry)
 	// After a statement that may have committed, only a success or a
 	// conflict from the fallback is known (the fallback finds its own row
 	// by id before it could conflict); any other failure, even a refused

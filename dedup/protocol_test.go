@@ -57,12 +57,29 @@ const sha = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 func commit(t *testing.T, c *dedup.Catalog, id, name, key string) *dedup.CommitResult {
 	t.Helper()
-	res, err := c.Commit(context.Background(), dedup.CommitRequest{
+	return commitReq(t, c, commitRequest(id, name, key))
+}
+
+// retryCommit is commit as the repeat of a commit whose outcome was lost.
+func retryCommit(t *testing.T, c *dedup.Catalog, id, name, key string) *dedup.CommitResult {
+	t.Helper()
+	req := commitRequest(id, name, key)
+	req.Retry = true
+	return commitReq(t, c, req)
+}
+
+func commitRequest(id, name, key string) dedup.CommitRequest {
+	return dedup.CommitRequest{
 		File: &dedup.File{ID: id, Owner: "o", Name: name, SHA256: sha, Size: 3, ContentType: "x", Meta: "{}", ScanStatus: "unscanned"},
 		Key:  key,
-	})
+	}
+}
+
+func commitReq(t *testing.T, c *dedup.Catalog, req dedup.CommitRequest) *dedup.CommitResult {
+	t.Helper()
+	res, err := c.Commit(context.Background(), req)
 	if err != nil {
-		t.Fatalf("Commit %s: %v", id, err)
+		t.Fatalf("Commit %s: %v", req.File.ID, err)
 	}
 	return res
 }
@@ -97,7 +114,7 @@ func TestCommitDedup(t *testing.T) {
 		}
 		// A retried commit whose first reply was lost finds its row and
 		// does not count the reference twice.
-		again := commit(t, c, "b", "b", "k2")
+		again := retryCommit(t, c, "b", "b", "k2")
 		if !again.DedupHit || again.File.ID != "b" || object(t, c).RefCount != 2 {
 			t.Errorf("repeated commit: %+v, object %+v; want the same row and ref_count 2", again, object(t, c))
 		}
