@@ -175,6 +175,17 @@ type MetaExtractor interface {
 	Extract(ctx context.Context, in *MetaInput) (*Metadata, error)
 }
 
+// TypeChecker is implemented by a MetaExtractor that can apply its type
+// policy (an allow list, rules against mismatched types) from the first
+// bytes of the content alone, as meta.Extractor does. Put calls CheckType
+// as soon as it has read HeadSize bytes of the content (or all of it, if
+// less), with Size and Content unset; an error stops the upload there,
+// before the rest is read, scanned or staged, and Put returns it wrapped.
+// Extract is still called after the upload and may refuse it too.
+type TypeChecker interface {
+	CheckType(ctx context.Context, in *MetaInput) error
+}
+
 // MetaInput is what a MetaExtractor sees of one upload.
 type MetaInput struct {
 	// Name is the file's (sanitized) name, for its extension.

@@ -53,7 +53,10 @@ func (st *staged) ownsBytes() bool { return !st.existing && !st.inline }
 // back; nothing buffers the file). The verdicts (digest, scan) are known
 // before the staged object is closed, so a rejected upload never becomes
 // visible; after the close, the content type and metadata are extracted and
-// the catalogue commits the file in one transaction (see package dedup).
+// the catalogue commits the file in one transaction (see package dedup). An
+// Extractor that implements TypeChecker (meta.Extractor does) applies its
+// type policy as soon as the first HeadSize bytes are read: content it
+// refuses is not read further.
 // Only when the scan of the stream ends with ErrScanIncomplete (the client
 // sent too slowly for the scanner) is the verdict left to a second scan of
 // the complete content after the pass (see rescan): the staged object is
@@ -147,7 +150,19 @@ func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Read
 			return nil, s.translate("put", err)
 		}
 	}
-	st, err := s.pass(ctx, r, limit, want, owner, name, existing, cands, pathCheck)
+	// With an extractor that can, the type policy runs on the first
+	// HeadSize bytes, so that refused content is not read to its end.
+	var typeCheck func(head []byte) error
+	if tc, ok := s.opts.Extractor.(TypeChecker); ok {
+		typeCheck = func(head []byte) error {
+			in := &MetaInput{Name: name, DeclaredType: declaredType(opts), Head: head}
+			if err := tc.CheckType(ctx, in); err != nil {
+				return fmt.Errorf("filestore: put: %w", err)
+			}
+			return nil
+		}
+	}
+	st, err := s.pass(ctx, r, limit, want, owner, name, existing, cands, pathCheck, typeCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +230,12 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 // bytes is kept for the catalogue instead of written. With cands (stored
 // objects of the size the caller declared) it writes nothing while the
 // upload matches one of them, and if the whole upload is one, returns it
-// as existing (see comparer). pathCheck runs before anything is written,
+// as existing (see comparer). typeCheck (nil: none) runs once the head
+// is complete (HeadSize bytes, or the whole content), before that chunk is
+// written. pathCheck runs before anything is written,
 // unless the content is inline. On any error nothing has become visible in
 // the bucket.
-func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string, cands []dedup.StoredObject, pathCheck func() error) (_ *staged, err error) {
+func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byte, owner, name, existing string, cands []dedup.StoredObject, pathCheck func() error, typeCheck func(head []byte) error) (_ *staged, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	key := existing
@@ -367,6 +384,12 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 					head = make([]byte, 0, capacity)
 				}
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
+				if typeCheck != nil && (len(head) == HeadSize || rerr == io.EOF) {
+					if err := typeCheck(head); err != nil {
+						drop(c)
+						return nil, err
+					}
+				}
 			}
 			if compare && store == nil {
 				// The first chunk: if a stored object begins with it,
@@ -629,12 +652,19 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 	}
 }
 
-// commit extracts metadata from the staged content and commits the file.
-func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, name string, opts *PutOptions) (*File, error) {
+// declaredType is the content type the client declared, for the
+// extractor: none when it declared application/octet-stream.
+func declaredType(opts *PutOptions) string {
 	declared := strings.TrimSpace(opts.ContentType)
 	if strings.EqualFold(declared, "application/octet-stream") {
-		declared = ""
+		return ""
 	}
+	return declared
+}
+
+// commit extracts metadata from the staged content and commits the file.
+func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, name string, opts *PutOptions) (*File, error) {
+	declared := declaredType(opts)
 	md := &Metadata{}
 	if s.opts.Extractor == nil {
 		md.ContentType = http.DetectContentType(st.head)

@@ -75,6 +75,34 @@ func New(opts *Options) (*Extractor, error) {
 	return e, nil
 }
 
+// CheckType applies the type policy to in's Name, DeclaredType and Head
+// alone, as Extract does first: the error wraps filestore.ErrTypeNotAllowed
+// or filestore.ErrTypeMismatch, and nil means Extract will not refuse the
+// content for its type. It implements filestore.TypeChecker, so that Put
+// refuses such content after its first HeadSize bytes. A nil in gives an
+// error wrapping filestore.ErrInvalidArgument; ctx is not used.
+func (e *Extractor) CheckType(_ context.Context, in *filestore.MetaInput) error {
+	if in == nil {
+		return fmt.Errorf("meta: check type: nil input: %w", filestore.ErrInvalidArgument)
+	}
+	_, err := e.policy(in)
+	return err
+}
+
+// policy sniffs in.Head's content type and applies the type policy to it.
+func (e *Extractor) policy(in *filestore.MetaInput) (string, error) {
+	ct := typeOctetStream
+	e.recovered(in.Name, "sniff", func() { ct = e.sniff(in.Head) })
+	if err := checkMismatch(in.Name, in.DeclaredType, ct, e.tail); err != nil {
+		return "", err
+	}
+	if len(e.allowed) > 0 && !allowed(e.allowed, ct) {
+		return "", fmt.Errorf("meta: content type %s of %q is not in the allow list %v: %w",
+			ct, in.Name, e.allowed, filestore.ErrTypeNotAllowed)
+	}
+	return ct, nil
+}
+
 // Extract sniffs the content type from in.Head, applies the type policy,
 // then finds the image dimensions and EXIF, reading in.Content beyond Head
 // (range reads, at most MaxRead bytes) where a format needs it.
@@ -94,14 +122,9 @@ func (e *Extractor) Extract(ctx context.Context, in *filestore.MetaInput) (*file
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("meta: extract %q: %w", in.Name, err)
 	}
-	ct := typeOctetStream
-	e.recovered(in.Name, "sniff", func() { ct = e.sniff(in.Head) })
-	if err := checkMismatch(in.Name, in.DeclaredType, ct, e.tail); err != nil {
+	ct, err := e.policy(in)
+	if err != nil {
 		return nil, err
-	}
-	if len(e.allowed) > 0 && !allowed(e.allowed, ct) {
-		return nil, fmt.Errorf("meta: content type %s of %q is not in the allow list %v: %w",
-			ct, in.Name, e.allowed, filestore.ErrTypeNotAllowed)
 	}
 
 	md := &filestore.Metadata{ContentType: ct}
