@@ -130,8 +130,12 @@ start_filestored() { # start_filestored NAME [DATABASE_URL]; FS_EXE and FS_AT pi
 	mkdir -p "$data"
 	local db=()
 	[ -z "${2:-}" ] || db=(--database "$2")
+	# One owner runs every load, 64 uploads at once: no cap on an owner's
+	# uploads in progress (a build older than that flag has none).
+	local cap=()
+	! "$exe" --help 2>&1 | grep -q -- '-uploads-per-user' || cap=(--uploads-per-user 0)
 	start "$1" "$exe" --addr "$addr" --data-dir "$data" "${db[@]+"${db[@]}"}" \
-		--max-size 5GiB --rate-ip 0 --rate-user 0
+		--max-size 5GiB --rate-ip 0 --rate-user 0 "${cap[@]+"${cap[@]}"}"
 	FS_PID=$LAST_PID
 	"$FSB" wait -url "http://$addr/healthz"
 }
