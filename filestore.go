@@ -136,7 +136,9 @@ type Store interface {
 // scanner can scan, one wrapping ErrScanIncomplete when the content came too
 // slowly (it stalled, or did not end within the scanner's time limit), any
 // other for an unreachable, failing or timed-out scanner (Put then applies
-// the scan policy). Cancelling ctx must end Scan promptly.
+// the scan policy). A nil result with a nil error, and a panic in Scan
+// (which Put recovers and logs at error level with its stack), count as
+// the latter. Cancelling ctx must end Scan promptly.
 //
 // Put may call Scan twice for one upload: when the scan of the stream ends
 // with ErrScanIncomplete, Put scans the complete content again after the
@@ -171,6 +173,10 @@ type Pinger interface {
 // commit. It returns an error wrapping ErrTypeNotAllowed or ErrTypeMismatch
 // to reject the content; any other error rejects the upload too, so an
 // extractor should turn unparseable content into partial metadata instead.
+// A nil *Metadata with a nil error rejects the upload with an error that
+// says so, as a scanner's missing verdict does under fail-closed; an
+// extractor that finds nothing returns application/octet-stream and empty
+// Meta.
 type MetaExtractor interface {
 	Extract(ctx context.Context, in *MetaInput) (*Metadata, error)
 }

@@ -301,7 +301,7 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		scanDone = make(chan struct{})
 		go func() {
 			defer close(scanDone)
-			scanRes, scanErr = s.opts.Scanner.Scan(ctx, pr)
+			scanRes, scanErr = s.scan(ctx, pr)
 			pr.CloseWithError(errScanEnded)
 		}()
 		scanSink = s.startSink(func(b []byte) error { _, err := pw.Write(b); return err })
@@ -582,7 +582,7 @@ func (s *Service) rescan(ctx context.Context, st *staged, owner, name string) (S
 		src = io.LimitReader(r, st.size)
 	}
 	content := &errReader{r: src}
-	res, err := s.opts.Scanner.Scan(ctx, content)
+	res, err := s.scan(ctx, content)
 	if content.err != nil && ctx.Err() == nil {
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: rereading the content to scan: %w", ErrUnavailable, content.err)
 	}
@@ -682,7 +682,7 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 		default:
 			content = s.bucket.ReaderAt(ctx, st.key)
 		}
-		md, err = s.opts.Extractor.Extract(ctx, &MetaInput{
+		md, err = s.extract(ctx, &MetaInput{
 			Name: name, DeclaredType: declared, Head: st.head, Size: st.size, Content: content,
 		})
 		if err != nil {
