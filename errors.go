@@ -20,7 +20,8 @@ var (
 	// ErrInvalidName: a name, folder or owner breaks the naming rules.
 	ErrInvalidName = errors.New("filestore: invalid name")
 	// ErrInvalidArgument: a malformed option such as a bad cursor, limit or
-	// digest, or an update with nothing to change.
+	// digest, or an update with nothing to change; from Open and New,
+	// Options (or URLs) they cannot use.
 	ErrInvalidArgument = errors.New("filestore: invalid argument")
 	// ErrTooLarge: the content is larger than the configured maximum size.
 	ErrTooLarge = errors.New("filestore: content too large")

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -23,11 +24,13 @@ type Options struct {
 	// Scanner, when set, scans every upload in the upload pass.
 	Scanner Scanner
 	// ScanPolicy decides what happens when the scanner cannot give a
-	// verdict. Default: FailClosed.
+	// verdict. Default: FailClosed; a value other than FailClosed and
+	// FailOpen gives ErrInvalidArgument.
 	ScanPolicy ScanPolicy
 	// ScanOversize decides what happens to content larger than the scanner
 	// can scan. Default: the scan policy's, OversizeReject under FailClosed
-	// and OversizeUnscanned under FailOpen.
+	// and OversizeUnscanned under FailOpen. A value other than
+	// OversizeReject and OversizeUnscanned gives ErrInvalidArgument.
 	ScanOversize OversizeRule
 
 	// Extractor, when set, decides the content type and finds image
@@ -115,6 +118,19 @@ const (
 	// warning. This is the default under FailOpen.
 	OversizeUnscanned OversizeRule = "unscanned"
 )
+
+// validate refuses the options that withDefaults leaves unusable: a
+// ScanPolicy or ScanOversize other than the constants (a misspelt
+// "fail_open" would be taken for fail-closed by Put).
+func (o Options) validate() error {
+	if o.ScanPolicy != FailClosed && o.ScanPolicy != FailOpen {
+		return fmt.Errorf("%w: Options.ScanPolicy %q is neither %q nor %q", ErrInvalidArgument, o.ScanPolicy, FailClosed, FailOpen)
+	}
+	if o.ScanOversize != OversizeReject && o.ScanOversize != OversizeUnscanned {
+		return fmt.Errorf("%w: Options.ScanOversize %q is neither %q nor %q", ErrInvalidArgument, o.ScanOversize, OversizeReject, OversizeUnscanned)
+	}
+	return nil
+}
 
 // PutOptions adjusts one Put. A nil *PutOptions is the zero value.
 type PutOptions struct {

@@ -61,8 +61,17 @@ var _ Store = (*Service)(nil)
 // meanwhile. A database that cannot be reached is tried again as the
 // retry options allow (RetryAttempts; about 5 s by default), for a server
 // that is still starting; then the error wraps ErrUnavailable.
+//
+// Options Open cannot use give an error wrapping ErrInvalidArgument that
+// names them: a ScanPolicy or ScanOversize other than the constants, a
+// database URL of another scheme than sqlite:// or postgres:// or with
+// parameters that are refused, and a bucket URL that storage.Open refuses
+// (the error wraps storage.ErrInvalidURL too).
 func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	db, err := openDB(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -70,6 +79,9 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize})
 	if err != nil {
 		_ = db.Close()
+		if errors.Is(err, storage.ErrInvalidURL) {
+			return nil, fmt.Errorf("filestore: open bucket: %w: %w", ErrInvalidArgument, err)
+		}
 		return nil, fmt.Errorf("filestore: open bucket: %w", err)
 	}
 	s, err := newService(ctx, db, b, opts)
@@ -106,6 +118,8 @@ func openDB(ctx context.Context, opts Options) (*bun.DB, error) {
 		return db, nil
 	case dedup.IsTransient(err):
 		return nil, fmt.Errorf("filestore: open database: %w: %w", ErrUnavailable, err)
+	case errors.Is(err, dedup.ErrInvalidURL):
+		return nil, fmt.Errorf("filestore: open database: %w: %w", ErrInvalidArgument, err)
 	default:
 		return nil, fmt.Errorf("filestore: open database: %w", err)
 	}
@@ -119,12 +133,16 @@ func openDB(ctx context.Context, opts Options) (*bun.DB, error) {
 // belongs to another); two catalogues racing on an empty bucket are told
 // apart only as far as the bucket's driver honours
 // blob.WriterOptions.IfNotExist (S3 and memblob do; fileblob within one
-// process).
+// process). A nil db or bucket, and options Open refuses, give an error
+// wrapping ErrInvalidArgument before either is used.
 func New(ctx context.Context, db *bun.DB, bucket *blob.Bucket, opts Options) (*Service, error) {
 	if db == nil || bucket == nil {
-		return nil, errors.New("filestore: New needs a database and a bucket")
+		return nil, fmt.Errorf("%w: New needs a database and a bucket", ErrInvalidArgument)
 	}
 	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	return newService(ctx, db, storage.New(bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger}), opts)
 }
 
@@ -228,7 +246,7 @@ func (s *Service) Ping(ctx context.Context) error {
 	if err := s.bucketClaimed(ctx, "bucket"); err != nil {
 		return err
 	}
-	if p, ok := s.opts.Scanner.(Pinger); ok && s.opts.ScanPolicy == FailClosed {
+	if p, ok := s.opts.Scanner.(Pinger); ok && s.opts.ScanPolicy != FailOpen {
 		if err := p.Ping(ctx); err != nil {
 			return fmt.Errorf("filestore: scanner: %w: %w", ErrScannerUnavailable, err)
 		}

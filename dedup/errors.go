@@ -12,4 +12,7 @@ var (
 	// ErrBadCursor: a list cursor that this catalogue did not make, or made
 	// for another listing.
 	ErrBadCursor = errors.New("dedup: malformed cursor")
+	// ErrInvalidURL: OpenDB cannot use the database URL (an unsupported
+	// scheme, or parameters it or the driver refuses).
+	ErrInvalidURL = errors.New("dedup: invalid database URL")
 )

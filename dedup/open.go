@@ -40,6 +40,8 @@ import (
 // (a '%' or '#' in it is no escape and no fragment). Earlier builds let
 // SQLite decode %XX and end the path at '#': a PATH whose file does not
 // exist while that other file does is refused, naming both.
+// A URL of another scheme, or whose parameters OpenDB or pgx refuse,
+// gives an error wrapping ErrInvalidURL.
 // The caller closes the returned *bun.DB.
 func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	switch {
@@ -52,7 +54,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		}
 		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("dedup: postgres url: %w", err)
+			return nil, fmt.Errorf("%w: postgres url: %w", ErrInvalidURL, err)
 		}
 		// bun writes the arguments into the SQL text, so every statement
 		// is new to pgx: its default mode would prepare (and cache) each
@@ -77,7 +79,7 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		}
 		return db, nil
 	default:
-		return nil, fmt.Errorf("dedup: unsupported database url %q (want sqlite:// or postgres://)", redact.URL(rawURL))
+		return nil, fmt.Errorf("%w: unsupported scheme in %q (want sqlite:// or postgres://)", ErrInvalidURL, redact.URL(rawURL))
 	}
 }
 
@@ -114,7 +116,7 @@ func pgParams(rawURL string) (_ string, maxConns int, timeoutSet bool, _ error) 
 	}
 	n, err := strconv.Atoi(q.Get("pool_max_conns"))
 	if err != nil || n < 1 {
-		return "", 0, false, fmt.Errorf("dedup: postgres url: pool_max_conns %q is not a positive number", q.Get("pool_max_conns"))
+		return "", 0, false, fmt.Errorf("%w: postgres url: pool_max_conns %q is not a positive number", ErrInvalidURL, q.Get("pool_max_conns"))
 	}
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
@@ -143,7 +145,7 @@ func checkLegacyPath(path string) error {
 func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	path, query, _ := strings.Cut(path, "?")
 	if path == "" {
-		return nil, fmt.Errorf("dedup: sqlite url needs a path")
+		return nil, fmt.Errorf("%w: sqlite:// needs a path", ErrInvalidURL)
 	}
 	params := url.Values{}
 	params.Add("_pragma", "busy_timeout(15000)")
