@@ -12,6 +12,8 @@ var (
 	// ErrBadCursor: a list cursor that this catalogue did not make, or made
 	// for another listing.
 	ErrBadCursor = errors.New("dedup: malformed cursor")
+	// ErrBadLimit: a list page size below 1.
+	ErrBadLimit = errors.New("dedup: page size below 1")
 	// ErrInvalidURL: OpenDB cannot use the database URL (an unsupported
 	// scheme, or parameters it or the driver refuses).
 	ErrInvalidURL = errors.New("dedup: invalid database URL")

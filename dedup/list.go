@@ -23,7 +23,7 @@ type ListQuery struct {
 	Query string
 	// Trash lists only trashed files instead of only live ones.
 	Trash bool
-	// Limit is the page size (positive).
+	// Limit is the page size; below 1, List fails with ErrBadLimit.
 	Limit int
 	// Cursor is a previous page's next cursor, or "".
 	Cursor string
@@ -80,8 +80,12 @@ func decodeCursor(s string) (*cursor, error) {
 // order is a keyset: files inserted before the cursor's position are never
 // shown later, and a file that keeps its folder and name is shown once; one
 // renamed or moved past the cursor during the listing is shown again at its
-// new place. ErrBadCursor for a cursor this package did not make.
+// new place. ErrBadCursor for a cursor this package did not make,
+// ErrBadLimit for a q.Limit below 1 (there is no default page size here).
 func (c *Catalog) List(ctx context.Context, owner string, q ListQuery) ([]*File, string, error) {
+	if q.Limit < 1 {
+		return nil, "", fmt.Errorf("%w: %d", ErrBadLimit, q.Limit)
+	}
 	var after *cursor
 	if q.Cursor != "" {
 		var err error

@@ -560,3 +560,38 @@ func TestLiveObjectOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestListLimit: a page size below 1 is refused with ErrBadLimit, whether
+// or not the owner has files. Before, a Limit of 0 panicked (index out of
+// range) when the owner had a file, and so did any negative Limit.
+func TestListLimit(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, _ string, c *dedup.Catalog) {
+		commit(t, c, "a", "a", "k1")
+		tests := []struct {
+			owner string
+			limit int
+			want  []string // ids; nil with wantErr
+			err   error
+		}{
+			{"o", 1, []string{"a"}, nil},
+			{"o", 0, nil, dedup.ErrBadLimit},
+			{"o", -1, nil, dedup.ErrBadLimit},
+			{"nobody", 0, nil, dedup.ErrBadLimit},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s %d", tt.owner, tt.limit), func(t *testing.T) {
+				files, next, err := c.List(context.Background(), tt.owner, dedup.ListQuery{Limit: tt.limit})
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("List: %v, want %v", err, tt.err)
+				}
+				var ids []string
+				for _, f := range files {
+					ids = append(ids, f.ID)
+				}
+				if diff := cmp.Diff(tt.want, ids); diff != "" || next != "" {
+					t.Errorf("List: ids (-want +got):\n%s, next cursor %q", diff, next)
+				}
+			})
+		}
+	})
+}
