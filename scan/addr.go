@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 
 	"github.com/filestore-go/filestore"
 )
@@ -17,8 +18,8 @@ type endpoint struct {
 	address string // host:port or socket path
 }
 
-// parseAddr parses "tcp://host[:port]" (port 3310 when absent) or
-// "unix:///absolute/path". Anything else is an error wrapping
+// parseAddr parses "tcp://host[:port]" (port 1-65535, 3310 when absent)
+// or "unix:///absolute/path". Anything else is an error wrapping
 // filestore.ErrInvalidArgument.
 func parseAddr(addr string) (endpoint, error) {
 	u, err := url.Parse(addr)
@@ -42,6 +43,9 @@ func parseAddr(addr string) (endpoint, error) {
 		}
 		if port == "" {
 			port = defaultPort
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return bad("port " + port + " is outside 1-65535")
 		}
 		return endpoint{network: "tcp", address: net.JoinHostPort(host, port)}, nil
 	case "unix":

@@ -57,8 +57,8 @@ var (
 	_ filestore.Pinger  = (*ClamAV)(nil)
 )
 
-// New returns a ClamAV for the clamd at addr: "tcp://host:port" (port 3310
-// when absent) or "unix:///path/to/clamd.sock". A nil opts uses the defaults
+// New returns a ClamAV for the clamd at addr: "tcp://host:port" (port
+// 1-65535, 3310 when absent) or "unix:///path/to/clamd.sock". A nil opts uses the defaults
 // of Options. It does not contact clamd (call Ping for that); a malformed
 // address or option gives an error wrapping filestore.ErrInvalidArgument.
 func New(addr string, opts *Options) (*ClamAV, error) {

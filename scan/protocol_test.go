@@ -175,6 +175,13 @@ func TestParseAddr(t *testing.T) {
 		{"http://127.0.0.1:3310", outcome{Sentinel: invalid}},
 		{"", outcome{Sentinel: invalid}},
 		{"tcp://%zz", outcome{Sentinel: invalid}},
+		{"tcp://127.0.0.1:65535", outcome{Value: "tcp 127.0.0.1:65535"}},
+		{"tcp://127.0.0.1:1", outcome{Value: "tcp 127.0.0.1:1"}},
+		{"tcp://127.0.0.1:99999", outcome{Sentinel: invalid}},
+		{"tcp://127.0.0.1:65536", outcome{Sentinel: invalid}},
+		{"tcp://127.0.0.1:0", outcome{Sentinel: invalid}},
+		{"tcp://127.0.0.1:00", outcome{Sentinel: invalid}},
+		{"tcp://[::1]:99999", outcome{Sentinel: invalid}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
