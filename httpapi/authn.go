@@ -14,11 +14,18 @@ import (
 // /v1 route before anything else.
 //
 // Authenticate returns the caller, or an error: one wrapping
-// auth.ErrNoToken when the request carries no credentials (401 with
-// "WWW-Authenticate: Bearer"), one wrapping auth.ErrInvalidToken when they
-// are wrong (401 with error="invalid_token"), any other when it could not
-// decide (mapped like a Store error: 503 for filestore.ErrUnavailable, else
-// 500). It must not read the request body.
+// auth.ErrNoToken when the request carries no credentials (401), one
+// wrapping auth.ErrInvalidToken when they are wrong (401), any other when
+// it could not decide (mapped like a Store error: 503 for
+// filestore.ErrUnavailable, else 500). A caller without the route's scope
+// gets 403. It must not read the request body.
+//
+// The 401 and 403 answers of JWT's Authenticator speak of bearer tokens
+// and carry RFC 6750's challenges ("WWW-Authenticate: Bearer", with
+// error="invalid_token" when a token was sent, error="insufficient_scope"
+// on a 403). Those of any other Authenticator, whose credentials need not
+// be bearer tokens, have neutral details ("the credentials are invalid")
+// and no WWW-Authenticate header.
 type Authenticator interface {
 	Authenticate(r *http.Request) (*auth.Caller, error)
 }
@@ -39,18 +46,55 @@ type TokenVerifier interface {
 // auth.ErrNoToken; a malformed header, more than one, or a token v refuses
 // gives auth.ErrInvalidToken. The request's context bounds v.Verify.
 func JWT(v TokenVerifier) Authenticator {
-	return AuthenticatorFunc(func(r *http.Request) (*auth.Caller, error) {
-		if len(r.Header.Values("Authorization")) > 1 {
-			// Authorization is no list: a proxy in front may have
-			// checked, or will log, another line than this one.
-			return nil, fmt.Errorf("%w: more than one Authorization header", auth.ErrInvalidToken)
-		}
-		tok, err := auth.BearerToken(r.Header.Get("Authorization"))
-		if err != nil {
-			return nil, err
-		}
-		return v.Verify(r.Context(), tok)
-	})
+	return jwtAuthenticator{v: v}
+}
+
+// jwtAuthenticator is JWT's Authenticator; authenticate answers its
+// refusals with Bearer challenges.
+type jwtAuthenticator struct{ v TokenVerifier }
+
+func (j jwtAuthenticator) Authenticate(r *http.Request) (*auth.Caller, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Authorization is no list: a proxy in front may have
+		// checked, or will log, another line than this one.
+		return nil, fmt.Errorf("%w: more than one Authorization header", auth.ErrInvalidToken)
+	}
+	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	return j.v.Verify(r.Context(), tok)
+}
+
+// refuse answers a request that a, the Handler's Authenticator, refused:
+// 401 for err (wrapping auth.ErrNoToken or auth.ErrInvalidToken), or 403
+// for a nil err (the caller lacks scope). The refusals of JWT's
+// Authenticator carry RFC 6750's Bearer challenges and speak of tokens;
+// those of any other carry no WWW-Authenticate header and neutral details.
+func refuse(w http.ResponseWriter, r *http.Request, a Authenticator, err error, scope string) {
+	_, bearer := a.(jwtAuthenticator)
+	status, code := http.StatusUnauthorized, codeUnauthorized
+	var challenge, detail string
+	switch {
+	case errors.Is(err, auth.ErrNoToken) && bearer:
+		challenge, detail = "Bearer", "a bearer token is required"
+	case errors.Is(err, auth.ErrNoToken):
+		detail = "credentials are required"
+	case err != nil && bearer:
+		challenge, detail = `Bearer error="invalid_token"`, "the bearer token is invalid or expired"
+	case err != nil:
+		detail = "the credentials are invalid"
+	case bearer:
+		status, code = http.StatusForbidden, codeForbidden
+		challenge, detail = `Bearer error="insufficient_scope", scope="`+scope+`"`, "the token lacks the "+scope+" scope"
+	default:
+		status, code = http.StatusForbidden, codeForbidden
+		detail = "the caller lacks the " + scope + " scope"
+	}
+	if challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	writeProblem(w, r, status, code, detail)
 }
 
 // authenticate runs the Authenticator and checks the caller has scope. It
@@ -59,15 +103,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, scope str
 	info := infoFrom(r.Context())
 	c, err := h.cfg.Auth.Authenticate(r)
 	switch {
-	case errors.Is(err, auth.ErrNoToken):
+	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
 		info.err = err
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeProblem(w, r, http.StatusUnauthorized, codeUnauthorized, "a bearer token is required")
-		return nil
-	case errors.Is(err, auth.ErrInvalidToken):
-		info.err = err
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		writeProblem(w, r, http.StatusUnauthorized, codeUnauthorized, "the bearer token is invalid or expired")
+		refuse(w, r, h.cfg.Auth, err, scope)
 		return nil
 	case err != nil:
 		writeError(w, r, err)
@@ -78,8 +116,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, scope str
 	}
 	info.owner = c.Owner
 	if !c.Has(scope) {
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-		writeProblem(w, r, http.StatusForbidden, codeForbidden, "the token lacks the "+scope+" scope")
+		refuse(w, r, h.cfg.Auth, nil, scope)
 		return nil
 	}
 	return c

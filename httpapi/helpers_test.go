@@ -314,6 +314,18 @@ func wantProblem(t testing.TB, res *response, status int, code string) {
 	}
 }
 
+// detailOf returns the detail of a problem answer.
+func detailOf(t testing.TB, res *response) string {
+	t.Helper()
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(res.body, &p); err != nil {
+		t.Fatalf("decode problem %s: %v", res.body, err)
+	}
+	return p.Detail
+}
+
 // blobFiles lists the regular files under the bucket directory.
 func (e *env) blobFiles() []string {
 	e.t.Helper()
