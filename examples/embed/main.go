@@ -1,6 +1,7 @@
 // Command embed uses filestore as a library, without HTTP: it opens a Store
 // over SQLite and a local directory, stores a file, lists, reads, renames,
-// trashes, restores and purges it.
+// trashes, restores and purges it. It purges everything it stored before
+// it ends, so that a run over the same directory does and prints the same.
 //
 //	go run ./examples/embed [-dir ./embed-data]
 package main
@@ -56,7 +57,8 @@ func run(ctx context.Context, dir string, out io.Writer) (err error) {
 	fmt.Fprintf(out, "stored %s/%s: %d bytes, %s, sha256 %s…\n", f.Folder, f.Name, f.Size, f.ContentType, f.SHA256[:12])
 
 	// The same bytes under another name are stored once.
-	if _, err := store.Put(ctx, owner, "notes", "copy.txt", strings.NewReader("Hello, filestore!\n"), &filestore.PutOptions{Overwrite: true}); err != nil {
+	cp, err := store.Put(ctx, owner, "notes", "copy.txt", strings.NewReader("Hello, filestore!\n"), &filestore.PutOptions{Overwrite: true})
+	if err != nil {
 		return fmt.Errorf("put copy: %w", err)
 	}
 	page, err := store.List(ctx, owner, &filestore.ListOptions{Folder: "notes"})
@@ -114,5 +116,10 @@ func run(ctx context.Context, dir string, out io.Writer) (err error) {
 		return fmt.Errorf("stats: %w", err)
 	}
 	fmt.Fprintf(out, "after purge: %d file(s), %d object(s)\n", st.Files, st.Objects)
+	// The copy goes too: with nothing left, the next run starts as this
+	// one did (its Overwrite of copy.txt would trash this one's).
+	if err := store.Purge(ctx, owner, cp.ID); err != nil {
+		return fmt.Errorf("purge copy: %w", err)
+	}
 	return nil
 }
