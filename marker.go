@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/filestore-go/filestore/storage"
@@ -50,7 +51,8 @@ func (s *Service) claimBucket(ctx context.Context) error {
 }
 
 // unmarkedBucketIsOurs refuses a bucket without a marker whose object key
-// space holds keys while the catalogue has no object: written by a build
+// space holds keys (other than a killed writer's temporary files) while
+// the catalogue has no object: written by a build
 // before markers for another catalogue, whose objects this Store's Collect
 // would delete. A catalogue with objects adopts its bucket (an upgrade).
 func (s *Service) unmarkedBucketIsOurs(ctx context.Context) error {
@@ -61,6 +63,11 @@ func (s *Service) unmarkedBucketIsOurs(ctx context.Context) error {
 	var first string
 	errFound := errors.New("found")
 	err = s.bucket.List(ctx, func(key string, _ time.Time, _ int64) error {
+		if strings.HasSuffix(key, ".tmp") {
+			// What a writer killed mid-write left in a file:// bucket:
+			// never a committed object, of this catalogue or another.
+			return nil
+		}
 		first = key
 		return errFound
 	})

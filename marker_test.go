@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -309,5 +310,80 @@ func TestBucketWithoutConditionalWrites(t *testing.T) {
 	}
 	if got := readAll(t, a, "alice", f.ID); !bytes.Equal(got, data) {
 		t.Errorf("first catalogue's file: %d bytes, want its %d", len(got), len(data))
+	}
+}
+
+// TestPutIntoUnclaimedBucket: a Store whose bucket could not be asked at
+// Open stores nothing until its marker has been checked (ErrUnavailable),
+// and nothing at all when the marker names another catalogue
+// (ErrBucketInUse). Before, Put wrote into such a bucket and acknowledged
+// the file, whose object the bucket's own catalogue's Collect then deleted
+// as an abandoned upload (found by the crash review: "acknowledged upload
+// lost").
+func TestPutIntoUnclaimedBucket(t *testing.T) {
+	ctx := context.Background()
+	mem := memblob.OpenBucket(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	if err := mem.WriteAll(ctx, storage.MarkerKey, []byte(`{"catalog":"another"}`+"\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	in := faults.New()
+	in.Arm(faults.Rule{Op: faults.OpNewReader, Match: func(key string) bool { return key == storage.MarkerKey }, Times: faults.Forever})
+	st, err := filestore.New(ctx, openSQLite(t), faults.OpenBucket(mem, in), filestore.Options{Logger: quietLogger(), RetryAttempts: 1, InlineMax: -1})
+	if err != nil {
+		t.Fatalf("New with the bucket unreachable: %v, want a Store", err)
+	}
+	defer st.Close()
+	data := filestoretest.Content(3, 200<<10)
+	if f, err := st.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil); !errors.Is(err, filestore.ErrUnavailable) {
+		t.Errorf("Put before the marker is checked = %+v, %v; want ErrUnavailable", f, err)
+	}
+	in.Disarm()
+	if f, err := st.Put(ctx, "alice", "", "a.bin", bytes.NewReader(data), nil); !errors.Is(err, filestore.ErrBucketInUse) {
+		t.Errorf("Put into another catalogue's bucket = %+v, %v; want ErrBucketInUse", f, err)
+	}
+	var keys []string
+	iter := mem.List(nil)
+	for {
+		obj, err := iter.Next(ctx)
+		if err != nil {
+			break
+		}
+		keys = append(keys, obj.Key)
+	}
+	if len(keys) != 1 || keys[0] != storage.MarkerKey {
+		t.Errorf("bucket keys %q, want only the marker", keys)
+	}
+}
+
+// TestUnmarkedBucketWithCrashLeftovers: a file:// bucket from before
+// markers that holds only what a killed writer left (a ".tmp" file) is
+// adopted by a catalogue with no objects, which writes its marker, and
+// Collect then removes the leftover. Before, the leftover counted as
+// another catalogue's object: the upgrade of a deployment whose last
+// upload was killed mid-body was refused with ErrBucketInUse.
+func TestUnmarkedBucketWithCrashLeftovers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, "blobs", "o", "2f", "2f860000000000000000000000000000-t86400000.18ecdcf835be1960.tmp")
+	if err := os.MkdirAll(filepath.Dir(leftover), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftover, []byte("half an upload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := openURLs(t, filestore.Options{Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs")})
+	if err := st.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", storage.MarkerKey)); err != nil {
+		t.Errorf("no marker after adoption: %v", err)
+	}
+	res, err := st.Collect(ctx, &filestore.CollectOptions{StagingTTL: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover after Collect (%+v): %v, want it removed", res, err)
 	}
 }

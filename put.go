@@ -65,6 +65,11 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	// Only into a bucket known to be this catalogue's: another's Collect
+	// would delete what it stored (one atomic load once claimed).
+	if err := s.bucketClaimed(ctx, "put"); err != nil {
+		return nil, err
+	}
 	pctx, cancel := s.whileOpen(ctx)
 	defer cancel()
 	f, err := s.put(pctx, owner, folder, name, r, opts)
