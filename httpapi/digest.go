@@ -45,7 +45,8 @@ func parseDigests(h http.Header) (digests, error) {
 
 // parseContentDigest parses an RFC 9530 Content-Digest field (an RFC 8941
 // dictionary of byte sequences) and returns its sha-256 member as hex, or
-// "" when it has none.
+// "" when it has none. The member's base64 may lack its padding ("=");
+// other than that it must be canonical and decode to 32 bytes.
 func parseContentDigest(v string) (string, error) {
 	errBad := badRequest("Content-Digest must look like sha-256=:<base64 of 32 bytes>:")
 	if strings.TrimSpace(v) == "" {
@@ -66,7 +67,13 @@ func parseContentDigest(v string) (string, error) {
 		if key != "sha-256" {
 			continue
 		}
-		raw, err := base64.StdEncoding.Strict().DecodeString(value[1 : len(value)-1])
+		b64, enc := value[1:len(value)-1], base64.StdEncoding.Strict()
+		if !strings.HasSuffix(b64, "=") {
+			// RFC 8941 4.2.7: a parser should not fail when the
+			// padding is absent.
+			enc = base64.RawStdEncoding.Strict()
+		}
+		raw, err := enc.DecodeString(b64)
 		if err != nil || len(raw) != 32 {
 			return "", errBad
 		}
