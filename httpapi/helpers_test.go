@@ -302,7 +302,8 @@ func problemOf(t testing.TB, res *response) problemBody {
 	return p.problemBody
 }
 
-// wantProblem checks res is the problem (status, code).
+// wantProblem checks res is the problem (status, code), and that a 503
+// carries Retry-After: 5.
 func wantProblem(t testing.TB, res *response, status int, code string) {
 	t.Helper()
 	want := problemBody{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code}
@@ -311,6 +312,9 @@ func wantProblem(t testing.TB, res *response, status int, code string) {
 	}
 	if diff := cmp.Diff(want, problemOf(t, res)); diff != "" {
 		t.Errorf("problem (-want +got):\n%s", diff)
+	}
+	if got := res.header.Get("Retry-After"); status == http.StatusServiceUnavailable && got != "5" {
+		t.Errorf("a 503 with Retry-After %q, want 5", got)
 	}
 }
 

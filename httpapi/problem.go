@@ -45,8 +45,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, c.status, c.code, c.detail)
 }
 
-// writeProblem answers r with a problem. A HEAD request gets the headers
-// only.
+// retryAfterUnavailable is the Retry-After, in seconds, of every 503: a
+// dependency (database, bucket, scanner) that does not answer, a server
+// shutting down, a request out of time. By then the Store has tried a
+// transient failure again for about 5 s (filestored's default retry
+// options, sized for a restart of PostgreSQL or the S3 server), so a
+// client that waits as long gives the dependency as much time again; and
+// /readyz pings afresh after a second.
+const retryAfterUnavailable = "5"
+
+// writeProblem answers r with a problem; a 503 carries Retry-After (see
+// retryAfterUnavailable). A HEAD request gets the headers only.
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
 	p := problem{
 		Type:   "about:blank",
@@ -73,6 +82,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, deta
 	h.Del("Content-Security-Policy")
 	h.Del("ETag")
 	h.Del("Last-Modified")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfterUnavailable)
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
