@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
@@ -117,17 +121,15 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *auth.Caller) e
 // maxJSONBody bounds the JSON body of PATCH.
 const maxJSONBody = 64 << 10
 
-// updateBody is the body of PATCH /v1/files/{id}; a null field is absent.
-type updateBody struct {
-	Name   *string `json:"name"`
-	Folder *string `json:"folder"`
-}
-
-// update serves PATCH /v1/files/{id}.
+// update serves PATCH /v1/files/{id}: a JSON body (see parseUpdate).
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	id, err := fileID(r)
 	if err != nil {
 		return err
+	}
+	if !jsonType(r.Header.Get("Content-Type")) {
+		return &httpError{status: http.StatusUnsupportedMediaType, code: codeUnsupportedType,
+			detail: "the body must be JSON, sent with Content-Type: application/json"}
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(infoFrom(r.Context()).raw, r.Body, maxJSONBody))
 	if err != nil {
@@ -136,24 +138,134 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 		}
 		return badRequest("the request body could not be read")
 	}
-	var u updateBody
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&u); err != nil {
-		return badRequest(`the body must be a JSON object {"name": "...", "folder": "..."}`)
+	u, err := parseUpdate(raw)
+	if err != nil {
+		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("the body must hold one JSON object")
-	}
-	if u.Name == nil && u.Folder == nil {
-		return badRequest("give name, folder or both")
-	}
-	f, err := h.store.Update(r.Context(), c.Owner, id, filestore.Update{Name: u.Name, Folder: u.Folder})
+	f, err := h.store.Update(r.Context(), c.Owner, id, u)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, r, http.StatusOK, fileJSON(f))
 	return nil
+}
+
+// jsonType reports whether the Content-Type ct is a JSON media type:
+// application/json or application/<something>+json, parameters allowed.
+func jsonType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	sub, ok := strings.CutPrefix(mt, "application/")
+	return ok && (sub == "json" || len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
+}
+
+// parseUpdate reads the body of PATCH: one JSON object whose members are
+// "name" and "folder", spelled exactly so, each at most once, each a
+// string or null (null is absent); anything else is 400 bad_request, as is
+// an object with neither. encoding/json alone would match keys whatever
+// their case, let a repeated key win and turn bytes that are not UTF-8, or
+// an escaped surrogate that is not half of a pair, into U+FFFD: such a
+// name or folder is 400 invalid_name here, as on upload, never stored
+// rewritten. A U+FFFD the body holds itself is kept.
+func parseUpdate(raw []byte) (filestore.Update, error) {
+	var u filestore.Update
+	errShape := badRequest(`the body must be a JSON object {"name": "...", "folder": "..."}, each member at most once`)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return u, errShape
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return u, errShape
+		}
+		key, _ := t.(string)
+		var field **string
+		switch key {
+		case "name":
+			field = &u.Name
+		case "folder":
+			field = &u.Folder
+		default:
+			return u, errShape
+		}
+		if seen[key] {
+			return u, errShape
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return u, errShape
+		}
+		switch {
+		case string(v) == "null":
+			continue
+		case v[0] != '"':
+			return u, errShape
+		case !validJSONString(v):
+			return u, &httpError{status: http.StatusBadRequest, code: codeInvalidName,
+				detail: "the " + key + " is not valid Unicode (UTF-8, with no unpaired surrogate escape)"}
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return u, errShape
+		}
+		*field = &s
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return u, errShape
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return u, badRequest("the body must hold one JSON object")
+	}
+	if u.Name == nil && u.Folder == nil {
+		return u, badRequest("give name, folder or both")
+	}
+	return u, nil
+}
+
+// validJSONString reports whether the JSON string literal s (quotes
+// included) is valid Unicode: its bytes are UTF-8, and each \u escape of a
+// surrogate is a high one followed by an escaped low one.
+func validJSONString(s []byte) bool {
+	if !utf8.Valid(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if i == len(s) || s[i] != 'u' {
+			continue
+		}
+		r := hexRune(s[i+1:])
+		i += 4
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if i+2 >= len(s) || s[i+1] != '\\' || s[i+2] != 'u' ||
+			utf16.DecodeRune(r, hexRune(s[i+3:])) == utf8.RuneError {
+			return false
+		}
+		i += 6
+	}
+	return true
+}
+
+// hexRune reads the 4 hex digits at the start of b, or returns -1.
+func hexRune(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 // delete serves DELETE /v1/files/{id}[?permanent=true].

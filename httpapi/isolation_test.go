@@ -79,7 +79,7 @@ func TestIsolation(t *testing.T) {
 					path := strings.ReplaceAll(rt.path, "{id}", id)
 					var res *response
 					if body != nil {
-						res = e.do(rt.method, path, bob, body)
+						res = e.do(rt.method, path, bob, body, "Content-Type", "application/json")
 					} else {
 						res = e.do(rt.method, path, bob, nil)
 					}

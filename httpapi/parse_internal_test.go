@@ -235,3 +235,34 @@ func TestFixRange(t *testing.T) {
 		}
 	}
 }
+
+func TestValidJSONString(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{`"a.txt"`, true},
+		{`""`, true},
+		{`"\ud83d\ude00"`, true},
+		{`"\uD83D\uDE00"`, true},
+		{`"\ufffd"`, true},
+		{"\"\xef\xbf\xbd\"", true},
+		{`"\\ud800"`, true}, // a backslash, then the letters "ud800"
+		{`"\\\ud800"`, false},
+		{`"\n\u00e9\"\/"`, true},
+		{"\"\xff\"", false},
+		{"\"\xed\xa0\x80\"", false}, // a surrogate encoded as UTF-8
+		{`"\ud800"`, false},
+		{`"\udfff"`, false},
+		{`"\ude00\ud83d"`, false},
+		{`"\ud83d\ud83d"`, false},
+		{`"\ud83dx\ude00"`, false},
+		{`"\ud83d\n"`, false},
+	}
+	for _, tt := range tests {
+		if got := validJSONString([]byte(tt.s)); got != tt.want {
+			t.Errorf("validJSONString(%s) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+

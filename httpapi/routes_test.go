@@ -128,7 +128,9 @@ func TestFileLifecycle(t *testing.T) {
 			}
 			path := strings.ReplaceAll(s.path, "{id}", f.ID)
 			var res *response
-			if body != nil {
+			if body != nil && s.method == "PATCH" {
+				res = e.do(s.method, path, tok, body, "Content-Type", "application/json")
+			} else if body != nil {
 				res = e.do(s.method, path, tok, body)
 			} else {
 				res = e.do(s.method, path, tok, nil)

@@ -69,6 +69,9 @@ func TestThreeServersOneTruth(t *testing.T) {
 			return 0, nil
 		}
 		req.Header.Set("Authorization", "Bearer "+tokens[owner])
+		if method == "PATCH" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		res, err := client.Do(req)
 		if err != nil {
 			t.Errorf("%s %s: %v", method, path, err)
@@ -168,7 +171,7 @@ func TestThreeServersOneTruth(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	if ops["purge 204"] == 0 || ops["download 200"] == 0 || ops["gc 200"] == 0 {
+	if ops["purge 204"] == 0 || ops["download 200"] == 0 || ops["rename 200"] == 0 || ops["gc 200"] == 0 {
 		t.Fatalf("the run exercised too little: %v", ops)
 	}
 
