@@ -38,6 +38,7 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 	}
 	defer rc.Close()
 
+	r = joinConditionals(r)
 	hdr := w.Header()
 	hdr.Set("ETag", `"`+f.SHA256+`"`)
 	hdr.Set("Content-Type", f.ContentType)

@@ -121,10 +121,15 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *auth.Caller) e
 // maxJSONBody bounds the JSON body of PATCH.
 const maxJSONBody = 64 << 10
 
-// update serves PATCH /v1/files/{id}: a JSON body (see parseUpdate).
+// update serves PATCH /v1/files/{id}: a JSON body (see parseUpdate) under
+// the file's preconditions (see checkPreconditions).
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	id, err := fileID(r)
 	if err != nil {
+		return err
+	}
+	// Before the body is looked at (RFC 9110 13.2.1).
+	if err := h.checkPreconditions(r, c.Owner, id, true); err != nil {
 		return err
 	}
 	if !jsonType(r.Header.Get("Content-Type")) {
@@ -268,7 +273,8 @@ func hexRune(b []byte) rune {
 	return rune(n)
 }
 
-// delete serves DELETE /v1/files/{id}[?permanent=true].
+// delete serves DELETE /v1/files/{id}[?permanent=true], under the file's
+// preconditions (see checkPreconditions).
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	id, err := fileID(r)
 	if err != nil {
@@ -276,6 +282,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	}
 	permanent, err := boolParam(r.URL.Query(), "permanent")
 	if err != nil {
+		return err
+	}
+	if err := h.checkPreconditions(r, c.Owner, id, false); err != nil {
 		return err
 	}
 	if permanent {
@@ -290,10 +299,14 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	return nil
 }
 
-// restore serves POST /v1/files/{id}/restore.
+// restore serves POST /v1/files/{id}/restore, under the file's
+// preconditions (see checkPreconditions).
 func (h *Handler) restore(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	id, err := fileID(r)
 	if err != nil {
+		return err
+	}
+	if err := h.checkPreconditions(r, c.Owner, id, false); err != nil {
 		return err
 	}
 	f, err := h.store.Restore(r.Context(), c.Owner, id)

@@ -266,3 +266,32 @@ func TestValidJSONString(t *testing.T) {
 	}
 }
 
+func TestETagMatch(t *testing.T) {
+	const etag = `"abc"`
+	tests := []struct {
+		list         string
+		strong, weak bool // the outcome of If-Match's and If-None-Match's comparison
+	}{
+		{`"abc"`, true, true},
+		{`W/"abc"`, false, true},
+		{`*`, true, true},
+		{` "x" , "abc" `, true, true},
+		{`"x",,"abc"`, true, true},
+		{`"x", W/"abc"`, false, true},
+		{`"x"`, false, false},
+		{`"ab"`, false, false},
+		{`abc`, false, false},
+		{`"x" junk, "abc"`, false, false},
+		{`"a,b", "abc"`, true, true},
+		{`"abc`, false, false},
+		{``, false, false},
+	}
+	for _, tt := range tests {
+		if got := etagMatch(tt.list, etag, false); got != tt.strong {
+			t.Errorf("etagMatch(%q, strong) = %v, want %v", tt.list, got, tt.strong)
+		}
+		if got := etagMatch(tt.list, etag, true); got != tt.weak {
+			t.Errorf("etagMatch(%q, weak) = %v, want %v", tt.list, got, tt.weak)
+		}
+	}
+}

@@ -55,6 +55,11 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	if err != nil {
 		return err
 	}
+	createOnly, err := uploadConditions(r.Header)
+	if err != nil {
+		return err
+	}
+	overwrite = overwrite && !createOnly
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return &httpError{status: http.StatusUnsupportedMediaType, code: codeUnsupportedType,
 			detail: "Content-Encoding " + ce + " is not supported; send the bytes as they are"}
@@ -175,12 +180,17 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 
 // put calls Store.Put with content and answers 201 with the File, or the
 // error: the body's own failure (too large, cut off, malformed, digest)
-// comes before the Store's.
+// comes before the Store's, and a taken path is 412 under If-None-Match: *.
 func (h *Handler) put(w http.ResponseWriter, r *http.Request, owner, folder, name string, content io.Reader, body *uploadBody, opts *filestore.PutOptions) error {
 	f, err := h.store.Put(r.Context(), owner, folder, name, content, opts)
 	h.metrics.observeUpload(f, err)
 	if err != nil {
-		return body.failure(err)
+		err = body.failure(err)
+		if createOnly, _ := uploadConditions(r.Header); createOnly && errors.Is(err, filestore.ErrConflict) {
+			return &httpError{status: http.StatusPreconditionFailed, code: codePreconditionFailed,
+				detail: "a live file already has this folder and name (If-None-Match: *); nothing was stored", err: err}
+		}
+		return err
 	}
 	w.Header().Set("Location", "/v1/files/"+f.ID)
 	writeJSON(w, r, http.StatusCreated, fileJSON(f))
