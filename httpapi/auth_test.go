@@ -242,3 +242,48 @@ func TestJWTDetails(t *testing.T) {
 		})
 	}
 }
+
+// keyAuthenticator is an Authenticator of X-API-Key headers that names its
+// scheme.
+type keyAuthenticator map[string]*auth.Caller
+
+func (k keyAuthenticator) Authenticate(r *http.Request) (*auth.Caller, error) {
+	key := r.Header.Get("X-API-Key")
+	switch {
+	case key == "":
+		return nil, auth.ErrNoToken
+	case k[key] == nil:
+		return nil, auth.ErrInvalidToken
+	}
+	return k[key], nil
+}
+
+func (keyAuthenticator) Challenge() string { return `APIKey realm="filestore"` }
+
+// TestAuthenticatorChallenge: the 401s of an Authenticator that is a
+// Challenger carry its challenge (RFC 9110 wants one on every 401); its
+// 403s and successes carry none. Before, a custom Authenticator's 401s had
+// no WWW-Authenticate header at all.
+func TestAuthenticatorChallenge(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: httpapi.Config{Auth: keyAuthenticator{"k-alice": {Owner: "alice", Scopes: []string{auth.ScopeRead}}}}})
+	tests := []struct {
+		key, method string
+		status      int
+		challenge   string
+	}{
+		{"", "GET", 401, `APIKey realm="filestore"`},
+		{"nope", "GET", 401, `APIKey realm="filestore"`},
+		{"k-alice", "POST", 403, ""},
+		{"k-alice", "GET", 200, ""},
+	}
+	for _, tt := range tests {
+		path := "/v1/files"
+		if tt.method == "POST" {
+			path += "?name=x.txt"
+		}
+		res := e.do(tt.method, path, "", strings.NewReader("x"), "X-API-Key", tt.key)
+		if res.status != tt.status || res.header.Get("WWW-Authenticate") != tt.challenge {
+			t.Errorf("%s key %q: %d, WWW-Authenticate %q; want %d, %q", tt.method, tt.key, res.status, res.header.Get("WWW-Authenticate"), tt.status, tt.challenge)
+		}
+	}
+}

@@ -24,10 +24,20 @@ import (
 // and carry RFC 6750's challenges ("WWW-Authenticate: Bearer", with
 // error="invalid_token" when a token was sent, error="insufficient_scope"
 // on a 403). Those of any other Authenticator, whose credentials need not
-// be bearer tokens, have neutral details ("the credentials are invalid")
-// and no WWW-Authenticate header.
+// be bearer tokens, have neutral details ("the credentials are invalid"),
+// and their 401s carry the challenge of an Authenticator that is also a
+// Challenger, or no WWW-Authenticate header.
 type Authenticator interface {
 	Authenticate(r *http.Request) (*auth.Caller, error)
+}
+
+// Challenger is implemented by an Authenticator (other than JWT's) that
+// names its scheme: the 401 answers to the requests it refuses carry
+// Challenge's result as their WWW-Authenticate header, which RFC 9110
+// (section 15.5.2) wants on every 401, for example `APIKey
+// realm="filestore"`.
+type Challenger interface {
+	Challenge() string
 }
 
 // AuthenticatorFunc adapts a function to an Authenticator.
@@ -70,7 +80,8 @@ func (j jwtAuthenticator) Authenticate(r *http.Request) (*auth.Caller, error) {
 // 401 for err (wrapping auth.ErrNoToken or auth.ErrInvalidToken), or 403
 // for a nil err (the caller lacks scope). The refusals of JWT's
 // Authenticator carry RFC 6750's Bearer challenges and speak of tokens;
-// those of any other carry no WWW-Authenticate header and neutral details.
+// those of any other have neutral details, and its 401s carry its own
+// challenge if it is a Challenger.
 func refuse(w http.ResponseWriter, r *http.Request, a Authenticator, err error, scope string) {
 	_, bearer := a.(jwtAuthenticator)
 	status, code := http.StatusUnauthorized, codeUnauthorized
@@ -79,11 +90,11 @@ func refuse(w http.ResponseWriter, r *http.Request, a Authenticator, err error, 
 	case errors.Is(err, auth.ErrNoToken) && bearer:
 		challenge, detail = "Bearer", "a bearer token is required"
 	case errors.Is(err, auth.ErrNoToken):
-		detail = "credentials are required"
+		challenge, detail = challengeOf(a), "credentials are required"
 	case err != nil && bearer:
 		challenge, detail = `Bearer error="invalid_token"`, "the bearer token is invalid or expired"
 	case err != nil:
-		detail = "the credentials are invalid"
+		challenge, detail = challengeOf(a), "the credentials are invalid"
 	case bearer:
 		status, code = http.StatusForbidden, codeForbidden
 		challenge, detail = `Bearer error="insufficient_scope", scope="`+scope+`"`, "the token lacks the "+scope+" scope"
@@ -95,6 +106,14 @@ func refuse(w http.ResponseWriter, r *http.Request, a Authenticator, err error, 
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeProblem(w, r, status, code, detail)
+}
+
+// challengeOf returns a's challenge if it is a Challenger, else "".
+func challengeOf(a Authenticator) string {
+	if c, ok := a.(Challenger); ok {
+		return c.Challenge()
+	}
+	return ""
 }
 
 // authenticate runs the Authenticator and checks the caller has scope. It

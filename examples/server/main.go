@@ -45,20 +45,26 @@ func main() {
 	}
 }
 
-// apiKeys is the application's own authentication: a fixed table of keys.
-func apiKeys(keys map[string]*auth.Caller) httpapi.Authenticator {
-	return httpapi.AuthenticatorFunc(func(r *http.Request) (*auth.Caller, error) {
-		k := r.Header.Get("X-API-Key")
-		if k == "" {
-			return nil, auth.ErrNoToken
-		}
-		c, ok := keys[k]
-		if !ok {
-			return nil, fmt.Errorf("unknown API key: %w", auth.ErrInvalidToken)
-		}
-		return c, nil
-	})
+// apiKeys is the application's own authentication: a fixed table of keys,
+// sent in X-API-Key. It names its scheme (httpapi.Challenger), so that the
+// 401 answers carry a WWW-Authenticate header.
+type apiKeys map[string]*auth.Caller
+
+// Authenticate returns the caller of r's key.
+func (keys apiKeys) Authenticate(r *http.Request) (*auth.Caller, error) {
+	k := r.Header.Get("X-API-Key")
+	if k == "" {
+		return nil, auth.ErrNoToken
+	}
+	c, ok := keys[k]
+	if !ok {
+		return nil, fmt.Errorf("unknown API key: %w", auth.ErrInvalidToken)
+	}
+	return c, nil
 }
+
+// Challenge names the scheme for 401 answers.
+func (apiKeys) Challenge() string { return `APIKey realm="example", header="X-API-Key"` }
 
 // run serves the application on ln until ctx is cancelled, then shuts
 // down, giving requests in flight 10 seconds.
