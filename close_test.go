@@ -84,8 +84,8 @@ func TestCloseStopsPut(t *testing.T) {
 		}
 	}}
 	_, err = st.Put(ctx, "alice", "", "endless.bin", r, nil)
-	if !errors.Is(err, filestore.ErrClosed) {
-		t.Errorf("Put overtaken by Close = %v, want ErrClosed", err)
+	if !errors.Is(err, filestore.ErrClosed) || err.Error() != "filestore: put: filestore: store closed" {
+		t.Errorf("Put overtaken by Close = %v, want ErrClosed (and no cancellation stuttered after it)", err)
 	}
 	if r.afterward > 1<<20 {
 		t.Errorf("Put read %d bytes after Close, want at most a few 64 KiB reads", r.afterward)

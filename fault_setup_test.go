@@ -43,9 +43,9 @@ const (
 )
 
 // newFaultEnv makes a fresh faultEnv on the named database ("sqlite" or
-// "postgres") with RetryAttempts attempts. Its Store, database and bucket
-// are closed when t ends.
-func newFaultEnv(t *testing.T, db string, attempts int) *faultEnv {
+// "postgres") with RetryAttempts attempts and the Options adjust changes.
+// Its Store, database and bucket are closed when t ends.
+func newFaultEnv(t *testing.T, db string, attempts int, adjust ...func(*filestore.Options)) *faultEnv {
 	t.Helper()
 	ctx := context.Background()
 	in := faults.New()
@@ -98,9 +98,13 @@ func newFaultEnv(t *testing.T, db string, attempts int) *faultEnv {
 	}
 	t.Cleanup(func() { bdb.Close() })
 
-	env.st, err = filestore.New(ctx, bdb, env.bkt, filestore.Options{
+	opts := filestore.Options{
 		Logger: quietLogger(), RetryAttempts: attempts, RetryBaseDelay: faultRetryBase, RetryMaxDelay: faultRetryMax,
-	})
+	}
+	for _, f := range adjust {
+		f(&opts)
+	}
+	env.st, err = filestore.New(ctx, bdb, env.bkt, opts)
 	if err != nil {
 		t.Fatalf("filestore.New: %v", err)
 	}

@@ -83,7 +83,9 @@ type Options struct {
 	// and restarts, for every Store on the catalogue): a repeated id fails
 	// the upload with ErrIDTaken. An id is 1 to 128 characters of A-Z,
 	// a-z, 0-9 and "-._~" (it appears in URLs as it is); another fails the
-	// upload with ErrInvalidArgument. Default: UUIDv7 strings.
+	// upload with an error that wraps no sentinel (the Store's
+	// configuration is wrong, not the request; httpapi answers 500).
+	// Default: UUIDv7 strings.
 	NewID func() string
 }
 

@@ -73,11 +73,15 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	pctx, cancel := s.whileOpen(ctx)
 	defer cancel()
 	f, err := s.put(pctx, owner, folder, name, r, opts)
-	if err != nil && ctx.Err() == nil && s.closed.Load() && !errors.Is(err, ErrClosed) {
+	switch {
+	case err == nil || ctx.Err() != nil || !s.closed.Load() || errors.Is(err, ErrClosed):
+		return f, err
+	case errors.Is(err, context.Canceled):
 		// Close overtook the upload, and cancelled it.
+		return nil, fmt.Errorf("filestore: put: %w", ErrClosed)
+	default:
 		return nil, fmt.Errorf("filestore: put: %w: %w", ErrClosed, err)
 	}
-	return f, err
 }
 
 func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error) {
@@ -187,7 +191,9 @@ func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Read
 		if st.ownsBytes() {
 			s.dropStaged(st.key)
 		}
-		return nil, fmt.Errorf("filestore: put: %w: Options.NewID returned %q; an id is 1 to %d characters of A-Z, a-z, 0-9 and \"-._~\"", ErrInvalidArgument, id, maxIDLen)
+		// The Store's configuration is wrong, not the caller's request:
+		// no sentinel (httpapi answers 500).
+		return nil, fmt.Errorf("filestore: put: Options.NewID returned %q, which is no file id (1 to %d characters of A-Z, a-z, 0-9 and \"-._~\"); nothing is stored", id, maxIDLen)
 	}
 	f, err := s.commit(ctx, st, id, owner, folder, name, opts)
 	if errors.Is(err, dedup.ErrObjectGone) && st.copy != nil {
@@ -219,6 +225,12 @@ func (s *Service) recoverCommit(ctx context.Context, st *staged, id, owner strin
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	row, err := s.cat.Get(rctx, owner, id)
+	if err == nil && row.SHA256 != hex.EncodeToString(st.sum) {
+		// Another file has the id (Options.NewID repeated itself), so
+		// this upload's commit cannot have happened. Its staged bytes
+		// are left for Collect.
+		return nil, s.translate("put", dedup.ErrIDTaken)
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "filestore: commit outcome unknown; staged bytes left for Collect", "id", id, "key", st.key, "error", cause)
 		return nil, s.translate("put", cause)
@@ -347,6 +359,15 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 		}
 	}
 	scanSeen := false // the scan's early end has been looked at
+	// checkType runs typeCheck once, when the head is complete.
+	typeChecked := typeCheck == nil
+	checkType := func(eof bool) error {
+		if typeChecked || len(head) < HeadSize && !eof {
+			return nil
+		}
+		typeChecked = true
+		return typeCheck(head)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			// Cancelled, or the Store closed: stop reading and staging.
@@ -389,12 +410,10 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 					head = make([]byte, 0, capacity)
 				}
 				head = append(head, c.buf[:min(n, HeadSize-len(head))]...)
-				if typeCheck != nil && (len(head) == HeadSize || rerr == io.EOF) {
-					if err := typeCheck(head); err != nil {
-						drop(c)
-						return nil, err
-					}
-				}
+			}
+			if err := checkType(rerr == io.EOF); err != nil {
+				drop(c)
+				return nil, err
 			}
 			if compare && store == nil {
 				// The first chunk: if a stored object begins with it,
@@ -425,6 +444,11 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 			drop(c)
 		}
 		if rerr == io.EOF {
+			// An upload that ended on a chunk's end (or was empty): the
+			// head was complete only now.
+			if err := checkType(true); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if rerr != nil {

@@ -3,11 +3,13 @@ package filestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/filestore-go/filestore"
+	"github.com/filestore-go/filestore/internal/faults"
 )
 
 // TestNewIDRepeated: when Options.NewID repeats an id, the second upload
@@ -68,8 +70,9 @@ func TestNewIDRepeated(t *testing.T) {
 }
 
 // TestNewIDInvalid: an id that is empty, too long, or has characters a URL
-// does not carry as they are is refused with ErrInvalidArgument, and
-// nothing is stored. Before, an id with a NUL was stored, and the file
+// does not carry as they are fails the upload with an error naming
+// Options.NewID (no sentinel: not the caller's ErrInvalidArgument, which
+// httpapi would answer 400), and nothing is stored. Before, an id with a NUL was stored, and the file
 // could never be found again (Stat: ErrNotFound).
 func TestNewIDInvalid(t *testing.T) {
 	for _, tt := range []struct{ name, id string }{
@@ -81,8 +84,9 @@ func TestNewIDInvalid(t *testing.T) {
 			dbURL, bucketURL := pairURLs(t, "sqlite", "file")
 			st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, InlineMax: -1, NewID: func() string { return id }})
 			f, err := st.Put(ctx, "alice", "", "x.txt", strings.NewReader("content"), nil)
-			if !errors.Is(err, filestore.ErrInvalidArgument) {
-				t.Fatalf("Put with id %q = %+v, %v; want ErrInvalidArgument", id, f, err)
+			want := fmt.Sprintf("filestore: put: Options.NewID returned %q, which is no file id (1 to 128 characters of A-Z, a-z, 0-9 and \"-._~\"); nothing is stored", id)
+			if err == nil || err.Error() != want || errors.Is(err, filestore.ErrInvalidArgument) {
+				t.Fatalf("Put with id %q = %+v, %v; want the error %q, which is not the caller's ErrInvalidArgument", id, f, err, want)
 			}
 			page, err := st.List(ctx, "alice", nil)
 			if err != nil || len(page.Files) != 0 {
@@ -99,5 +103,34 @@ func TestNewIDInvalid(t *testing.T) {
 	f, err := st.Put(context.Background(), "alice", "", "x.txt", strings.NewReader("content"), nil)
 	if err != nil || f.ID != ok {
 		t.Errorf("Put with the 128-character id %q = %+v, %v", ok, f, err)
+	}
+}
+
+// TestNewIDRepeatedLostStatement: on PostgreSQL, when the one-statement
+// commit of an upload whose id repeats another file's loses its connection
+// (nothing applied), Put still fails with ErrIDTaken, and the other file
+// is unchanged. Before, the fallback's ErrIDTaken was taken for an unknown
+// outcome, and recoverCommit, finding a row with the id, returned the
+// other file as this upload's (found by the review of this session's
+// diff).
+func TestNewIDRepeatedLostStatement(t *testing.T) {
+	ctx := context.Background()
+	env := newFaultEnv(t, "postgres", 3, func(o *filestore.Options) { o.NewID = func() string { return "dup-id" } })
+	one := strings.Repeat("1", 200<<10)
+	if _, err := env.st.Put(ctx, "alice", "", "one.bin", strings.NewReader(one), nil); err != nil {
+		t.Fatal(err)
+	}
+	env.in.Arm(faults.Rule{Op: faults.OpQuery, Match: isCommitStatement, Err: faults.ConnClosed()})
+	f, err := env.st.Put(ctx, "alice", "", "two.bin", strings.NewReader(strings.Repeat("2", 200<<10)), nil)
+	env.in.Disarm()
+	if !errors.Is(err, filestore.ErrIDTaken) {
+		t.Errorf("Put with a repeated id and a lost statement = %+v, %v; want ErrIDTaken", f, err)
+	}
+	page, err := env.st.List(ctx, "alice", nil)
+	if err != nil || len(page.Files) != 1 || page.Files[0].Name != "one.bin" {
+		t.Fatalf("files: %+v, %v; want one.bin alone", page, err)
+	}
+	if got := readAll(t, env.st, "alice", "dup-id"); string(got) != one {
+		t.Errorf("one.bin reads %d bytes, want its %d", len(got), len(one))
 	}
 }

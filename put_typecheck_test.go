@@ -3,6 +3,8 @@ package filestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/filestore-go/filestore"
@@ -70,5 +72,38 @@ func TestPutRefusesTypeEarly(t *testing.T) {
 				t.Errorf("%d objects after the refusal, want 0", n)
 			}
 		})
+	}
+}
+
+// refusingChecker refuses everything in CheckType and nothing in Extract,
+// and counts CheckType's calls.
+type refusingChecker struct{ checks int }
+
+func (c *refusingChecker) CheckType(context.Context, *filestore.MetaInput) error {
+	c.checks++
+	return fmt.Errorf("refused by CheckType: %w", filestore.ErrTypeNotAllowed)
+}
+
+func (c *refusingChecker) Extract(context.Context, *filestore.MetaInput) (*filestore.Metadata, error) {
+	return &filestore.Metadata{ContentType: "application/octet-stream"}, nil
+}
+
+// TestPutTypeCheckEverySize: CheckType runs exactly once whatever the
+// upload's size: empty, inline, ending on a chunk's end (128 KiB) or not,
+// below, at and over HeadSize. Before, an upload that ended on a chunk's
+// end below HeadSize (or was empty) was never checked early, and stored
+// (found by the review of this session's diff).
+func TestPutTypeCheckEverySize(t *testing.T) {
+	for _, size := range []int{0, 1, 100 << 10, 128 << 10, 256 << 10, 512<<10 + 1, 896 << 10, filestore.HeadSize, 2 * filestore.HeadSize} {
+		x := &refusingChecker{}
+		dbURL, bucketURL := pairURLs(t, "sqlite", "file")
+		st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, Extractor: x})
+		f, err := st.Put(context.Background(), "alice", "", "f.bin", strings.NewReader(strings.Repeat("a", size)), nil)
+		if x.checks != 1 || !errors.Is(err, filestore.ErrTypeNotAllowed) {
+			t.Errorf("size %d: CheckType called %d times, Put = %+v, %v; want once, ErrTypeNotAllowed", size, x.checks, f, err)
+		}
+		if n := checkInvariants(t, dbURL, bucketURL, true); n != 0 {
+			t.Errorf("size %d: %d objects after the refusal, want 0", size, n)
+		}
 	}
 }

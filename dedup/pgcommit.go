@@ -93,11 +93,11 @@ func (c *Catalog) commitStatement(ctx context.Context, req CommitRequest) (*Comm
 	retry := req
 	retry.Retry = req.Retry || !refused
 	res, ferr := c.group.runOne(ctx, retry)
-	// After a statement that may have committed, only a success or a
-	// conflict from the fallback is known (the fallback finds its own row
+	// After a statement that may have committed, only a success, a
+	// conflict or another file's id (ErrIDTaken) from the fallback is known (the fallback finds its own row
 	// by id before it could conflict); any other failure, even a refused
 	// deadline, leaves the outcome unknown.
-	if ferr != nil && !refused && !errors.Is(ferr, ErrOutcomeUnknown) && !errors.Is(ferr, ErrConflict) {
+	if ferr != nil && !refused && !errors.Is(ferr, ErrOutcomeUnknown) && !errors.Is(ferr, ErrConflict) && !errors.Is(ferr, ErrIDTaken) {
 		return nil, fmt.Errorf("%w: %w (after %w)", ErrOutcomeUnknown, ferr, err)
 	}
 	return res, ferr

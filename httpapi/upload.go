@@ -41,6 +41,11 @@ const (
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
 	if !h.uploads.acquire(c.Owner) {
 		h.metrics.rateLimited.WithLabelValues("uploads").Inc()
+		// The RateLimit fields describe the request rate's bucket, which
+		// still had tokens: they would contradict this refusal.
+		for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+			w.Header().Del(f)
+		}
 		w.Header().Set("Retry-After", "1")
 		return &httpError{status: http.StatusTooManyRequests, code: codeRateLimited,
 			detail: fmt.Sprintf("this owner has %d uploads in progress, the most allowed at once; retry when one has finished", h.cfg.MaxUploadsPerOwner)}

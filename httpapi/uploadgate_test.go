@@ -66,7 +66,8 @@ func waitEntered(t *testing.T, ch <-chan string, n int) []string {
 
 // TestUploadsPerOwner: with MaxUploadsPerOwner 2, alice's third upload
 // while two are in progress is answered 429 rate_limited with Retry-After
-// before its body is read, and stores nothing; bob's upload is not held
+// before its body is read (without the request rate's RateLimit fields,
+// which said 38 remaining before), and stores nothing; bob's upload is not held
 // back by alice's; once one of alice's finishes, her next upload goes
 // through. Before, nothing bounded an owner's uploads in progress: 400
 // uploads that had sent 200 kB and stalled held 300 MB of filestored's
@@ -74,7 +75,7 @@ func waitEntered(t *testing.T, ch <-chan string, n int) []string {
 func TestUploadsPerOwner(t *testing.T) {
 	ss := &enteringStore{entered: make(chan string, 16)}
 	e := newEnv(t, envOptions{
-		cfg:       httpapi.Config{MaxUploadsPerOwner: 2},
+		cfg:       httpapi.Config{MaxUploadsPerOwner: 2, RateUser: 20},
 		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
 	})
 	alice, bob := e.token("alice"), e.token("bob")
@@ -86,6 +87,11 @@ func TestUploadsPerOwner(t *testing.T) {
 	wantProblem(t, res, http.StatusTooManyRequests, "rate_limited")
 	if got := res.header.Get("Retry-After"); got != "1" {
 		t.Errorf("Retry-After %q, want 1", got)
+	}
+	for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+		if v := res.header.Get(f); v != "" {
+			t.Errorf("%s %q on the cap's 429, want none (the request rate's bucket is not what refused)", f, v)
+		}
 	}
 	var p struct{ Detail string }
 	if err := json.Unmarshal(res.body, &p); err != nil || p.Detail != "this owner has 2 uploads in progress, the most allowed at once; retry when one has finished" {
