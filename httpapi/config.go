@@ -39,8 +39,10 @@ type Config struct {
 	// Retry-After) before its body is read. Each upload in progress holds
 	// about a megabyte of buffers and possibly a scan slot, so without a
 	// cap one owner could hold them without bound (a slow upload is never
-	// cut while it keeps sending). Default 16 (DefaultMaxUploadsPerOwner);
-	// negative turns the cap off. cmd/filestored's --uploads-per-user.
+	// cut while it keeps sending). Default 64 (DefaultMaxUploadsPerOwner):
+	// about 50 MB of an owner's stalled uploads, and room for a load of 64
+	// clients of one owner. Negative turns the cap off. cmd/filestored's
+	// --uploads-per-user.
 	MaxUploadsPerOwner int
 
 	// TrustedProxies are the networks of reverse proxies whose
@@ -91,7 +93,7 @@ const (
 	// DefaultBodyTimeout is Config.BodyTimeout's default.
 	DefaultBodyTimeout = 60 * time.Second
 	// DefaultMaxUploadsPerOwner is Config.MaxUploadsPerOwner's default.
-	DefaultMaxUploadsPerOwner = 16
+	DefaultMaxUploadsPerOwner = 64
 )
 
 // ErrInvalidConfig is wrapped by the errors New returns for a nil Store or

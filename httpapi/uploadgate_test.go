@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func TestUploadsPerOwner(t *testing.T) {
 }
 
 // TestUploadsPerOwnerOff: a negative MaxUploadsPerOwner admits any number
-// of an owner's uploads at once (here 20, over the default of 16).
+// of an owner's uploads at once (here 4 over the default).
 func TestUploadsPerOwnerOff(t *testing.T) {
 	const n = httpapi.DefaultMaxUploadsPerOwner + 4
 	ss := &enteringStore{entered: make(chan string, n)}
@@ -148,7 +149,7 @@ func TestUploadsPerOwnerOff(t *testing.T) {
 	var writers []*io.PipeWriter
 	var statuses []<-chan int
 	for i := range n {
-		w, s := openUpload(e, alice, "f"+string(rune('a'+i)))
+		w, s := openUpload(e, alice, "f"+strconv.Itoa(i))
 		writers, statuses = append(writers, w), append(statuses, s)
 	}
 	waitEntered(t, ss.entered, n)

@@ -87,7 +87,7 @@ func TestLoadConfig(t *testing.T) {
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
-		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, UploadsPerOwner: 16,
+		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, UploadsPerOwner: 64,
 	}
 	tests := []struct {
 		name string
