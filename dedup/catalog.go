@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,9 @@ type Options struct {
 	Retry retry.Policy
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives an info line when New waits for another process's
+	// schema check or migration (PostgreSQL); nil logs nothing.
+	Logger *slog.Logger
 }
 
 // New returns a Catalog over db after bringing its schema up to date. A nil
@@ -48,7 +52,7 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	err := c.do(ctx, func(ctx context.Context) error { return Migrate(ctx, db) })
+	err := c.do(ctx, func(ctx context.Context) error { return migrate(ctx, db, migrations(), opts.Logger) })
 	if err != nil {
 		return nil, err
 	}

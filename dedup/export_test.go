@@ -9,7 +9,7 @@ import (
 // MigrateTo brings a database's schema to version n (an older one, to test
 // upgrades).
 func MigrateTo(ctx context.Context, db *bun.DB, n int) error {
-	return migrate(ctx, db, migrations()[:n])
+	return migrate(ctx, db, migrations()[:n], nil)
 }
 
 // ObjectsOfSizeSQL is the text of ObjectsOfSize's query, to check its plan.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -84,17 +85,33 @@ func SchemaVersion() int { return len(migrations()) }
 // processes at once: PostgreSQL serialises it with an advisory lock, SQLite
 // with its write lock. A database newer than this code is an error.
 func Migrate(ctx context.Context, db *bun.DB) error {
-	return migrate(ctx, db, migrations())
+	return migrate(ctx, db, migrations(), nil)
 }
 
-// migrate applies the steps a database has not had yet.
-func migrate(ctx context.Context, db *bun.DB, steps [][]string) error {
+// migrateLock is the PostgreSQL advisory lock that serialises migrations;
+// 0x66696c6573746f72 is "filestor".
+const migrateLock = 7379827189264151922
+
+// migrate applies the steps a database has not had yet. On PostgreSQL,
+// when another process holds the migration lock, it logs that it waits to
+// log (nil: no log).
+func migrate(ctx context.Context, db *bun.DB, steps [][]string, log *slog.Logger) error {
 	pg := db.Dialect().Name() == dialect.PG
 	return db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
 		if pg {
-			// 0x66696c6573746f72 is "filestor".
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7379827189264151922)`); err != nil {
+			var got bool
+			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(?)`, migrateLock).Scan(&got); err != nil {
 				return fmt.Errorf("dedup: migrate lock: %w", err)
+			}
+			if !got {
+				// Another server is checking or migrating the schema; a
+				// migration of a large catalogue can take minutes.
+				if log != nil {
+					log.InfoContext(ctx, "dedup: waiting for another server's schema check or migration")
+				}
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, migrateLock); err != nil {
+					return fmt.Errorf("dedup: migrate lock: %w", err)
+				}
 			}
 		}
 		// Created only when missing: PostgreSQL checks the schema's CREATE
