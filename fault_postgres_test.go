@@ -6,14 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
 	"github.com/filestore-go/filestore/internal/faults"
+	"github.com/filestore-go/filestore/internal/testenv"
 )
 
 // TestFaultPostgresRestart: four goroutines upload to a Store on a private
@@ -71,26 +70,6 @@ func TestFaultPostgresRestart(t *testing.T) {
 	t.Logf("%d uploads acknowledged and read back, %d failed with ErrUnavailable; Collect removed %+v", acked, failed, *res)
 }
 
-// warnRecorder is a slog.Handler that counts the warnings whose message
-// is msg and closes first at the first of them.
-type warnRecorder struct {
-	msg   string
-	n     atomic.Int64
-	first chan struct{}
-	once  sync.Once
-}
-
-func (w *warnRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (w *warnRecorder) WithAttrs([]slog.Attr) slog.Handler       { return w }
-func (w *warnRecorder) WithGroup(string) slog.Handler            { return w }
-func (w *warnRecorder) Handle(_ context.Context, r slog.Record) error {
-	if r.Level == slog.LevelWarn && r.Message == w.msg {
-		w.n.Add(1)
-		w.once.Do(func() { close(w.first) })
-	}
-	return nil
-}
-
 // TestOpenWaitsForDatabase: Open of a PostgreSQL catalogue whose server is
 // not up yet tries again, with a warning per failed try, and succeeds once
 // the server starts; when it never comes, Open fails with ErrUnavailable
@@ -108,7 +87,7 @@ func TestOpenWaitsForDatabase(t *testing.T) {
 	defer cancel()
 
 	t.Run("never up", func(t *testing.T) {
-		rec := &warnRecorder{msg: "filestore: database not reachable", first: make(chan struct{})}
+		rec := testenv.NewLogWatch(slog.LevelWarn, "filestore: database not reachable")
 		st, err := filestore.Open(ctx, filestore.Options{
 			Database: pg.URL(), Bucket: "file://" + filepath.Join(t.TempDir(), "blobs"), Logger: slog.New(rec),
 			RetryAttempts: 3, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
@@ -120,13 +99,13 @@ func TestOpenWaitsForDatabase(t *testing.T) {
 		if !errors.Is(err, filestore.ErrUnavailable) {
 			t.Errorf("Open with the database down: %v, want ErrUnavailable", err)
 		}
-		if got := rec.n.Load(); got != 3 {
+		if got := rec.Count(); got != 3 {
 			t.Errorf("%d warnings, want one per try (3)", got)
 		}
 	})
 
 	t.Run("comes up", func(t *testing.T) {
-		rec := &warnRecorder{msg: "filestore: database not reachable", first: make(chan struct{})}
+		rec := testenv.NewLogWatch(slog.LevelWarn, "filestore: database not reachable")
 		type result struct {
 			st  *filestore.Service
 			err error
@@ -140,7 +119,7 @@ func TestOpenWaitsForDatabase(t *testing.T) {
 			done <- result{st, err}
 		}()
 		select {
-		case <-rec.first:
+		case <-rec.First():
 		case r := <-done:
 			if r.st != nil {
 				_ = r.st.Close()

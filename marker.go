@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/filestore-go/filestore/storage"
@@ -63,9 +62,7 @@ func (s *Service) unmarkedBucketIsOurs(ctx context.Context) error {
 	var first string
 	errFound := errors.New("found")
 	err = s.bucket.List(ctx, func(key string, _ time.Time, _ int64) error {
-		if strings.HasSuffix(key, ".tmp") {
-			// What a writer killed mid-write left in a file:// bucket:
-			// never a committed object, of this catalogue or another.
+		if storage.IsTemporary(key) {
 			return nil
 		}
 		first = key

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -266,11 +265,7 @@ func TestBucketWithoutConditionalWrites(t *testing.T) {
 	ctx := context.Background()
 	dbA, bucket := pairURLs(t, "sqlite", "s3")
 	dbB, _ := pairURLs(t, "sqlite", "mem")
-	u, err := url.Parse(bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faults.NewS3Proxy(u.Query().Get("endpoint"), func(r *http.Request) (int, string) {
+	proxy, viaProxy, err := faults.ProxyBucket(bucket, func(r *http.Request) (int, string) {
 		if r.Method == http.MethodPut && r.Header.Get("If-None-Match") != "" {
 			return http.StatusNotImplemented, "NotImplemented"
 		}
@@ -280,10 +275,6 @@ func TestBucketWithoutConditionalWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	viaProxy, err := faults.WithEndpoint(bucket, proxy.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	a := openURLs(t, filestore.Options{Database: dbA, Bucket: viaProxy, InlineMax: -1})
 	if err := a.Ping(ctx); err != nil {

@@ -3,31 +3,12 @@ package dedup_test
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/internal/testenv"
 )
-
-// infoSignal is a slog.Handler that closes seen at the first info record
-// whose message is msg.
-type infoSignal struct {
-	msg  string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (h *infoSignal) Enabled(context.Context, slog.Level) bool { return true }
-func (h *infoSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *infoSignal) WithGroup(string) slog.Handler            { return h }
-func (h *infoSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Level == slog.LevelInfo && r.Message == h.msg {
-		h.once.Do(func() { close(h.seen) })
-	}
-	return nil
-}
 
 // TestMigrationWaitIsLogged: on PostgreSQL, New that finds another
 // process holding the migration lock says that it waits, and opens once
@@ -51,7 +32,7 @@ func TestMigrationWaitIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h := &infoSignal{msg: "dedup: waiting for another server's schema check or migration", seen: make(chan struct{})}
+	h := testenv.NewLogWatch(slog.LevelInfo, "dedup: waiting for another server's schema check or migration")
 	done := make(chan error, 1)
 	go func() {
 		c, err := dedup.New(ctx, db, &dedup.Options{Logger: slog.New(h)})
@@ -61,7 +42,7 @@ func TestMigrationWaitIsLogged(t *testing.T) {
 		done <- err
 	}()
 	select {
-	case <-h.seen:
+	case <-h.First():
 	case err := <-done:
 		t.Fatalf("New returned (%v) while another process held the migration lock", err)
 	case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
@@ -46,6 +47,11 @@ func (b *Bucket) delete(ctx context.Context, key string, run func(ctx context.Co
 	}
 	return nil
 }
+
+// IsTemporary reports whether key, as List reports it, is a temporary file
+// that a local writer killed mid-write left in a file:// bucket (its name
+// ends in ".tmp"): never a committed object, of any catalogue.
+func IsTemporary(key string) bool { return strings.HasSuffix(key, ".tmp") }
 
 // List calls fn for every key in the object key space, with its modification
 // time and size: committed objects, staged objects not yet committed, and, in

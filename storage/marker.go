@@ -89,12 +89,11 @@ func (b *Bucket) CreateMarker(ctx context.Context, m *Marker) error {
 // If-None-Match, unless a read finds a marker there (ErrExists). refusal
 // is the server's answer to the conditional write, for the warning.
 func (b *Bucket) createMarkerUnconditionally(ctx context.Context, data []byte, refusal error) error {
-	_, err := b.b.Attributes(ctx, MarkerKey)
-	switch {
-	case err == nil:
-		return ErrExists
-	case !isNotFound(err):
+	switch exists, err := b.b.Exists(ctx, MarkerKey); {
+	case err != nil:
 		return err
+	case exists:
+		return ErrExists
 	}
 	b.log.WarnContext(ctx, "storage: the S3 server does not implement conditional writes (If-None-Match); "+
 		"the bucket marker is written unconditionally, so two catalogues claiming this empty prefix at the same moment could both succeed",

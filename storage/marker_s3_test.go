@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -32,15 +31,11 @@ func refuseConditionalMarker(r *http.Request) (int, string) {
 // and GC swept nothing, for good.
 func TestMarkerWithoutConditionalWrites(t *testing.T) {
 	s3URL := testenv.S3URL(t)
-	proxy, err := faults.NewS3Proxy(endpointOf(t, s3URL), refuseConditionalMarker)
+	proxy, viaProxy, err := faults.ProxyBucket(s3URL, refuseConditionalMarker)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	viaProxy, err := faults.WithEndpoint(s3URL, proxy.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs bytes.Buffer
 	b, err := storage.Open(t.Context(), viaProxy, &storage.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -78,18 +73,4 @@ func TestMarkerWithoutConditionalWrites(t *testing.T) {
 	if m.Catalog != "first" {
 		t.Errorf("marker names %q, want the first one's %q", m.Catalog, "first")
 	}
-}
-
-// endpointOf returns the endpoint= parameter of an s3:// URL.
-func endpointOf(t *testing.T, rawURL string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := u.Query().Get("endpoint")
-	if e == "" {
-		t.Fatalf("bucket URL %q has no endpoint=", rawURL)
-	}
-	return e
 }

@@ -55,15 +55,20 @@ func (p *S3Proxy) Refused() int { return int(p.refused.Load()) }
 // Close stops the proxy.
 func (p *S3Proxy) Close() { p.srv.Close() }
 
-// WithEndpoint returns the s3:// bucket URL rawURL with its endpoint=
-// parameter set to endpoint.
-func WithEndpoint(rawURL, endpoint string) (string, error) {
+// ProxyBucket starts an S3Proxy (see NewS3Proxy) in front of the
+// endpoint= of the s3:// bucket URL rawURL, and returns it with rawURL's
+// endpoint= pointed at it.
+func ProxyBucket(rawURL string, refuse func(r *http.Request) (status int, code string)) (*S3Proxy, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("faults: bucket URL: %w", err)
+		return nil, "", fmt.Errorf("faults: bucket URL: %w", err)
 	}
 	q := u.Query()
-	q.Set("endpoint", endpoint)
+	p, err := NewS3Proxy(q.Get("endpoint"), refuse)
+	if err != nil {
+		return nil, "", err
+	}
+	q.Set("endpoint", p.Endpoint())
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return p, u.String(), nil
 }
