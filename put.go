@@ -74,11 +74,15 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	defer cancel()
 	f, err := s.put(pctx, owner, folder, name, r, opts)
 	switch {
-	case err == nil || ctx.Err() != nil || !s.closed.Load() || errors.Is(err, ErrClosed):
+	case err == nil || ctx.Err() != nil || !s.closed.Load():
 		return f, err
 	case errors.Is(err, context.Canceled):
-		// Close overtook the upload, and cancelled it.
+		// Close overtook the upload, and cancelled it: wherever the
+		// cancellation surfaced (between chunks, inside a write to the
+		// bucket, already translated to ErrClosed), it says no more.
 		return nil, fmt.Errorf("filestore: put: %w", ErrClosed)
+	case errors.Is(err, ErrClosed):
+		return nil, err
 	default:
 		return nil, fmt.Errorf("filestore: put: %w: %w", ErrClosed, err)
 	}
