@@ -32,3 +32,7 @@ func PendingUploads(ctx context.Context, b *Bucket, key string) ([]string, error
 	}
 	return keys, nil
 }
+
+// WaitReaped waits until b's searches for the multipart uploads of failed
+// writers have all made their last search (see Bucket.reap).
+func WaitReaped(b *Bucket) { b.reaping.Wait() }

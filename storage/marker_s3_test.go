@@ -23,6 +23,26 @@ func refuseConditionalMarker(r *http.Request) (int, string) {
 	return 0, ""
 }
 
+// openViaProxy opens a bucket of a fresh S3 test prefix through a
+// faults.S3Proxy with refuse (see faults.NewS3Proxy), logging into logs;
+// s3URL is the prefix's URL without the proxy. Both close when t ends.
+func openViaProxy(t *testing.T, refuse func(r *http.Request) (int, string)) (s3URL string, proxy *faults.S3Proxy, b *storage.Bucket, logs *bytes.Buffer) {
+	t.Helper()
+	s3URL = testenv.S3URL(t)
+	proxy, viaProxy, err := faults.ProxyBucket(s3URL, refuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	logs = &bytes.Buffer{}
+	b, err = storage.Open(t.Context(), viaProxy, &storage.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return s3URL, proxy, b, logs
+}
+
 // TestMarkerWithoutConditionalWrites: an S3 server that answers the
 // marker's conditional PutObject with 501 gets it written unconditionally
 // when there is none (with a warning), and ErrExists when there is one;
@@ -30,18 +50,7 @@ func refuseConditionalMarker(r *http.Request) (int, string) {
 // Store on such a server never claimed its bucket: /readyz answered 503
 // and GC swept nothing, for good.
 func TestMarkerWithoutConditionalWrites(t *testing.T) {
-	s3URL := testenv.S3URL(t)
-	proxy, viaProxy, err := faults.ProxyBucket(s3URL, refuseConditionalMarker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	var logs bytes.Buffer
-	b, err := storage.Open(t.Context(), viaProxy, &storage.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	s3URL, proxy, b, logs := openViaProxy(t, refuseConditionalMarker)
 
 	if err := b.CreateMarker(t.Context(), &storage.Marker{Catalog: "first"}); err != nil {
 		t.Fatalf("CreateMarker on a server without conditional writes: %v", err)
@@ -53,7 +62,7 @@ func TestMarkerWithoutConditionalWrites(t *testing.T) {
 		t.Errorf("no warning about the unconditional write; log:\n%s", logs.String())
 	}
 
-	err = b.CreateMarker(t.Context(), &storage.Marker{Catalog: "second"})
+	err := b.CreateMarker(t.Context(), &storage.Marker{Catalog: "second"})
 	if !errors.Is(err, storage.ErrExists) {
 		t.Errorf("second CreateMarker = %v, want ErrExists", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -64,6 +65,11 @@ type Bucket struct {
 	local    *localDir // non-nil for file:// buckets
 	s3       *s3Bucket // non-nil for s3:// buckets
 	pageSize int       // listing page size for remote buckets
+
+	// Searches for the multipart uploads of failed S3 writers (see reap).
+	reapMu   sync.Mutex
+	reapStop chan struct{} // closed by Close; nil once closed
+	reaping  sync.WaitGroup
 }
 
 // defaultPageSize is the listing page size of remote buckets (S3's maximum).
@@ -85,7 +91,7 @@ func newBucket(b *blob.Bucket, opts *Options) *Bucket {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bucket{b: b, policy: opts.Retry, log: log, pageSize: defaultPageSize}
+	return &Bucket{b: b, policy: opts.Retry, log: log, pageSize: defaultPageSize, reapStop: make(chan struct{})}
 }
 
 // Ping checks cheaply that the bucket answers: for a local directory that it
@@ -116,8 +122,11 @@ func (b *Bucket) Ping(ctx context.Context) error {
 }
 
 // Close releases the bucket. Writers and readers still open must not be used
-// afterwards; later calls on b fail.
+// afterwards; later calls on b fail. On S3 it first makes its last search
+// for the multipart uploads that failed Writers may have left (see
+// Writer.Close), which takes a round trip or two.
 func (b *Bucket) Close() error {
+	b.stopReaping()
 	if err := b.b.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}

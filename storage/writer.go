@@ -23,6 +23,12 @@ type Writer struct {
 	key    string
 	closed bool
 	failed error // the first failed Write; Close then aborts
+	given  int64 // bytes Write was given
+
+	// s3:// buckets only: the bucket that searches for what a failed
+	// writer left (see Bucket.reap), and its part size.
+	reaper   *Bucket
+	partSize int
 
 	// file:// buckets only.
 	local   *localDir
@@ -57,6 +63,7 @@ func (b *Bucket) NewWriter(ctx context.Context, key string) (*Writer, error) {
 		opts.BufferSize = b.s3.partSize
 		opts.MaxConcurrency = b.s3.concurrency
 		opts.BeforeWrite = b.s3.configure
+		w.reaper, w.partSize = b, b.s3.partSize
 	}
 	bw, err := b.b.NewWriter(wctx, key, opts)
 	if err != nil {
@@ -100,6 +107,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, w.failed
 	}
 	n, err := w.w.Write(p)
+	w.given += int64(n)
 	if w.f != nil {
 		w.written += int64(n)
 		w.startWriteback()
@@ -144,13 +152,25 @@ func (w *Writer) startWriteback() {
 // durable means per backend). On error nothing may be assumed stored: a local
 // object whose final directory fsync failed may be visible, and the caller
 // should delete it (or let garbage collection remove the unreferenced key).
-// Closing twice returns an error wrapping ErrClosed.
-func (w *Writer) Close() error {
+// On S3, a failed Close also starts a search, in the background, for
+// multipart uploads of the key left in progress despite the abort (see
+// Bucket.reap); Bucket.Close ends it. Closing twice returns an error
+// wrapping ErrClosed.
+func (w *Writer) Close() (err error) {
 	if w.closed {
 		return fmt.Errorf("storage: close %q: %w", w.key, ErrClosed)
 	}
 	w.closed = true
 	defer w.cancel()
+	// Below one part the transfer manager has started no multipart upload:
+	// it decides once the first part is full.
+	if w.reaper != nil && w.given >= int64(w.partSize) {
+		defer func() {
+			if err != nil {
+				w.reaper.reap(w.key)
+			}
+		}()
+	}
 	if err := w.ctx.Err(); err != nil {
 		return w.abort(fmt.Errorf("aborted: %w", err))
 	}

@@ -2,6 +2,8 @@ package faults
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,6 +20,8 @@ import (
 type S3Proxy struct {
 	srv     *httptest.Server
 	refused atomic.Int64
+	lose    atomic.Pointer[func(r *http.Request) bool]
+	lost    atomic.Int64
 }
 
 // NewS3Proxy starts an S3Proxy on a free 127.0.0.1 port in front of
@@ -29,16 +33,30 @@ func NewS3Proxy(endpoint string, refuse func(r *http.Request) (status int, code 
 		return nil, fmt.Errorf("faults: S3 endpoint %q: %v", endpoint, err)
 	}
 	p := &S3Proxy{}
-	forward := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.Host = pr.In.Host
-	}}
+	forward := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+		},
+		// A client that gives up on a request is what the tests make
+		// happen, not news.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if status, code := refuse(r); status != 0 {
 			p.refused.Add(1)
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(status)
 			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>refused by faults.S3Proxy</Message></Error>`, code)
+			return
+		}
+		if lose := p.lose.Load(); lose != nil && (*lose)(r) {
+			// Done by the server, its reply lost on the way back.
+			forward.ServeHTTP(httptest.NewRecorder(), r)
+			p.lost.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>reply lost by faults.S3Proxy</Message></Error>`)
 			return
 		}
 		forward.ServeHTTP(w, r)
@@ -51,6 +69,22 @@ func (p *S3Proxy) Endpoint() string { return p.srv.URL }
 
 // Refused returns how many requests the proxy answered itself.
 func (p *S3Proxy) Refused() int { return int(p.refused.Load()) }
+
+// LoseReplies makes the proxy forward the requests that lose picks (and
+// that refuse does not) and then, instead of the server's reply, answer 500
+// InternalError: the server did what was asked, but the client never
+// learns it, as when a connection breaks before the reply arrives. A nil
+// lose forwards every reply again.
+func (p *S3Proxy) LoseReplies(lose func(r *http.Request) bool) {
+	if lose == nil {
+		p.lose.Store(nil)
+		return
+	}
+	p.lose.Store(&lose)
+}
+
+// Lost returns how many replies the proxy lost (see LoseReplies).
+func (p *S3Proxy) Lost() int { return int(p.lost.Load()) }
 
 // Close stops the proxy.
 func (p *S3Proxy) Close() { p.srv.Close() }
