@@ -427,3 +427,29 @@ func TestSecretFileMode(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownLogOrder: a server stopped with nothing in flight logs
+// "shutting down", "draining" and "stopped", once each and in that order.
+// Before, "draining" was logged by a goroutine that nothing waited for: it
+// came after "stopped", or not at all, in four of five stops (review of
+// 2026-11-30).
+func TestShutdownLogOrder(t *testing.T) {
+	s := startServer(t)
+	s.cancel()
+	if err := <-s.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	s.done <- nil // for the cleanup
+	logs := s.logs.String()
+	at := -1
+	for _, msg := range []string{`msg="shutting down"`, `msg=draining`, `msg=stopped`} {
+		if n := strings.Count(logs, msg); n != 1 {
+			t.Fatalf("%s logged %d times, want once; log:\n%s", msg, n, logs)
+		}
+		i := strings.Index(logs, msg)
+		if i < at {
+			t.Errorf("%s logged before the line meant to precede it; log:\n%s", msg, logs)
+		}
+		at = i
+	}
+}

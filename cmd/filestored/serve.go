@@ -93,8 +93,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := newServer(h, logger)
-	// Called by Shutdown once the listeners are closed.
-	srv.RegisterOnShutdown(func() { logger.Info("draining", "timeout", c.shutdownTimeout) })
+	// Called by Shutdown once the listeners are closed, on a goroutine of
+	// its own: Shutdown's caller waits for drained before it logs on.
+	drained := make(chan struct{})
+	srv.RegisterOnShutdown(func() {
+		logger.Info("draining", "timeout", c.shutdownTimeout)
+		close(drained)
+	})
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
 		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
@@ -120,6 +125,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	<-drained // Shutdown started it, whatever err
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 		logger.Error("serve", "error", serr)
 	}
