@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/filestore-go/filestore/internal/fsync"
 )
 
 // SecretFile is the name of the generated secret in the data directory.
@@ -33,8 +35,9 @@ func GenerateSecret() (string, error) {
 // (mode 0700) and the file (mode 0600, holding GenerateSecret's characters
 // and a newline) when the file does not exist. Leading and trailing white
 // space in the file is not part of the secret. Creation is atomic: the file
-// appears complete or not at all, and when several processes race, all get
-// the secret of the first. An existing secret shorter than 32 bytes, or an
+// appears complete or not at all, and is durable, with the directories
+// created for it, once it returns; when several processes race, all get the
+// secret of the first. An existing secret shorter than 32 bytes, or an
 // unreadable file, is an error.
 func LoadOrCreateSecret(dir string) ([]byte, error) {
 	path := filepath.Join(dir, SecretFile)
@@ -42,7 +45,7 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return secret, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsync.MkdirsDurable(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("auth: secret: %w", err)
 	}
 	s, err := GenerateSecret()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filestore-go/filestore/internal/fsync"
 	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/jackc/pgx/v5"
@@ -25,7 +26,8 @@ import (
 
 // OpenDB opens a catalogue database from a URL:
 //
-//   - sqlite://PATH: a SQLite file (its directory is created), in WAL mode
+//   - sqlite://PATH: a SQLite file (it and its directories are created,
+//     their entries fsynced), in WAL mode
 //     with synchronous=FULL (a committed transaction survives a power loss),
 //     checkpoints every 4000 WAL pages (about 16 MiB), a busy timeout,
 //     foreign keys on, and write transactions that take the write lock
@@ -163,12 +165,21 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		if err := checkLegacyPath(path); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		// The directories and the file it creates are made durable
+		// (their entries fsynced): SQLite syncs the file's directory when
+		// it creates its journal, but not the directories above, and a
+		// crash could otherwise take the first transactions' catalogue
+		// with a new data directory.
+		dir := filepath.Dir(path)
+		if err := fsync.MkdirsDurable(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("dedup: sqlite directory: %w", err)
 		}
 		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
 			if err := f.Close(); err != nil {
 				return nil, fmt.Errorf("dedup: sqlite file: %w", err)
+			}
+			if err := fsync.Dir(dir); err != nil {
+				return nil, fmt.Errorf("dedup: sqlite file: sync directory: %w", err)
 			}
 		} else if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("dedup: sqlite file: %w", err)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/filestore-go/filestore/internal/fsync"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"golang.org/x/sys/unix"
@@ -182,7 +183,7 @@ func BenchmarkLocalConcurrentSmall(b *testing.B) {
 			var dirSyncs atomic.Int64
 			bk.local.syncDir = func(p string) error {
 				dirSyncs.Add(1)
-				return fsyncDir(p)
+				return fsync.Dir(p)
 			}
 			key := func() string {
 				if !v.oneDir {

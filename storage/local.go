@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -55,7 +54,7 @@ func newLocalDir(root string, noSync bool) *localDir {
 		root:     root,
 		noSync:   noSync,
 		syncFile: fsync.Fdatasync,
-		syncDir:  fsyncDir,
+		syncDir:  fsync.Dir,
 		link:     os.Link,
 		startWB:  fsync.StartWriteback,
 		waitWB:   fsync.WaitWriteback,
@@ -100,19 +99,6 @@ func (l *localDir) open(key string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// fsyncDir makes the entries of directory path durable.
-func fsyncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // syncer returns the dirSyncer of directory path.
@@ -170,44 +156,10 @@ func (l *localDir) ensureEntry(d string) error {
 	return nil
 }
 
-// mkdirAll creates dir and its missing parents like os.MkdirAll and returns
-// the directories it created, top first.
-func mkdirAll(dir string) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return nil, fmt.Errorf("%s: not a directory", d)
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	var created []string
-	for i := len(missing) - 1; i >= 0; i-- {
-		err := os.Mkdir(missing[i], localDirMode)
-		if errors.Is(err, fs.ErrExist) {
-			continue // made concurrently by someone else
-		}
-		if err != nil {
-			return created, err
-		}
-		created = append(created, missing[i])
-	}
-	return created, nil
-}
-
 // makeRoot creates the bucket directory if missing and, unless noSync, makes
 // the entries of what it created durable.
 func (l *localDir) makeRoot() error {
-	created, err := mkdirAll(l.root)
+	created, err := fsync.Mkdirs(l.root, localDirMode)
 	if err != nil {
 		return err
 	}

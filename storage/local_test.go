@@ -54,7 +54,7 @@ func (s *syncLog) observe(l *localDir, final *string) {
 	l.syncDir = func(p string) error {
 		rel, _ := filepath.Rel(s.root, p)
 		s.add(fmt.Sprintf("fsync dir %s visible=%v", rel, exists(*final)))
-		return fsyncDir(p)
+		return fsync.Dir(p)
 	}
 }
 
