@@ -52,7 +52,8 @@ type TokenVerifier interface {
 }
 
 // JWT returns an Authenticator of "Authorization: Bearer <JWT>" headers
-// checked by v, which must not be nil. A request without the header gives
+// checked by v, which must not be nil: New refuses JWT(nil), and JWT of a
+// nil pointer, with ErrInvalidConfig. A request without the header gives
 // auth.ErrNoToken; a malformed header, more than one, or a token v refuses
 // gives auth.ErrInvalidToken. The request's context bounds v.Verify.
 func JWT(v TokenVerifier) Authenticator {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,10 +101,29 @@ const (
 // an invalid Config.
 var ErrInvalidConfig = errors.New("httpapi: invalid configuration")
 
+// nilAuth reports whether a authenticates nothing: nil, a nil
+// AuthenticatorFunc, or JWT of a nil TokenVerifier (a nil interface or a
+// nil pointer), each of which would panic at the first request.
+func nilAuth(a Authenticator) bool {
+	switch a := a.(type) {
+	case nil:
+		return true
+	case AuthenticatorFunc:
+		return a == nil
+	case jwtAuthenticator:
+		if a.v == nil {
+			return true
+		}
+		v := reflect.ValueOf(a.v)
+		return v.Kind() == reflect.Pointer && v.IsNil()
+	}
+	return false
+}
+
 // withDefaults checks c and fills in its defaults.
 func (c Config) withDefaults() (Config, error) {
-	if c.Auth == nil {
-		return c, fmt.Errorf("%w: Auth is required", ErrInvalidConfig)
+	if nilAuth(c.Auth) {
+		return c, fmt.Errorf("%w: Auth is required (a nil AuthenticatorFunc, or JWT of a nil verifier, is none)", ErrInvalidConfig)
 	}
 	switch {
 	case c.MaxSize < 0:

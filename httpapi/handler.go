@@ -64,8 +64,8 @@ func (rt *route) pattern() string { return rt.method + " " + rt.path }
 func (rt *route) operational() bool { return rt.scope == "" && !rt.public }
 
 // New returns a Handler serving store. It fails with an error wrapping
-// ErrInvalidConfig when store is nil or cfg is invalid (no Auth, negative
-// sizes or rates), and with another when its metrics cannot be registered
+// ErrInvalidConfig when store is nil or cfg is invalid (no Auth, a nil
+// AuthenticatorFunc or JWT verifier, negative sizes or rates), and with another when its metrics cannot be registered
 // in cfg.Registry (names already taken).
 func New(store filestore.Store, cfg Config) (*Handler, error) {
 	if store == nil {

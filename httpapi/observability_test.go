@@ -304,6 +304,9 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"no store", nil, httpapi.Config{Auth: noAuth}},
 		{"no auth", e.store, httpapi.Config{}},
+		{"JWT of nil", e.store, httpapi.Config{Auth: httpapi.JWT(nil)}},
+		{"JWT of a nil *auth.Verifier", e.store, httpapi.Config{Auth: httpapi.JWT((*auth.Verifier)(nil))}},
+		{"nil AuthenticatorFunc", e.store, httpapi.Config{Auth: httpapi.AuthenticatorFunc(nil)}},
 		{"negative size", e.store, httpapi.Config{Auth: noAuth, MaxSize: -1}},
 		{"negative rate", e.store, httpapi.Config{Auth: noAuth, RateIP: -1}},
 		{"NaN rate", e.store, httpapi.Config{Auth: noAuth, RateUser: math.NaN()}},
