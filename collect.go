@@ -21,7 +21,7 @@ const collectBatch = 500
 // being written when it is older than that fails with ErrStagingExpired;
 // see Options.StagingTTL). Without an
 // override in opts, the TTL is the longer of the Store's and the one the
-// key carries, its uploader's (see stagingKey), so that Stores configured
+// key carries, its uploader's (a staging key records it), so that Stores configured
 // with different TTLs never remove each other's uploads in flight.
 func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectResult, error) {
 	if err := s.check(); err != nil {

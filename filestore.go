@@ -67,8 +67,8 @@ type Store interface {
 
 	// List returns one page of owner's files, ordered by folder then name
 	// (bytewise, then by id), with keyset pagination. A nil opts lists the
-	// first 100 live files of the root folder. A malformed cursor or a limit
-	// outside 1-1000 gives ErrInvalidArgument. Across the pages of one
+	// first 100 live files of the root folder. A malformed cursor or a
+	// Limit below 0 or above 1000 gives ErrInvalidArgument (0 means 100). Across the pages of one
 	// listing, files added or removed meanwhile never make another file
 	// appear twice or be skipped; a file renamed or moved meanwhile is
 	// listed where its new path falls: twice if that is past the cursor and

@@ -59,8 +59,8 @@ func (st *staged) ownsBytes() bool { return !st.existing && !st.inline }
 // refuses is not read further.
 // Only when the scan of the stream ends with ErrScanIncomplete (the client
 // sent too slowly for the scanner) is the verdict left to a second scan of
-// the complete content after the pass (see rescan): the staged object is
-// then deleted if that scan refuses it.
+// the complete content after the pass: the staged object is then deleted
+// if that scan refuses it.
 func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error) {
 	if err := s.check(); err != nil {
 		return nil, err

@@ -72,10 +72,10 @@ type CommitResult struct {
 // CommitRequest.Retry). ErrIDTaken when another file has the new file's id.
 //
 // On SQLite, whose single writer makes every commit wait for the one
-// before, concurrent commits are grouped into one transaction (see
-// committer). PostgreSQL runs concurrent transactions and groups their WAL
+// before, concurrent commits are grouped into one transaction.
+// PostgreSQL runs concurrent transactions and groups their WAL
 // flushes itself, so there each commit is its own: new content as one
-// statement (commitStatement), overwrites and existing objects as a
+// statement, overwrites and existing objects as a
 // transaction. Either way a commit returns only after its own changes are
 // durably committed.
 func (c *Catalog) Commit(ctx context.Context, req CommitRequest) (*CommitResult, error) {

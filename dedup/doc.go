@@ -28,4 +28,10 @@
 // ref_count always equals the number of file rows (live or trashed) that
 // point at the object: it is changed only in the transactions that insert or
 // delete those rows.
+//
+// Every function and method that takes a ctx stops when ctx is done, with
+// an error wrapping ctx.Err(), and its transaction rolls back; one whose
+// COMMIT (or, on PostgreSQL, whose single statement) was already sent may
+// have committed, which a retry of the same commit finds (see
+// CommitRequest.Retry). Not-found is ErrNotFound.
 package dedup

@@ -22,7 +22,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // TryDelete is Delete with a single try, for a cleanup that something else
 // backs up (garbage collection deletes what it leaves): after an upload
 // failed because the bucket is unreachable, retrying the deletion of what
-// it may have left would only double the wait and the warnings.
+// it may have left would only double the wait and the warnings. Like
+// Delete, a missing object is not an error and a done ctx gives an error
+// wrapping ctx.Err().
 func (b *Bucket) TryDelete(ctx context.Context, key string) error {
 	return b.delete(ctx, key, func(ctx context.Context, _, _ string, fn func(ctx context.Context) error) error { return fn(ctx) })
 }

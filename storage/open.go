@@ -22,7 +22,9 @@ import (
 	"gocloud.dev/blob/s3blob"
 )
 
-// Open opens the bucket at rawURL. A nil opts is the zero value.
+// Open opens the bucket at rawURL. A nil opts is the zero value. Open
+// contacts no server (Ping does): ctx serves only the loading of an S3
+// client's configuration.
 //
 //   - file:///abs/dir or file://./rel/dir: a local directory, created if
 //     missing. Writes are durable when Close returns (unless opts.NoSync):

@@ -153,8 +153,9 @@ func (w *Writer) startWriteback() {
 // object whose final directory fsync failed may be visible, and the caller
 // should delete it (or let garbage collection remove the unreferenced key).
 // On S3, a failed Close also starts a search, in the background, for
-// multipart uploads of the key left in progress despite the abort (see
-// Bucket.reap); Bucket.Close ends it. Closing twice returns an error
+// multipart uploads of the key left in progress despite the abort (a
+// create whose reply was lost, parts still landing), at once and twice over
+// the next seconds; Bucket.Close makes the last one at once and waits for it. Closing twice returns an error
 // wrapping ErrClosed.
 func (w *Writer) Close() (err error) {
 	if w.closed {
