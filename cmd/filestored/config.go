@@ -34,6 +34,7 @@ type config struct {
 	jwtIssuer       string
 	jwtAudience     string
 	clamd           string
+	clamdScans      int
 	scanPolicy      string
 	maxSize         size
 	inlineMax       size
@@ -96,6 +97,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
+	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one); set it to clamd's MaxThreads")
 	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer, or the upload is over its stream limit: fail-closed (refused) or fail-open (stored unscanned)")
 	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB, TiB)")
 	fs.Var(&c.inlineMax, "inline-max", "uploads up to this size are stored in the catalogue, not the bucket (at most 64KiB); 0 turns it off")
@@ -193,6 +195,9 @@ func (c *config) resolve() error {
 	}
 	if c.uploadsPerUser < 0 {
 		return fmt.Errorf("%w: --uploads-per-user must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.clamdScans < 1 {
+		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)
 	}
 	if c.trashRetention <= 0 {
 		return fmt.Errorf("%w: --trash-retention must be positive", errUsage)
