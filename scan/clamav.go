@@ -16,16 +16,6 @@
 // go stale when clamd restarts; the bound keeps a burst of uploads from
 // opening more connections than clamd has threads.
 //
-// Unresponsive clamd: one that accepts connections but answers nothing
-// (frozen, or every thread stuck) holds every slot until ReadTimeout, and
-// scans waiting for a slot would wait up to ScanTimeout, minutes, for
-// slots held by scans that fail too. So once a scan or Ping gets no answer
-// within ReadTimeout, waiting scans fail at once with
-// filestore.ErrScannerUnavailable (a 503 from filestored, or "unscanned"
-// under fail-open) and so do new ones, except one at a time that tries
-// clamd when a slot is free; its answer, another scan's or a Ping's ends
-// this.
-//
 // Slow streams: a Scan that its reader leaves waiting gives up with an error
 // wrapping filestore.ErrScanIncomplete, not ErrScannerUnavailable, when no
 // chunk comes within Options.StallTimeout (20s), when the content has not
@@ -57,9 +47,6 @@ type ClamAV struct {
 	opts  Options
 	slots chan struct{} // semaphore of MaxConcurrent scans
 
-	hmu    sync.Mutex
-	health health
-
 	mu        sync.Mutex
 	version   Version
 	versionAt time.Time // zero: nothing cached
@@ -83,7 +70,7 @@ func New(addr string, opts *Options) (*ClamAV, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent), health: health{signal: make(chan struct{})}}, nil
+	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent)}, nil
 }
 
 // Ping checks that clamd answers PING with PONG, within DialTimeout and
@@ -98,7 +85,6 @@ func (c *ClamAV) Ping(ctx context.Context) error {
 	if err != nil {
 		return c.fail(ctx, ctx, "PING", err)
 	}
-	c.markUp(ctx)
 	return nil
 }
 
@@ -156,10 +142,6 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if c.markDown() {
-			c.opts.Logger.WarnContext(parent, "scan: clamd does not answer; scans will not wait for a free connection until it does",
-				"clamd", c.ep.String(), "op", op, "read_timeout", c.opts.ReadTimeout)
-		}
 		return fmt.Errorf("scan: clamd %s: %s: no answer within ReadTimeout %v: %w: %w", c.ep, op, c.opts.ReadTimeout, filestore.ErrScannerUnavailable, err)
 	default:
 		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)

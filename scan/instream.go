@@ -37,10 +37,7 @@ const engineName = "clamav"
 //     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
 //     answers an error or nonsense, or misses DialTimeout, ReadTimeout or
-//     ScanTimeout (waiting for a slot or for the verdict); and at once,
-//     without waiting for a slot, while clamd is unresponsive: since a scan
-//     or Ping got no answer within ReadTimeout, and none has got one since
-//     (one scan at a time still tries clamd, when a slot is free);
+//     ScanTimeout (waiting for a slot or for the verdict);
 //   - wrapping ctx's error when ctx ends first: the connection is closed at
 //     once, so Scan returns as soon as a pending r.Read does (a reader that
 //     blocks forever must be unblocked by its owner, as Put does by closing
@@ -57,12 +54,10 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ScanTimeout)
 	defer cancel()
 
-	probe, err := c.acquire(parent, ctx)
-	if err != nil {
-		return nil, err
-	}
-	if probe {
-		defer c.probed()
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, c.fail(parent, ctx, "waiting for a free connection", ctx.Err())
 	}
 	free := sync.OnceFunc(func() { <-c.slots })
 	defer free()
@@ -94,9 +89,6 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 		slog.Duration("duration", time.Since(start)),
 		slog.String("signature", sig),
 		slog.Any("error", err))
-	if err == nil || errors.Is(err, filestore.ErrScanLimit) {
-		c.markUp(parent) // clamd answered
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -50,9 +50,7 @@ type Options struct {
 	// ends it, even while a Read of its content is still pending. Match it
 	// to clamd's MaxThreads. Default 8.
 	MaxConcurrent int
-	// Logger receives a debug record per scan, a warning when clamd stops
-	// answering and an info record when it answers again. Default:
-	// slog.Default().
+	// Logger receives a debug record per scan. Default: slog.Default().
 	Logger *slog.Logger
 }
 
