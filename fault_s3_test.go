@@ -108,9 +108,17 @@ func TestFaultS3IncompleteMultipart(t *testing.T) {
 		return len(out.Uploads)
 	}
 
+	// The writer's own Bucket stands for a process that crashes: it is
+	// closed while the server is down, so that its search for what its
+	// failed writer left (storage's reaper) finds nothing to abort, as a
+	// crashed process would not search at all.
+	crashed, err := storage.Open(ctx, srv.URL(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wctx, wcancel := context.WithCancel(ctx)
 	key := b.NewKey()
-	w, err := b.NewWriter(wctx, key)
+	w, err := crashed.NewWriter(wctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +139,9 @@ func TestFaultS3IncompleteMultipart(t *testing.T) {
 	wcancel()
 	if err := w.Close(); err == nil {
 		t.Fatal("Close of a cancelled writer succeeded")
+	}
+	if err := crashed.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
