@@ -45,16 +45,21 @@ func (b *Bucket) reap(key string) {
 	go func() {
 		defer b.reaping.Done()
 		start := time.Now()
+		last := func() { b.abortUploadsOf(key, reapCloseTimeout) } // Close's, instead of the rest
 		for _, at := range []time.Duration{0, reapLate, reapLast} {
-			if wait := time.Until(start.Add(at)); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-stop:
-					t.Stop()
-					b.abortUploadsOf(key, reapCloseTimeout)
-					return
-				}
+			select {
+			case <-stop:
+				last()
+				return
+			default:
+			}
+			t := time.NewTimer(time.Until(start.Add(at)))
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+				last()
+				return
 			}
 			b.abortUploadsOf(key, reapTimeout)
 		}
@@ -65,13 +70,16 @@ func (b *Bucket) reap(key string) {
 // reap), within timeout.
 func (b *Bucket) abortUploadsOf(key string, timeout time.Duration) {
 	s := b.s3
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(b.reapCtx, timeout)
 	defer cancel()
 	full := s.prefix + key
 	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
 		Bucket: aws.String(s.name), Prefix: aws.String(full),
 	}, oneAttempt)
 	if err != nil {
+		if b.reapCtx.Err() != nil {
+			return // cut short by Close
+		}
 		if c, ok := httpStatus(err); !ok || c != http.StatusNotImplemented {
 			b.log.WarnContext(ctx, "storage: could not look for the multipart uploads of a failed write; garbage collection aborts them after the staging TTL",
 				"key", key, "err", err)
@@ -96,7 +104,8 @@ func (b *Bucket) abortUploadsOf(key string, timeout time.Duration) {
 }
 
 // stopReaping ends reap's waits (each reaper makes its last search at
-// once) and waits for the reapers; reap does nothing afterwards.
+// once) and waits for the reapers, cutting short after reapCloseTimeout
+// the searches still running then; reap does nothing afterwards.
 func (b *Bucket) stopReaping() {
 	b.reapMu.Lock()
 	if b.reapStop != nil {
@@ -104,5 +113,18 @@ func (b *Bucket) stopReaping() {
 		b.reapStop = nil
 	}
 	b.reapMu.Unlock()
-	b.reaping.Wait()
+	done := make(chan struct{})
+	go func() {
+		b.reaping.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(reapCloseTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		b.reapCancel()
+		<-done
+	}
+	b.reapCancel()
 }

@@ -67,9 +67,11 @@ type Bucket struct {
 	pageSize int       // listing page size for remote buckets
 
 	// Searches for the multipart uploads of failed S3 writers (see reap).
-	reapMu   sync.Mutex
-	reapStop chan struct{} // closed by Close; nil once closed
-	reaping  sync.WaitGroup
+	reapMu     sync.Mutex
+	reapStop   chan struct{} // closed by Close; nil once closed
+	reaping    sync.WaitGroup
+	reapCtx    context.Context // the searches' context; reapCancel ends it
+	reapCancel context.CancelFunc
 }
 
 // defaultPageSize is the listing page size of remote buckets (S3's maximum).
@@ -91,7 +93,9 @@ func newBucket(b *blob.Bucket, opts *Options) *Bucket {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bucket{b: b, policy: opts.Retry, log: log, pageSize: defaultPageSize, reapStop: make(chan struct{})}
+	reapCtx, reapCancel := context.WithCancel(context.Background())
+	return &Bucket{b: b, policy: opts.Retry, log: log, pageSize: defaultPageSize,
+		reapStop: make(chan struct{}), reapCtx: reapCtx, reapCancel: reapCancel}
 }
 
 // Ping checks cheaply that the bucket answers: for a local directory that it
@@ -124,7 +128,7 @@ func (b *Bucket) Ping(ctx context.Context) error {
 // Close releases the bucket. Writers and readers still open must not be used
 // afterwards; later calls on b fail. On S3 it first makes its last search
 // for the multipart uploads that failed Writers may have left (see
-// Writer.Close), which takes a round trip or two.
+// Writer.Close), for about 2 s at most.
 func (b *Bucket) Close() error {
 	b.stopReaping()
 	if err := b.b.Close(); err != nil {
