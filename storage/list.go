@@ -26,8 +26,12 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // Delete, a missing object is not an error and a done ctx gives an error
 // wrapping ctx.Err().
 func (b *Bucket) TryDelete(ctx context.Context, key string) error {
-	return b.delete(ctx, key, func(ctx context.Context, _, _ string, fn func(ctx context.Context) error) error { return fn(ctx) })
+	return b.delete(ctx, key, once)
 }
+
+// once runs fn a single time: the run of operations that are not retried
+// (see Bucket.retry).
+func once(ctx context.Context, _, _ string, fn func(ctx context.Context) error) error { return fn(ctx) }
 
 // delete implements Delete and TryDelete: run is b.retry, or a single try.
 func (b *Bucket) delete(ctx context.Context, key string, run func(ctx context.Context, op, key string, fn func(ctx context.Context) error) error) error {

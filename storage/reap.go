@@ -2,11 +2,8 @@ package storage
 
 import (
 	"context"
-	"net/http"
+	"errors"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // When a failed S3 writer's key is searched for multipart uploads left
@@ -67,39 +64,17 @@ func (b *Bucket) reap(key string) {
 }
 
 // abortUploadsOf aborts every multipart upload in progress of key (see
-// reap), within timeout.
+// reap), within timeout, one try per request.
 func (b *Bucket) abortUploadsOf(key string, timeout time.Duration) {
-	s := b.s3
 	ctx, cancel := context.WithTimeout(b.reapCtx, timeout)
 	defer cancel()
-	full := s.prefix + key
-	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
-		Bucket: aws.String(s.name), Prefix: aws.String(full),
-	}, oneAttempt)
-	if err != nil {
-		if b.reapCtx.Err() != nil {
-			return // cut short by Close
-		}
-		if c, ok := httpStatus(err); !ok || c != http.StatusNotImplemented {
-			b.log.WarnContext(ctx, "storage: could not look for the multipart uploads of a failed write; garbage collection aborts them after the staging TTL",
-				"key", key, "err", err)
-		}
-		return
+	n, err := b.abortUploads(ctx, key, func(k string, _ time.Time) bool { return k == key }, once)
+	if n > 0 {
+		b.log.InfoContext(ctx, "storage: aborted a multipart upload that a failed write left", "key", key, "uploads", n)
 	}
-	for _, u := range out.Uploads {
-		if aws.ToString(u.Key) != full {
-			continue
-		}
-		_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(s.name), Key: u.Key, UploadId: u.UploadId,
-		}, oneAttempt)
-		switch {
-		case err == nil:
-			b.log.InfoContext(ctx, "storage: aborted a multipart upload that a failed write left", "key", key)
-		case !isAPIError(err, "NoSuchUpload"):
-			b.log.WarnContext(ctx, "storage: could not abort the multipart upload of a failed write; garbage collection aborts it after the staging TTL",
-				"key", key, "err", err)
-		}
+	if err != nil && b.reapCtx.Err() == nil && !errors.Is(err, errNoUploadListing) {
+		b.log.WarnContext(ctx, "storage: could not abort the multipart uploads of a failed write; garbage collection aborts them after the staging TTL",
+			"key", key, "err", err)
 	}
 }
 

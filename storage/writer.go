@@ -17,26 +17,24 @@ const contentType = "application/octet-stream"
 // Writer streams one object into the bucket. It is not safe for concurrent
 // use. The object becomes visible only when Close returns nil.
 type Writer struct {
-	w      *blob.Writer
-	ctx    context.Context    // the caller's context
-	cancel context.CancelFunc // cancels the context the blob.Writer runs under
-	key    string
-	closed bool
-	failed error // the first failed Write; Close then aborts
-	given  int64 // bytes Write was given
+	w       *blob.Writer
+	ctx     context.Context    // the caller's context
+	cancel  context.CancelFunc // cancels the context the blob.Writer runs under
+	key     string
+	closed  bool
+	failed  error // the first failed Write; Close then aborts
+	written int64 // bytes written (for a local writer, to f)
 
 	// s3:// buckets only: the bucket that searches for what a failed
-	// writer left (see Bucket.reap), and its part size.
-	reaper   *Bucket
-	partSize int
+	// writer left (see Bucket.reap).
+	reaper *Bucket
 
 	// file:// buckets only.
-	local   *localDir
-	f       *os.File // the temporary file, from BeforeWrite
-	written int64    // bytes written to f
-	queued  int64    // writeback started for [0, queued)
-	waited  int64    // writeback finished for [0, waited)
-	noWB    bool     // writeback failed once; don't try again
+	local  *localDir
+	f      *os.File // the temporary file, from BeforeWrite
+	queued int64    // writeback started for [0, queued)
+	waited int64    // writeback finished for [0, waited)
+	noWB   bool     // writeback failed once; don't try again
 }
 
 // NewWriter starts writing the object key, which must come from NewKey
@@ -63,7 +61,7 @@ func (b *Bucket) NewWriter(ctx context.Context, key string) (*Writer, error) {
 		opts.BufferSize = b.s3.partSize
 		opts.MaxConcurrency = b.s3.concurrency
 		opts.BeforeWrite = b.s3.configure
-		w.reaper, w.partSize = b, b.s3.partSize
+		w.reaper = b
 	}
 	bw, err := b.b.NewWriter(wctx, key, opts)
 	if err != nil {
@@ -107,9 +105,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, w.failed
 	}
 	n, err := w.w.Write(p)
-	w.given += int64(n)
+	w.written += int64(n)
 	if w.f != nil {
-		w.written += int64(n)
 		w.startWriteback()
 	}
 	if err != nil {
@@ -165,7 +162,7 @@ func (w *Writer) Close() (err error) {
 	defer w.cancel()
 	// Below one part the transfer manager has started no multipart upload:
 	// it decides once the first part is full.
-	if w.reaper != nil && w.given >= int64(w.partSize) {
+	if w.reaper != nil && w.written >= int64(w.reaper.s3.partSize) {
 		defer func() {
 			if err != nil {
 				w.reaper.reap(w.key)
