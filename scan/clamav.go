@@ -16,6 +16,15 @@
 // go stale when clamd restarts; the bound keeps a burst of uploads from
 // opening more connections than clamd has threads.
 //
+// A frozen clamd: a clamd that is stopped or hung still accepts connections
+// (the kernel's backlog does) and answers nothing. A Scan that has waited
+// Options.ProbeAfter (5s) on clamd, for a slot, for clamd to take a chunk or
+// for the verdict, checks it with a PING on a new connection, which clamd
+// answers from its main thread even while every scanning thread is busy. No
+// PONG within ProbeTimeout (5s) ends every Scan waiting on clamd with
+// filestore.ErrScannerUnavailable, and new Scans check clamd first until a
+// PING answers again; a busy clamd that answers is waited for.
+//
 // Slow streams: a Scan that its reader leaves waiting gives up with an error
 // wrapping filestore.ErrScanIncomplete, not ErrScannerUnavailable, when no
 // chunk comes within Options.StallTimeout (20s), when the content has not
@@ -46,6 +55,7 @@ type ClamAV struct {
 	ep    endpoint
 	opts  Options
 	slots chan struct{} // semaphore of MaxConcurrent scans
+	live  liveness
 
 	mu        sync.Mutex
 	version   Version
@@ -129,15 +139,19 @@ func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
 }
 
 // fail turns err from an operation op into the error a caller sees: the
-// caller's context error when parent is done; ErrScannerUnavailable for the
-// ScanTimeout (ctx done while parent is not), timeouts and I/O errors; err
+// caller's context error when parent is done; ctx's cause when a PING that
+// clamd did not answer ended ctx (see liveness); ErrScannerUnavailable for
+// the ScanTimeout (ctx past its deadline while parent is not), timeouts and
+// I/O errors; err
 // itself, with context, when it already wraps ErrScannerUnavailable or
 // ErrScanLimit.
 func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
-	case ctx.Err() != nil:
+	case errors.Is(context.Cause(ctx), filestore.ErrScannerUnavailable):
+		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.Cause(ctx))
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v: %w", c.ep, op, c.opts.ScanTimeout, filestore.ErrScannerUnavailable)
 	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, err)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,4 +339,71 @@ func TestScanClamdRestart(t *testing.T) {
 		t.Errorf("Ping after restart: %v", err)
 	}
 	scanEICAR()
+}
+
+// TestScanClamdFrozen stops a clamd of its own with SIGSTOP: it still
+// accepts connections and answers nothing. The scan waiting for its verdict
+// and those queued for the only slot fail with ErrScannerUnavailable once
+// a PING goes unanswered, though ReadTimeout and ScanTimeout are an hour;
+// then a Store refuses uploads (FailClosed) and stores nothing, or stores
+// them unscanned (FailOpen). Once clamd runs again (SIGCONT), a Scan
+// started ProbeAfter after the failed PING finds EICAR.
+func TestScanClamdFrozen(t *testing.T) {
+	clamd := startTestClamd(t)
+	opts := &scan.Options{MaxConcurrent: 1, ReadTimeout: time.Hour, ScanTimeout: time.Hour,
+		ProbeAfter: 100 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond}
+	clam := newClam(t, clamd.addr, opts)
+	want := wantResult(t, clam, sigEICAR)
+	guard, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	if err := clamd.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := true
+	thaw := func() {
+		if frozen {
+			frozen = false
+			if err := clamd.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT: %v", err)
+			}
+		}
+	}
+	defer thaw()
+
+	got := scanAll(guard, clam, noiseThen(1<<20, eicar(t)), bytes.NewReader(eicar(t)), noiseThen(1<<20, nil))
+	for i, s := range got {
+		if !errors.Is(s.err, filestore.ErrScannerUnavailable) || !strings.Contains(errString(s.err), "no answer to PING within ProbeTimeout 500ms") {
+			t.Errorf("scan %d with clamd stopped = %v, %v; want ErrScannerUnavailable after an unanswered PING", i, s.res, s.err)
+		}
+	}
+
+	// Every Scan checks clamd first now: these fail before they start.
+	closed := openStore(t, clam, filestore.FailClosed, "")
+	if f, err := closed.put("eicar.com", bytes.NewReader(eicar(t))); !errors.Is(err, filestore.ErrScannerUnavailable) || !strings.Contains(errString(err), ": PING: no answer to PING") {
+		t.Errorf("FailClosed Put with clamd stopped = %v, %v; want ErrScannerUnavailable from PING", f, err)
+	}
+	if files := closed.blobFiles(t); len(files) != 0 {
+		t.Errorf("FailClosed bucket holds %q, want nothing", files)
+	}
+	open := openStore(t, clam, filestore.FailOpen, "")
+	f, err := open.put("notes.txt", strings.NewReader("frozen clamd"))
+	if err != nil {
+		t.Fatalf("FailOpen Put with clamd stopped: %v", err)
+	}
+	if diff := cmp.Diff(unscanned, f.Scan); diff != "" {
+		t.Errorf("FailOpen Put with clamd stopped: File.Scan (-want +got):\n%s", diff)
+	}
+	failed := time.Now()
+
+	thaw()
+	// A failed PING's outcome stands for ProbeAfter.
+	time.Sleep(opts.ProbeAfter - time.Since(failed))
+	res, err := clam.Scan(guard, bytes.NewReader(eicar(t)))
+	if err != nil {
+		t.Fatalf("Scan after SIGCONT: %v", err)
+	}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("Scan after SIGCONT (-want +got):\n%s", diff)
+	}
 }

@@ -136,6 +136,8 @@ var (
 // expected error, and Scan leaves no goroutine behind.
 func TestScanFaults(t *testing.T) {
 	fast := scan.Options{DialTimeout: time.Second, ReadTimeout: 200 * time.Millisecond}
+	// Only a PING that gets no answer can end these scans early.
+	frozen := scan.Options{ReadTimeout: time.Hour, ScanTimeout: time.Hour, ProbeAfter: 50 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond}
 	tests := []struct {
 		name     string
 		fake     *fakeClamd
@@ -175,6 +177,32 @@ func TestScanFaults(t *testing.T) {
 			opts:    fast,
 			give:    newNoise(4),
 			wantErr: os.ErrDeadlineExceeded, wantMsg: "VERSION: ",
+			wantRead: 0,
+		},
+		{
+			// The fake serves one connection at a time: while it holds the
+			// stream, the PING waits in its backlog, as on a stopped clamd.
+			name:    "never answers the stream, nor PING: ProbeAfter",
+			fake:    &fakeClamd{instream: readNeverAnswer},
+			opts:    frozen,
+			give:    noiseThen(1<<20, nil),
+			wantErr: filestore.ErrScannerUnavailable, wantMsg: "INSTREAM: no answer to PING within ProbeTimeout 100ms: filestore: scanner unavailable: ",
+			wantRead: 1 << 20,
+		},
+		{
+			name:    "never reads the stream, nor PING: ProbeAfter on a write",
+			fake:    &fakeClamd{instream: neverRead},
+			opts:    frozen,
+			give:    newNoise(3),
+			wantErr: filestore.ErrScannerUnavailable, wantMsg: "INSTREAM: no answer to PING within ProbeTimeout 100ms: filestore: scanner unavailable: context deadline exceeded",
+			wantRead: -1,
+		},
+		{
+			name:    "never answers VERSION: ProbeTimeout, nothing read",
+			fake:    &fakeClamd{hangVersion: true},
+			opts:    frozen,
+			give:    newNoise(4),
+			wantErr: filestore.ErrScannerUnavailable, wantMsg: "VERSION: no answer within ProbeTimeout 100ms",
 			wantRead: 0,
 		},
 		{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,11 @@ const engineName = "clamav"
 //     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
 //     answers an error or nonsense, or misses DialTimeout, ReadTimeout or
-//     ScanTimeout (waiting for a slot or for the verdict);
+//     ScanTimeout (waiting for a slot or for the verdict), or when it has
+//     kept the Scan waiting ProbeAfter and then answers no PING within
+//     ProbeTimeout (a frozen clamd; see Options.ProbeAfter): the Scans
+//     waiting on it end at once, and later ones, before reading r, until a
+//     PING answers again;
 //   - wrapping ctx's error when ctx ends first: the connection is closed at
 //     once, so Scan returns as soon as a pending r.Read does (a reader that
 //     blocks forever must be unblocked by its owner, as Put does by closing
@@ -53,25 +58,30 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ScanTimeout)
 	defer cancel()
+	// The scan's context: a stall of the content (cause errStalled), a
+	// PING that clamd did not answer (see liveness), ScanTimeout and the
+	// caller end it; whatever ends it closes the connection and frees the
+	// slot at once.
+	sctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	defer c.live.register(stall)()
+	if c.live.down.Load() {
+		if err := c.probe(sctx, true); err != nil {
+			return nil, c.fail(parent, sctx, "PING", err)
+		}
+	}
 
-	select {
-	case c.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, c.fail(parent, ctx, "waiting for a free connection", ctx.Err())
+	if err := c.acquire(sctx); err != nil {
+		return nil, c.fail(parent, sctx, "waiting for a free connection", err)
 	}
 	free := sync.OnceFunc(func() { <-c.slots })
 	defer free()
-
-	v, err := c.cachedVersion(ctx)
-	if err != nil {
-		return nil, c.fail(parent, ctx, "VERSION", err)
-	}
-	// The stream's context: a stall ends it (cause errStalled) as
-	// ScanTimeout and the caller do; whatever ends it closes the
-	// connection and frees the slot at once.
-	sctx, stall := context.WithCancelCause(ctx)
-	defer stall(nil)
 	context.AfterFunc(sctx, free)
+
+	v, err := c.versionWithin(sctx, c.opts.ProbeTimeout)
+	if err != nil {
+		return nil, c.fail(parent, sctx, "VERSION", err)
+	}
 	sig, sent, err := c.instream(sctx, r, func() { stall(errStalled) })
 	var rerr *readError
 	switch {
@@ -81,7 +91,7 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	case parent.Err() == nil && errors.Is(err, filestore.ErrScanIncomplete):
 		err = fmt.Errorf("scan: clamd %s: INSTREAM: %w", c.ep, err)
 	default:
-		err = c.fail(parent, ctx, "INSTREAM", err)
+		err = c.fail(parent, sctx, "INSTREAM", err)
 	}
 	c.opts.Logger.LogAttrs(parent, slog.LevelDebug, "clamd scan",
 		slog.String("clamd", c.ep.String()),
@@ -137,6 +147,8 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 		case err == nil || ended || ctx.Err() == nil:
 		case context.Cause(ctx) == errStalled:
 			err = fmt.Errorf("the content reader delivered no chunk within StallTimeout %v: %w", c.opts.StallTimeout, filestore.ErrScanIncomplete)
+		case errors.Is(context.Cause(ctx), filestore.ErrScannerUnavailable):
+			err = context.Cause(ctx) // clamd did not answer PING
 		default:
 			err = fmt.Errorf("the content did not end within ScanTimeout %v: %w", c.opts.ScanTimeout, filestore.ErrScanIncomplete)
 		}
@@ -156,12 +168,27 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 		}
 	}()
 
+	// write sends b within ReadTimeout, asking for a PING (probe) every
+	// ProbeAfter that clamd takes nothing: a failure ends ctx, which closes
+	// conn. A write that times out has sent b[:n] and may go on after a new
+	// deadline.
 	write := func(b []byte) error {
-		if err := conn.SetWriteDeadline(time.Now().Add(c.opts.ReadTimeout)); err != nil {
-			return err
+		limit := time.Now().Add(c.opts.ReadTimeout)
+		for {
+			deadline, probe := limit, false
+			if t := time.Now().Add(c.opts.ProbeAfter); t.Before(limit) {
+				deadline, probe = t, true
+			}
+			if err := conn.SetWriteDeadline(deadline); err != nil {
+				return err
+			}
+			n, err := conn.Write(b)
+			b = b[n:]
+			if !probe || !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			c.probe(ctx, false)
 		}
-		_, err := conn.Write(b)
-		return err
 	}
 	writeErr := write([]byte(cmdInstream))
 	buf := make([]byte, 4+c.opts.ChunkSize)
@@ -223,7 +250,7 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 		// deadline fails only on a connection closed by ctx, and then the
 		// reader returns at once anyway.
 		_ = conn.SetReadDeadline(time.Now().Add(c.opts.ReadTimeout))
-		res = <-replies
+		res = c.awaitReply(ctx, replies)
 		replied = true
 	}
 	if strings.HasPrefix(res.text, replyReadTimedOut) {
@@ -240,6 +267,58 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 		err = fmt.Errorf("clamd answered %q before the end of the stream: %w", res.text, filestore.ErrScannerUnavailable)
 	}
 	return sig, sent, err
+}
+
+// acquire waits for a scan slot until ctx ends, asking for a PING (probe)
+// every ProbeAfter of the wait: a failure ends ctx. It takes no slot once
+// ctx has ended, even when one is free (a failed PING frees the slots of
+// the scans it ends while others wait).
+func (c *ClamAV) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(c.opts.ProbeAfter)
+	defer t.Stop()
+	for {
+		select {
+		case c.slots <- struct{}{}:
+			if err := ctx.Err(); err != nil {
+				<-c.slots
+				return err
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			c.probe(ctx, false)
+			t.Reset(c.opts.ProbeAfter)
+		}
+	}
+}
+
+// awaitReply returns the reply reader's answer, asking for a PING (probe)
+// every ProbeAfter of the wait: a failure ends ctx, which closes the
+// connection and so ends the reader.
+func (c *ClamAV) awaitReply(ctx context.Context, replies <-chan reply) reply {
+	if c.opts.ProbeAfter >= c.opts.ReadTimeout {
+		return <-replies
+	}
+	t := time.NewTimer(c.opts.ProbeAfter)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-replies:
+			return r
+		case <-t.C:
+			c.probe(ctx, false)
+			t.Reset(c.opts.ProbeAfter)
+		}
+	}
 }
 
 // fill reads into b until it is full, r fails or done is closed (checked

@@ -34,6 +34,26 @@ type Options struct {
 	// ReadTimeout (120s by default) drops the stream. Keep it well under
 	// clamd's ReadTimeout. Default 20s.
 	StallTimeout time.Duration
+	// ProbeAfter is how long a Scan waits on clamd (for a free slot, for
+	// clamd to take a chunk of the stream, or for the verdict) before it
+	// checks that clamd is alive with a PING on a new connection, and then
+	// again every ProbeAfter of the wait. clamd answers PING from its main
+	// thread, which only receives streams, so a clamd whose scanning
+	// threads are all busy answers at once and its Scans go on waiting,
+	// within ReadTimeout and ScanTimeout. A clamd that answers no PING
+	// within ProbeTimeout is frozen (stopped, hung, or so overloaded that
+	// its main thread waits for a free place in its queue): every Scan
+	// waiting on it, or queued for a slot, fails at once with an error
+	// wrapping filestore.ErrScannerUnavailable, and new Scans check clamd
+	// with a PING before they start (at most one PING per ProbeAfter, whose
+	// failure they share) until one answers again. A ProbeAfter of
+	// ReadTimeout or more checks only the wait for a slot. Default 5s.
+	ProbeAfter time.Duration
+	// ProbeTimeout bounds that PING: connecting and the PONG. It also
+	// bounds the wait for the VERSION that a Scan asks for once a minute,
+	// which clamd answers from its main thread too (when ProbeTimeout is
+	// shorter than ReadTimeout). Default 5s.
+	ProbeTimeout time.Duration
 	// ChunkSize is the size of the INSTREAM chunks sent to clamd, and of the
 	// one buffer a Scan holds. 1 byte to 16 MiB; default 64 KiB.
 	ChunkSize int
@@ -59,6 +79,8 @@ const (
 	defaultReadTimeout   = 60 * time.Second
 	defaultScanTimeout   = 10 * time.Minute
 	defaultStallTimeout  = 20 * time.Second
+	defaultProbeAfter    = 5 * time.Second
+	defaultProbeTimeout  = 5 * time.Second
 	defaultChunkSize     = 64 << 10
 	maxChunkSize         = 16 << 20
 	defaultMaxConcurrent = 8
@@ -81,6 +103,8 @@ func (o *Options) withDefaults() (Options, error) {
 		{"ReadTimeout", &r.ReadTimeout, defaultReadTimeout},
 		{"ScanTimeout", &r.ScanTimeout, defaultScanTimeout},
 		{"StallTimeout", &r.StallTimeout, defaultStallTimeout},
+		{"ProbeAfter", &r.ProbeAfter, defaultProbeAfter},
+		{"ProbeTimeout", &r.ProbeTimeout, defaultProbeTimeout},
 	} {
 		if *d.v < 0 {
 			return Options{}, fmt.Errorf("scan: %s %v is negative: %w", d.name, *d.v, filestore.ErrInvalidArgument)

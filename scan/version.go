@@ -76,6 +76,22 @@ func (c *ClamAV) Version(ctx context.Context) (Version, error) {
 	return v, nil
 }
 
+// versionWithin is cachedVersion for a Scan: clamd answers VERSION from its
+// main thread, as it does PING, so the answer is waited for at most wait
+// (ProbeTimeout) when that is shorter than ReadTimeout.
+func (c *ClamAV) versionWithin(ctx context.Context, wait time.Duration) (Version, error) {
+	if wait >= c.opts.ReadTimeout {
+		return c.cachedVersion(ctx)
+	}
+	vctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	v, err := c.cachedVersion(vctx)
+	if err != nil && ctx.Err() == nil && vctx.Err() != nil {
+		err = fmt.Errorf("no answer within ProbeTimeout %v: %w", wait, filestore.ErrScannerUnavailable)
+	}
+	return v, err
+}
+
 // cachedVersion is Version with raw errors.
 func (c *ClamAV) cachedVersion(ctx context.Context) (Version, error) {
 	c.mu.Lock()

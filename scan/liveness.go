@@ -1,0 +1,115 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/filestore-go/filestore"
+)
+
+// liveness tells a frozen clamd from a busy one for the scans waiting on
+// it. A clamd that is stopped (SIGSTOP), hung or swapped out still accepts
+// connections, the kernel's backlog does that, and answers nothing, so the
+// scans waiting for its verdict would wait out ReadTimeout and those queued
+// for a slot ScanTimeout. clamd answers PING from its main thread, which
+// only receives streams and hands them to the scanning threads, so a busy
+// clamd answers at once. A scan that has waited ProbeAfter asks for a PING
+// (probe); when it gets no PONG within ProbeTimeout, every registered scan
+// ends with that cause and clamd counts as down, so that new scans check
+// first, until a PING answers again.
+type liveness struct {
+	down atomic.Bool // the latest PING failed
+
+	mu      sync.Mutex
+	probing chan struct{} // closed when the PING under way ends; nil: none
+	at      time.Time     // when the latest PING ended; zero: none yet
+	err     error         // its outcome: nil for PONG
+	next    uint64
+	scans   map[uint64]context.CancelCauseFunc // the scans that a failed PING ends
+}
+
+// register adds a scan that a failed PING ends with end(cause) (the cause
+// wraps filestore.ErrScannerUnavailable); unregister removes it.
+func (l *liveness) register(end context.CancelCauseFunc) (unregister func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.scans == nil {
+		l.scans = make(map[uint64]context.CancelCauseFunc)
+	}
+	id := l.next
+	l.next++
+	l.scans[id] = end
+	return func() {
+		l.mu.Lock()
+		delete(l.scans, id)
+		l.mu.Unlock()
+	}
+}
+
+// probe checks that clamd answers PING within ProbeTimeout, unless the
+// latest PING ended less than ProbeAfter ago or one is under way: then wait
+// says whether to wait for its outcome (a new Scan while clamd is down) or
+// to go on at once (a Scan that is waiting anyway: the failure of that PING
+// reaches every registered scan). It returns the outcome of the latest
+// PING, nil when it answered or when one is under way and not waited for,
+// and an error wrapping filestore.ErrScannerUnavailable when it did not
+// answer: that error is also the cause with which every registered scan
+// has then ended. A PING that ctx ends counts for nothing and gives nil;
+// ctx's own end is for the caller to see.
+func (c *ClamAV) probe(ctx context.Context, wait bool) error {
+	l := &c.live
+	l.mu.Lock()
+	for l.probing != nil {
+		ch := l.probing
+		l.mu.Unlock()
+		if !wait {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+		l.mu.Lock()
+	}
+	if !l.at.IsZero() && time.Since(l.at) < c.opts.ProbeAfter {
+		err := l.err
+		l.mu.Unlock()
+		return err
+	}
+	ch := make(chan struct{})
+	l.probing = ch
+	l.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
+	reply, err := c.command(pctx, cmdPing)
+	if err != nil && pctx.Err() != nil {
+		err = pctx.Err() // rather than the closed connection's error
+	}
+	cancel()
+	if err == nil && reply != replyPong {
+		err = fmt.Errorf("unexpected reply %q", reply)
+	}
+	if err != nil {
+		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable, err)
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.probing = nil
+	close(ch)
+	if ctx.Err() != nil {
+		return nil
+	}
+	l.at, l.err = time.Now(), err
+	l.down.Store(err != nil)
+	if err != nil {
+		for _, end := range l.scans {
+			end(err)
+		}
+	}
+	return err
+}
