@@ -21,7 +21,7 @@
 // Options.ProbeAfter (5s) on clamd, for a slot, for clamd to take a chunk or
 // for the verdict, checks it with a PING on a new connection, which clamd
 // answers from its main thread even while every scanning thread is busy. No
-// PONG within ProbeTimeout (5s) ends every Scan waiting on clamd with
+// PONG within ProbeTimeout (5s) ends every Scan under way or queued with
 // filestore.ErrScannerUnavailable, and new Scans check clamd first until a
 // PING answers again; a busy clamd that answers is waited for.
 //

@@ -40,9 +40,9 @@ const engineName = "clamav"
 //     answers an error or nonsense, or misses DialTimeout, ReadTimeout or
 //     ScanTimeout (waiting for a slot or for the verdict), or when it has
 //     kept the Scan waiting ProbeAfter and then answers no PING within
-//     ProbeTimeout (a frozen clamd; see Options.ProbeAfter): the Scans
-//     waiting on it end at once, and later ones, before reading r, until a
-//     PING answers again;
+//     ProbeTimeout (a frozen clamd; see Options.ProbeAfter): every Scan
+//     under way or queued ends at once, and later ones, before reading r,
+//     until a PING answers again;
 //   - wrapping ctx's error when ctx ends first: the connection is closed at
 //     once, so Scan returns as soon as a pending r.Read does (a reader that
 //     blocks forever must be unblocked by its owner, as Put does by closing
@@ -66,7 +66,11 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	defer stall(nil)
 	defer c.live.register(stall)()
 	if c.live.down.Load() {
-		if err := c.probe(sctx, true); err != nil {
+		err := c.probe(sctx, true)
+		if err == nil {
+			err = sctx.Err()
+		}
+		if err != nil {
 			return nil, c.fail(parent, sctx, "PING", err)
 		}
 	}
@@ -271,26 +275,37 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 
 // acquire waits for a scan slot until ctx ends, asking for a PING (probe)
 // every ProbeAfter of the wait: a failure ends ctx. It takes no slot once
-// ctx has ended, even when one is free (a failed PING frees the slots of
-// the scans it ends while others wait).
+// ctx has ended, even when one is free, nor while clamd is down: a failed
+// PING ends the registered scans one after the other, and the slots of the
+// first ones are freed while the others are still to be ended (a scan
+// that sees clamd down here is one of those, since new scans wait for a
+// PING that answers before they come here).
 func (c *ClamAV) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	select {
 	case c.slots <- struct{}{}:
-		return nil
 	default:
+		if err := c.waitSlot(ctx); err != nil {
+			return err
+		}
 	}
+	if c.live.down.Load() || ctx.Err() != nil {
+		<-c.slots
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitSlot is acquire's wait for a slot that is not free at once.
+func (c *ClamAV) waitSlot(ctx context.Context) error {
 	t := time.NewTimer(c.opts.ProbeAfter)
 	defer t.Stop()
 	for {
 		select {
 		case c.slots <- struct{}{}:
-			if err := ctx.Err(); err != nil {
-				<-c.slots
-				return err
-			}
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

@@ -86,15 +86,16 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 
 	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
 	reply, err := c.command(pctx, cmdPing)
-	if err != nil && pctx.Err() != nil {
-		err = pctx.Err() // rather than the closed connection's error
-	}
+	timedOut := err != nil && pctx.Err() != nil
 	cancel()
-	if err == nil && reply != replyPong {
-		err = fmt.Errorf("unexpected reply %q", reply)
-	}
-	if err != nil {
+	switch {
+	case timedOut:
+		// Not pctx's error: the caller's context has not ended.
+		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable)
+	case err != nil:
 		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable, err)
+	case reply != replyPong:
+		err = fmt.Errorf("PING answered %q, not PONG: %w", reply, filestore.ErrScannerUnavailable)
 	}
 
 	l.mu.Lock()

@@ -43,16 +43,17 @@ type Options struct {
 	// within ReadTimeout and ScanTimeout. A clamd that answers no PING
 	// within ProbeTimeout is frozen (stopped, hung, or so overloaded that
 	// its main thread waits for a free place in its queue): every Scan
-	// waiting on it, or queued for a slot, fails at once with an error
+	// under way, or queued for a slot, fails at once with an error
 	// wrapping filestore.ErrScannerUnavailable, and new Scans check clamd
 	// with a PING before they start (at most one PING per ProbeAfter, whose
 	// failure they share) until one answers again. A ProbeAfter of
-	// ReadTimeout or more checks only the wait for a slot. Default 5s.
+	// ReadTimeout or more checks only the wait for a slot. At least 10ms;
+	// default 5s.
 	ProbeAfter time.Duration
 	// ProbeTimeout bounds that PING: connecting and the PONG. It also
 	// bounds the wait for the VERSION that a Scan asks for once a minute,
 	// which clamd answers from its main thread too (when ProbeTimeout is
-	// shorter than ReadTimeout). Default 5s.
+	// shorter than ReadTimeout). At least 10ms; default 5s.
 	ProbeTimeout time.Duration
 	// ChunkSize is the size of the INSTREAM chunks sent to clamd, and of the
 	// one buffer a Scan holds. 1 byte to 16 MiB; default 64 KiB.
@@ -81,6 +82,7 @@ const (
 	defaultStallTimeout  = 20 * time.Second
 	defaultProbeAfter    = 5 * time.Second
 	defaultProbeTimeout  = 5 * time.Second
+	minProbe             = 10 * time.Millisecond // of ProbeAfter and ProbeTimeout
 	defaultChunkSize     = 64 << 10
 	maxChunkSize         = 16 << 20
 	defaultMaxConcurrent = 8
@@ -111,6 +113,16 @@ func (o *Options) withDefaults() (Options, error) {
 		}
 		if *d.v == 0 {
 			*d.v = d.def
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ProbeAfter", r.ProbeAfter}, {"ProbeTimeout", r.ProbeTimeout}} {
+		// A write deadline, or a PING, shorter than this would fail a
+		// clamd that is doing well.
+		if d.v < minProbe {
+			return Options{}, fmt.Errorf("scan: %s %v is under %v: %w", d.name, d.v, minProbe, filestore.ErrInvalidArgument)
 		}
 	}
 	switch {
