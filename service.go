@@ -317,7 +317,7 @@ func (s *Service) translate(op string, err error) error {
 		return fmt.Errorf("filestore: %s: %w", op, err)
 	case errors.Is(err, dedup.ErrStagingExpired), errors.Is(err, storage.ErrUploadGone):
 		return fmt.Errorf("filestore: %s: %w: %w: %w", op, ErrStagingExpired, ErrUnavailable, err)
-	case dedup.IsTransient(err), storage.IsTransient(err),
+	case dedup.IsTransient(err), storage.IsTransient(err), errors.Is(err, dedup.ErrNoAnswer),
 		errors.Is(err, dedup.ErrOutcomeUnknown), errors.Is(err, dedup.ErrObjectGone):
 		return fmt.Errorf("filestore: %s: %w: %w", op, ErrUnavailable, err)
 	}

@@ -22,7 +22,10 @@ type Catalog struct {
 	pg    bool
 	retry retry.Policy
 	now   func() time.Time
-	group *committer
+	// tryTimeout bounds each try of do and inTx (Options.TryTimeout);
+	// 0 or negative: none.
+	tryTimeout time.Duration
+	group      *committer
 	// q are the hot-path statements (prepared on SQLite). After Close
 	// (closed set) reads go through bun again.
 	q      *queries
@@ -39,7 +42,23 @@ type Options struct {
 	// Logger receives an info line when New waits for another process's
 	// schema check or migration (PostgreSQL); nil logs nothing.
 	Logger *slog.Logger
+	// TryTimeout bounds each try of an operation on a PostgreSQL catalogue
+	// once New has returned: a statement, or a transaction with all its
+	// statements. A try without an answer within it fails with an error
+	// wrapping ErrNoAnswer and is not retried: a server that keeps its
+	// connections and answers nothing (stopped, hung, or behind a network
+	// that drops everything) would otherwise hold the operation for as
+	// long as its context lives, since the driver has no deadline of its
+	// own on a connection already open (ConnectTimeout bounds new ones).
+	// 0 means 30s; negative turns it off. It does not bound New's schema
+	// check and migration, which may wait for another process's, nor the
+	// batches that commit concurrent uploads (2 minutes each, retries
+	// included). SQLite catalogues ignore it.
+	TryTimeout time.Duration
 }
+
+// defaultTryTimeout is Options.TryTimeout's default.
+const defaultTryTimeout = 30 * time.Second
 
 // New returns a Catalog over db after bringing its schema up to date. A nil
 // opts is the zero Options. The caller keeps ownership of db, and calls
@@ -64,6 +83,12 @@ func New(ctx context.Context, db *bun.DB, opts *Options) (*Catalog, error) {
 	}
 	if c.q, err = newQueries(ctx, db.DB, c.pg); err != nil {
 		return nil, err
+	}
+	if c.pg { // from here on: migration and the id above are not bounded
+		c.tryTimeout = opts.TryTimeout
+		if c.tryTimeout == 0 {
+			c.tryTimeout = defaultTryTimeout
+		}
 	}
 	c.group = newCommitter(c)
 	return c, nil
@@ -114,15 +139,32 @@ func (c *Catalog) Ping(ctx context.Context) error {
 // transient errors. SQLite transactions begin with the write lock
 // (BEGIN IMMEDIATE, set when the database is opened).
 func (c *Catalog) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error {
+	return c.do(ctx, func(ctx context.Context) error {
 		return c.db.RunInTx(ctx, &sql.TxOptions{}, fn)
 	})
 }
 
-// do runs a single statement or read with retries.
+// do runs a single statement or read with retries, each try within
+// tryTimeout.
 func (c *Catalog) do(ctx context.Context, fn func(ctx context.Context) error) error {
-	return retry.Do(ctx, c.retry, IsTransient, fn)
+	if c.tryTimeout <= 0 {
+		return retry.Do(ctx, c.retry, IsTransient, fn)
+	}
+	return retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error {
+		tctx, cancel := context.WithTimeoutCause(ctx, c.tryTimeout, errTryTimeout)
+		defer cancel()
+		err := fn(tctx)
+		if err != nil && ctx.Err() == nil && context.Cause(tctx) == errTryTimeout {
+			// Not the driver's error, which wraps DeadlineExceeded: the
+			// caller's context has not ended.
+			return fmt.Errorf("%w within TryTimeout %v (%v)", ErrNoAnswer, c.tryTimeout, err)
+		}
+		return err
+	})
 }
+
+// errTryTimeout is the cause of a try's context that tryTimeout ended.
+var errTryTimeout = errors.New("try timed out")
 
 // forUpdate adds a row lock on PostgreSQL; SQLite's write transaction
 // already holds the database's write lock.

@@ -14,6 +14,10 @@ var (
 	ErrBadCursor = errors.New("dedup: malformed cursor")
 	// ErrBadLimit: a list page size below 1.
 	ErrBadLimit = errors.New("dedup: page size below 1")
+	// ErrNoAnswer: a PostgreSQL catalogue's operation got no answer within
+	// Options.TryTimeout; the database is taken for unavailable. A write
+	// that times out at its COMMIT may have been applied.
+	ErrNoAnswer = errors.New("dedup: no answer from the database")
 	// ErrInvalidURL: OpenDB cannot use the database URL (an unsupported
 	// scheme, or parameters it or the driver refuses).
 	ErrInvalidURL = errors.New("dedup: invalid database URL")

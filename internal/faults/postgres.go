@@ -151,6 +151,27 @@ func (p *PostgresServer) Stop(immediate bool) error {
 	return p.proc.stop(sig)
 }
 
+// Freeze stops every process of the running cluster with SIGSTOP: the
+// postmaster and its backends keep their connections, the kernel still
+// accepts new ones, and nothing answers, as with a server that hangs. Thaw
+// resumes them. Linux only.
+func (p *PostgresServer) Freeze() error { return p.signalAll(true) }
+
+// Thaw resumes a cluster that Freeze stopped (SIGCONT).
+func (p *PostgresServer) Thaw() error { return p.signalAll(false) }
+
+func (p *PostgresServer) signalAll(stop bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil || p.proc.exited() {
+		return errors.New("faults: postgres is not running")
+	}
+	if err := signalTree(p.proc.pid(), stop); err != nil {
+		return fmt.Errorf("faults: postgres: %w", err)
+	}
+	return nil
+}
+
 // Close stops the cluster (immediate) and removes its directory.
 func (p *PostgresServer) Close() error {
 	err := p.Stop(true)
