@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -15,3 +16,6 @@ func childAttrs(cmd *exec.Cmd, uid, gid int) {
 	}
 	cmd.SysProcAttr = attrs
 }
+
+// The signals of S3Server.Freeze and Thaw.
+var sigStop, sigCont os.Signal = syscall.SIGSTOP, syscall.SIGCONT
