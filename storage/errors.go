@@ -36,6 +36,12 @@ var (
 	// S3 multipart upload (NoSuchUpload), that garbage collection took for
 	// what a crash left (see AbortStaleUploads). Nothing is stored.
 	ErrUploadGone = errors.New("storage: upload removed before it was stored")
+	// ErrStalled means that a connection to an S3 server made no progress
+	// for Options.StallTimeout: the server (or the network to it) stopped
+	// answering without closing the connection. IsTransient reports it
+	// transient; an operation that still fails after its retries returns
+	// an error wrapping it.
+	ErrStalled = errors.New("storage: S3 connection stalled")
 )
 
 // IsTransient reports whether err is worth retrying: the backend was

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -146,18 +147,35 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	}
 	// The URL opener's client has the SDK's HTTP client, which waits for
 	// an answer as long as the context lives: the bucket is opened again
-	// over a copy of that client whose transport bounds the wait for
-	// response headers. opener.Options holds what the URL set.
-	timeout := defaultResponseTimeout
+	// over a copy of that client whose connections fail a read or write
+	// that makes no progress for the stall timeout (see stallConn), whose
+	// transport bounds the wait for response headers, and whose retries
+	// stop once an operation has run for twice the stall timeout.
+	// opener.Options holds what the URL set.
+	timeout, stall := defaultResponseTimeout, defaultStallTimeout
 	if opts != nil && opts.ResponseTimeout > 0 {
 		timeout = opts.ResponseTimeout
 	}
+	if opts != nil && opts.StallTimeout > 0 {
+		stall = opts.StallTimeout
+	}
+	budget := 2 * stall
 	client = s3.New(client.Options(), func(o *s3.Options) {
 		hc, ok := o.HTTPClient.(*awshttp.BuildableClient)
 		if !ok {
 			hc = awshttp.NewBuildableClient()
 		}
-		o.HTTPClient = hc.WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = timeout })
+		hc = hc.WithDialerOptions(func(d *net.Dialer) {
+			if d.Timeout <= 0 || d.Timeout > stall {
+				d.Timeout = stall
+			}
+		})
+		o.HTTPClient = &stallClient{c: hc.WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = timeout
+			tr.DialContext = stallDialer(tr.DialContext, stall, timeout)
+		})}
+		o.Retryer = &budgetRetryer{Retryer: o.Retryer, budget: budget}
+		o.APIOptions = append(slices.Clone(o.APIOptions), recordOpStart)
 	})
 	sb, err = s3blob.OpenBucket(ctx, client, u.Host, &opener.Options)
 	if err != nil {
@@ -187,9 +205,11 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 				return aws.UnknownTernary
 			}))
 		})
+		o.Retryer = &budgetRetryer{Retryer: o.Retryer, budget: budget}
 		o.RetryMaxAttempts = policy.Attempts
 	})
 	b := newBucket(withPrefix(sb, prefix), opts)
+	b.budget = budget
 	var maxObject int64
 	if opts != nil {
 		maxObject = opts.MaxObjectSize

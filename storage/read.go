@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 
@@ -15,16 +16,27 @@ import (
 )
 
 // retry runs fn under the bucket's retry policy, retrying transient errors
-// (and logging each of them).
+// (and logging each of them), and starting no retry once b.budget has
+// passed since the first try began.
 func (b *Bucket) retry(ctx context.Context, op, key string, fn func(ctx context.Context) error) error {
+	start := time.Now()
+	spent := false
 	transient := func(err error) bool {
 		if !IsTransient(err) {
+			return false
+		}
+		if b.budget > 0 && time.Since(start) >= b.budget {
+			spent = true
 			return false
 		}
 		b.log.WarnContext(ctx, "storage: transient error", "op", op, "key", key, "err", err)
 		return true
 	}
-	return retry.Do(ctx, b.policy, transient, fn)
+	err := retry.Do(ctx, b.policy, transient, fn)
+	if spent {
+		return fmt.Errorf("no retry after %v: %w", b.budget, err)
+	}
+	return err
 }
 
 // NewReader opens the object key for reading from its start. The error wraps

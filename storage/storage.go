@@ -37,12 +37,37 @@ type Options struct {
 	// object visible atomically, but a power loss may lose it. It trades
 	// durability for speed (tests, scratch data); other backends ignore it.
 	NoSync bool
-	// ResponseTimeout bounds how long an S3 request waits for the server's
-	// response headers once it has been sent; 0 means 2 minutes. A server
-	// that accepts a request and never answers then fails that attempt
-	// with a timeout, which is transient (retried), instead of holding the
-	// operation for as long as its context lives. Other backends ignore it.
+	// ResponseTimeout bounds how long an S3 request, once sent, waits for
+	// the server's response headers; 0 means 2 minutes. A timeout is
+	// transient. It is what bounds the requests whose answer a server may
+	// take long to prepare, once it has received them: completing a
+	// multipart upload (the server assembles the parts) and server-side
+	// copies. Every other request waits no longer than StallTimeout either.
+	// Other backends ignore it.
 	ResponseTimeout time.Duration
+	// StallTimeout bounds how long a connection to an S3 server may make
+	// no progress: connecting, a write of the request that sends nothing,
+	// waiting for the response's headers (except for the slow answers of
+	// ResponseTimeout) and a read of its body that receives nothing. The
+	// request then fails with an error wrapping ErrStalled, which is
+	// transient. A transfer that keeps moving is never cut off, however
+	// slow: the bound is on silence, not on the whole request. Only a
+	// network so slow that the bytes a request leaves in the socket's
+	// send buffer (a few MiB at most) take longer than StallTimeout to
+	// leave is, in effect, taken for a stall: raise it for such links.
+	//
+	// It also bounds retries: no retry of an S3 request, or of a read,
+	// delete or listing page (see Retry), starts once the operation has
+	// run for twice StallTimeout, whatever Retry.Attempts allows. A
+	// server that stops answering without closing its connections (a
+	// frozen process, a black-holed network) thus fails each operation
+	// with ErrStalled within about three StallTimeouts (90 s by
+	// default), or, for the slow answers, ResponseTimeout plus twice
+	// StallTimeout; a Writer's Close may take one StallTimeout more to
+	// abort what it started. A done ctx ends any of them at once, with
+	// an error wrapping ctx.Err(). 0 means 30 seconds. Other backends
+	// ignore it.
+	StallTimeout time.Duration
 	// MaxObjectSize is the largest object a Writer must be able to store.
 	// S3 takes at most 10000 parts per upload: the part size of an S3
 	// writer is 5 MiB (S3's minimum) up to a MaxObjectSize of 50000 MiB
@@ -65,6 +90,9 @@ type Bucket struct {
 	local    *localDir // non-nil for file:// buckets
 	s3       *s3Bucket // non-nil for s3:// buckets
 	pageSize int       // listing page size for remote buckets
+	// budget: no retry starts once an operation has run this long (0:
+	// no such bound; see Options.StallTimeout).
+	budget time.Duration
 
 	// Searches for the multipart uploads of failed S3 writers (see reap).
 	reapMu     sync.Mutex
