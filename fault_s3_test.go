@@ -1,7 +1,10 @@
 package filestore_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +207,119 @@ func TestFaultS3IncompleteMultipart(t *testing.T) {
 	}
 	if n, err := b.AbortStaleUploads(ctx, before(time.Now().Add(time.Minute))); err != nil || n != 1 || uploads() != 0 {
 		t.Fatalf("AbortStaleUploads: %d aborted (%v), %d left; want 1 and 0", n, err, uploads())
+	}
+}
+
+// TestFaultS3Frozen: a private versitygw stopped with SIGSTOP accepts
+// connections and answers nothing. With S3StallTimeout at 1 s (and
+// filestored's 8 tries), every Store operation that needs the bucket
+// fails by itself with ErrUnavailable (httpapi's 503), before the test's
+// own deadline: a download, the read-back comparison of an upload whose
+// declared size matches a stored object, new uploads in one PUT and in a
+// multipart upload, and Collect's deletion of bytes. Once the server
+// resumes, nothing is half stored: the invariants hold and the stored
+// files read back. Before, a download waited 2 minutes per try (16 min
+// with filestored's 8 tries) and an upload's body had no bound at all.
+func TestFaultS3Frozen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("freezes a private versitygw; skipped in -short mode")
+	}
+	srv := faults.NewS3Server(t)
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "filestore.db")
+	bucketURL := srv.URL("")
+	st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL,
+		S3StallTimeout: time.Second, RetryAttempts: 8, InlineMax: -1})
+	ctx := t.Context()
+	stored := filestoretest.Content(1, 200<<10)
+	f, err := st.Put(ctx, "alice", "", "stored.bin", bytes.NewReader(stored), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := st.Put(ctx, "alice", "", "gone.bin", bytes.NewReader(filestoretest.Content(2, 100<<10)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, "alice", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := srv.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(thaw)
+
+	tests := []struct {
+		name string
+		op   func(ctx context.Context) error
+	}{
+		{"download", func(ctx context.Context) error {
+			_, r, err := st.Get(ctx, "alice", f.ID)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = io.Copy(io.Discard, r)
+			return err
+		}},
+		{"upload compared with the stored object", func(ctx context.Context) error {
+			_, err := st.Put(ctx, "bob", "", "same-size.bin", bytes.NewReader(stored), &filestore.PutOptions{Size: int64(len(stored))})
+			return err
+		}},
+		{"upload 2 MiB", func(ctx context.Context) error {
+			_, err := st.Put(ctx, "bob", "", "two.bin", bytes.NewReader(filestoretest.Content(3, 2<<20)), nil)
+			return err
+		}},
+		{"upload 6 MiB multipart", func(ctx context.Context) error {
+			_, err := st.Put(ctx, "bob", "", "six.bin", bytes.NewReader(filestoretest.Content(4, 6<<20+1)), nil)
+			return err
+		}},
+		{"collect", func(ctx context.Context) error {
+			_, err := st.Collect(ctx, nil)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			err := tt.op(gctx)
+			if gctx.Err() != nil {
+				t.Fatalf("%s on a frozen S3 server: still running at the test's guard deadline: %v", tt.name, err)
+			}
+			if !errors.Is(err, filestore.ErrUnavailable) {
+				t.Errorf("%s on a frozen S3 server = %v, want ErrUnavailable", tt.name, err)
+			}
+		})
+	}
+
+	thaw()
+	if _, err := st.Collect(ctx, nil); err != nil {
+		t.Fatalf("Collect after the server resumed: %v", err)
+	}
+	checkInvariants(t, dbURL, bucketURL, false)
+	_, r, err := st.Get(ctx, "alice", f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, stored) {
+		t.Fatalf("stored file after the server resumed: %d bytes, %v", len(got), err)
+	}
+	page, err := st.List(ctx, "bob", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Files) != 0 {
+		t.Errorf("bob has %d files after uploads that all failed, want none", len(page.Files))
 	}
 }

@@ -35,10 +35,12 @@ import (
 // transaction holds can keep it waiting past ctx's deadline, up to two
 // minutes per attempt, before it succeeds or fails with ErrUnavailable.
 //
-// Give ctx a deadline where an answer matters: a database or S3 server that
-// stops answering without closing its connections holds an operation until
-// ctx ends, past the bounds that do apply (a PostgreSQL connection's 10 s
-// to open, an S3 request's 2 minutes to answer).
+// An S3 server that stops answering without closing its connections
+// fails each bucket operation with ErrUnavailable within about three
+// Options.S3StallTimeout (90 s by default). Give ctx a deadline where an
+// answer matters sooner, and for the database: a PostgreSQL server that
+// stops answering holds an operation until ctx ends, past the bounds that
+// do apply (a connection's 10 s to open).
 type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.

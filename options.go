@@ -67,6 +67,18 @@ type Options struct {
 	// by the start of the multipart upload), and that Put fails with
 	// ErrStagingExpired. Default 24h.
 	StagingTTL time.Duration
+	// S3StallTimeout bounds, on an s3:// bucket opened by Open, how long
+	// a connection to the S3 server may make no progress: connecting,
+	// sending a request, waiting for its answer (an upload's completion,
+	// which a server may take long to prepare, waits up to 2 minutes)
+	// and receiving it. A server that stops answering without closing its
+	// connections (a frozen process, a black-holed network) then fails
+	// each bucket operation with ErrUnavailable within about three
+	// S3StallTimeouts, whatever RetryAttempts allows, instead of holding
+	// it until ctx ends; a transfer that keeps moving, however slowly, is
+	// never cut off. See storage.Options.StallTimeout. Default 30s;
+	// ignored by New and by other buckets.
+	S3StallTimeout time.Duration
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.
 	RetryAttempts int

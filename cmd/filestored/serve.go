@@ -67,6 +67,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		TrashRetention: c.trashRetention,
 		RetryAttempts:  c.retryAttempts,
 		RetryBaseDelay: c.retryBase,
+		S3StallTimeout: c.s3Stall,
 		Logger:         logger,
 	})
 	if err != nil {
