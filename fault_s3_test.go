@@ -246,6 +246,9 @@ func TestFaultS3Frozen(t *testing.T) {
 	if err := srv.Freeze(); err != nil {
 		t.Fatal(err)
 	}
+	if srv.Pid() == 0 {
+		t.Fatal("versitygw is not running: there is nothing frozen to test against")
+	}
 	thawed := false
 	thaw := func() {
 		if !thawed {

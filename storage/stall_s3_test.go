@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/filestore-go/filestore/internal/faults"
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/filestore-go/filestore/internal/testenv"
@@ -52,6 +54,9 @@ func freeze(t *testing.T, srv *faults.S3Server) {
 	if err := srv.Freeze(); err != nil {
 		t.Fatal(err)
 	}
+	if srv.Pid() == 0 {
+		t.Fatal("versitygw is not running: there is nothing frozen to test against")
+	}
 	t.Cleanup(func() {
 		if err := srv.Thaw(); err != nil {
 			t.Error(err)
@@ -84,10 +89,21 @@ func TestFrozenS3FailsBounded(t *testing.T) {
 	srv, b, retries := openFrozenTest(t, time.Second)
 	ctx := t.Context()
 	small := content(100<<10, 1)
-	big := content(16<<20, 2) // more than the socket buffers hold
+	// More than the socket buffers can hold (a receive buffer grows up to
+	// tcp_rmem's maximum, 32 MiB on these machines, the server's send
+	// buffer up to 4 MiB), so that a download is still under way when the
+	// server freezes.
+	big := content(48<<20, 2)
 	keySmall, keyBig, keyDel := b.NewKey(), b.NewKey(), b.NewKey()
 	put(t, b, keySmall, small, 64<<10)
-	put(t, b, keyBig, big, 1<<20)
+	// Through the server's own client, not b: the test is about the
+	// frozen server, not about how b stores 48 MiB with a 1 s stall timeout
+	// on a loaded machine.
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(faults.S3Bucket), Key: aws.String("frozen/" + keyBig), Body: bytes.NewReader(big),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	put(t, b, keyDel, small, 64<<10)
 
 	// A download under way when the server freezes. Its reader reads under
