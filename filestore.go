@@ -35,12 +35,13 @@ import (
 // transaction holds can keep it waiting past ctx's deadline, up to two
 // minutes per attempt, before it succeeds or fails with ErrUnavailable.
 //
-// An S3 server that stops answering without closing its connections
-// fails each bucket operation with ErrUnavailable within about three
-// Options.S3StallTimeout (90 s by default). Give ctx a deadline where an
-// answer matters sooner, and for the database: a PostgreSQL server that
-// stops answering holds an operation until ctx ends, past the bounds that
-// do apply (a connection's 10 s to open).
+// A server that stops answering without closing its connections fails
+// each operation with ErrUnavailable within bounds: an S3 server each
+// bucket operation within about three Options.S3StallTimeout (90 s by
+// default); a PostgreSQL server each try of a catalogue operation after
+// 30 s on an open connection (dedup.Options.TryTimeout), or 10 s to open a
+// new one, and Put's commit after its two minutes. Give ctx a deadline
+// where an answer matters sooner.
 type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.
