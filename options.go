@@ -73,11 +73,15 @@ type Options struct {
 	// which a server may take long to prepare, waits up to 2 minutes)
 	// and receiving it. A server that stops answering without closing its
 	// connections (a frozen process, a black-holed network) then fails
-	// each bucket operation with ErrUnavailable within about three
-	// S3StallTimeouts, whatever RetryAttempts allows, instead of holding
-	// it until ctx ends; a transfer that keeps moving, however slowly, is
-	// never cut off. See storage.Options.StallTimeout. Default 30s;
-	// ignored by New and by other buckets.
+	// each bucket operation with ErrUnavailable within about two
+	// S3StallTimeouts plus backoff (two silent tries are not retried,
+	// whatever RetryAttempts allows), instead of holding it until ctx
+	// ends. A transfer that keeps moving, however slowly, is not cut off,
+	// with one exception: once an upload's last bytes are in the socket's
+	// send buffer (a few MiB at most), a server that takes longer than
+	// S3StallTimeout to read them and answer cuts the try, which is
+	// retried; raise it for such links. See storage.Options.StallTimeout.
+	// Default 30s; ignored by New and by other buckets.
 	S3StallTimeout time.Duration
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.

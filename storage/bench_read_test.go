@@ -22,20 +22,7 @@ func BenchmarkLocalRangeRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer bk.Close()
-	key := bk.NewKey()
-	w, err := bk.NewWriter(ctx, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	chunk := content(1<<20, 5)
-	for range size / len(chunk) {
-		if _, err := w.Write(chunk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
+	key := writeObject(ctx, b, bk, size)
 
 	variants := []struct {
 		name string
@@ -74,4 +61,25 @@ func BenchmarkLocalRangeRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// writeObject stores size bytes (a whole number of MiB) of content under a
+// new key of bk and returns the key.
+func writeObject(ctx context.Context, b *testing.B, bk *storage.Bucket, size int) string {
+	b.Helper()
+	key := bk.NewKey()
+	w, err := bk.NewWriter(ctx, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := content(1<<20, 5)
+	for range size / len(chunk) {
+		if _, err := w.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return key
 }

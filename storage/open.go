@@ -150,7 +150,7 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	// over a copy of that client whose connections fail a read or write
 	// that makes no progress for the stall timeout (see stallConn), whose
 	// transport bounds the wait for response headers, and whose retries
-	// stop once an operation has run for twice the stall timeout.
+	// stop once two tries of an operation went unanswered (see silent).
 	// opener.Options holds what the URL set.
 	timeout, stall := defaultResponseTimeout, defaultStallTimeout
 	if opts != nil && opts.ResponseTimeout > 0 {
@@ -159,7 +159,6 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 	if opts != nil && opts.StallTimeout > 0 {
 		stall = opts.StallTimeout
 	}
-	budget := 2 * stall
 	client = s3.New(client.Options(), func(o *s3.Options) {
 		hc, ok := o.HTTPClient.(*awshttp.BuildableClient)
 		if !ok {
@@ -173,9 +172,26 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 		o.HTTPClient = &stallClient{c: hc.WithTransportOptions(func(tr *http.Transport) {
 			tr.ResponseHeaderTimeout = timeout
 			tr.DialContext = stallDialer(tr.DialContext, stall, timeout)
+			// HTTP/1.1 only: HTTP/2 keeps a Read pending on a connection
+			// whatever its streams do, so a download paused by a slow
+			// consumer (flow control) would be taken for a stall.
+			tr.ForceAttemptHTTP2 = false
+			tr.Protocols = new(http.Protocols)
+			tr.Protocols.SetHTTP1(true)
+			if tr.TLSClientConfig != nil {
+				tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+				tr.TLSClientConfig.NextProtos = slices.DeleteFunc(slices.Clone(tr.TLSClientConfig.NextProtos), func(p string) bool { return p == "h2" })
+			}
+			// An idle connection has a Read pending too (net/http's
+			// readLoop), which times out after the stall timeout: the
+			// pool closes it first, so that no request takes a
+			// connection just as that Read fails.
+			if idle := stall / 2; tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout > idle {
+				tr.IdleConnTimeout = idle
+			}
 		})}
-		o.Retryer = &budgetRetryer{Retryer: o.Retryer, budget: budget}
-		o.APIOptions = append(slices.Clone(o.APIOptions), recordOpStart)
+		o.Retryer = &silenceRetryer{Retryer: o.Retryer}
+		o.APIOptions = append(slices.Clone(o.APIOptions), recordOp)
 	})
 	sb, err = s3blob.OpenBucket(ctx, client, u.Host, &opener.Options)
 	if err != nil {
@@ -205,11 +221,10 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 				return aws.UnknownTernary
 			}))
 		})
-		o.Retryer = &budgetRetryer{Retryer: o.Retryer, budget: budget}
+		o.Retryer = &silenceRetryer{Retryer: o.Retryer}
 		o.RetryMaxAttempts = policy.Attempts
 	})
 	b := newBucket(withPrefix(sb, prefix), opts)
-	b.budget = budget
 	var maxObject int64
 	if opts != nil {
 		maxObject = opts.MaxObjectSize

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
 
 	"gocloud.dev/blob"
 
@@ -16,25 +15,26 @@ import (
 )
 
 // retry runs fn under the bucket's retry policy, retrying transient errors
-// (and logging each of them), and starting no retry once b.budget has
-// passed since the first try began.
+// (and logging each of them), but not once silentTries tries went
+// unanswered on an S3 bucket (see silent).
 func (b *Bucket) retry(ctx context.Context, op, key string, fn func(ctx context.Context) error) error {
-	start := time.Now()
-	spent := false
+	quiet, spent := 0, false
 	transient := func(err error) bool {
 		if !IsTransient(err) {
 			return false
 		}
-		if b.budget > 0 && time.Since(start) >= b.budget {
-			spent = true
-			return false
+		if b.s3 != nil && silent(err) {
+			if quiet++; quiet >= silentTries {
+				spent = true
+				return false
+			}
 		}
 		b.log.WarnContext(ctx, "storage: transient error", "op", op, "key", key, "err", err)
 		return true
 	}
 	err := retry.Do(ctx, b.policy, transient, fn)
 	if spent {
-		return fmt.Errorf("no retry after %v: %w", b.budget, err)
+		return fmt.Errorf("no retry after %d tries without an answer: %w", silentTries, err)
 	}
 	return err
 }

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
@@ -136,25 +139,33 @@ func TestStallConn(t *testing.T) {
 	})
 }
 
-// TestBudgetRetryer: the SDK retries an S3 request only while its
-// operation has run for less than the budget.
-func TestBudgetRetryer(t *testing.T) {
-	r := &budgetRetryer{Retryer: awsretry.NewStandard(), budget: time.Minute}
-	tests := []struct {
-		name    string
-		started time.Duration // before now
-		want    error
+// TestSilenceRetryer: the SDK retries an S3 request after one unanswered
+// try (a stall, a timed-out wait for headers), not after a second, while
+// tries that got an answer keep the retryer's own attempts, however many.
+func TestSilenceRetryer(t *testing.T) {
+	r := &silenceRetryer{Retryer: awsretry.NewStandard(func(o *awsretry.StandardOptions) {
+		o.RateLimiter = ratelimit.None
+	})}
+	stalled := &stallError{op: "read", timeout: time.Second, err: os.ErrDeadlineExceeded}
+	answered := errors.New("500 InternalError")
+	ctx := context.WithValue(t.Context(), opSilenceKey{}, new(atomic.Int32))
+	for i, tt := range []struct {
+		err  error
+		want error
 	}{
-		{"within the budget", time.Second, nil},
-		{"budget spent", time.Minute + time.Second, errBudgetSpent},
+		{answered, nil},
+		{stalled, nil},
+		{answered, nil},
+		{answered, nil},
+		{stalled, errTooSilent},
+		{answered, nil},
+	} {
+		if _, err := r.GetRetryToken(ctx, tt.err); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("try %d (%v): GetRetryToken = %v, want %v", i+1, tt.err, err, tt.want)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.WithValue(t.Context(), opStartKey{}, time.Now().Add(-tt.started))
-			_, err := r.GetRetryToken(ctx, errors.New("transient"))
-			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Errorf("GetRetryToken after %v = %v, want %v", tt.started, err, tt.want)
-			}
-		})
+	if !silent(stalled) || silent(answered) || silent(context.DeadlineExceeded) {
+		t.Errorf("silent(stall, answered, DeadlineExceeded) = %v, %v, %v; want true, false, false",
+			silent(stalled), silent(answered), silent(context.DeadlineExceeded))
 	}
 }

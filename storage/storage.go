@@ -56,17 +56,18 @@ type Options struct {
 	// send buffer (a few MiB at most) take longer than StallTimeout to
 	// leave is, in effect, taken for a stall: raise it for such links.
 	//
-	// It also bounds retries: no retry of an S3 request, or of a read,
-	// delete or listing page (see Retry), starts once the operation has
-	// run for twice StallTimeout, whatever Retry.Attempts allows. A
+	// It also bounds retries: an S3 operation whose tries have gone
+	// unanswered twice (stalled, or without response headers within
+	// ResponseTimeout) is retried no more, whatever Retry.Attempts allows;
+	// tries that got an answer (a 5xx, SlowDown) keep Retry.Attempts. A
 	// server that stops answering without closing its connections (a
 	// frozen process, a black-holed network) thus fails each operation
-	// with ErrStalled within about three StallTimeouts (90 s by
-	// default), or, for the slow answers, ResponseTimeout plus twice
-	// StallTimeout; a Writer's Close may take one StallTimeout more to
-	// abort what it started. A done ctx ends any of them at once, with
-	// an error wrapping ctx.Err(). 0 means 30 seconds. Other backends
-	// ignore it.
+	// with ErrStalled within about two StallTimeouts (60 s by default)
+	// plus the backoff between tries, or, for the slow answers, two
+	// ResponseTimeouts; a Writer's Close may take one StallTimeout more to
+	// abort what it started. A done ctx ends any of them at once, with an
+	// error wrapping ctx.Err(). 0 means 30 seconds. Other backends ignore
+	// it.
 	StallTimeout time.Duration
 	// MaxObjectSize is the largest object a Writer must be able to store.
 	// S3 takes at most 10000 parts per upload: the part size of an S3
@@ -90,9 +91,6 @@ type Bucket struct {
 	local    *localDir // non-nil for file:// buckets
 	s3       *s3Bucket // non-nil for s3:// buckets
 	pageSize int       // listing page size for remote buckets
-	// budget: no retry starts once an operation has run this long (0:
-	// no such bound; see Options.StallTimeout).
-	budget time.Duration
 
 	// Searches for the multipart uploads of failed S3 writers (see reap).
 	reapMu     sync.Mutex

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // signalTree sends SIGSTOP (stop) or SIGCONT to pid and its children:
@@ -41,8 +42,49 @@ func signalTree(pid int, stop bool) error {
 	}
 	if !stop {
 		errs = append(errs, syscall.Kill(pid, syscall.SIGCONT))
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// SIGSTOP takes effect asynchronously: a thread still running may
+	// answer one more request. Wait until every thread is stopped.
+	for _, p := range append(children, pid) {
+		if err := waitStopped(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitStopped waits (up to 10 s) until every thread of pid is in the
+// stopped state ("T" in /proc/PID/task/TID/stat), or pid has gone.
+func waitStopped(pid int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/[0-9]*/stat", pid))
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, path := range stats {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				continue // the thread ended
+			}
+			i := bytes.LastIndexByte(data, ')')
+			if fields := bytes.Fields(data[i+1:]); i >= 0 && len(fields) > 0 && string(fields[0]) != "T" {
+				running++
+			}
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("faults: %d threads of pid %d still running 10 s after SIGSTOP", running, pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // childrenOf lists the processes whose parent is pid, from /proc.

@@ -151,7 +151,8 @@ func (p *PostgresServer) Stop(immediate bool) error {
 	return p.proc.stop(sig)
 }
 
-// Freeze stops every process of the running cluster with SIGSTOP: the
+// Freeze stops every process of the running cluster with SIGSTOP, and
+// waits until all their threads have stopped: the
 // postmaster and its backends keep their connections, the kernel still
 // accepts new ones, and nothing answers, as with a server that hangs. Thaw
 // resumes them. Linux only.

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 )
@@ -16,6 +15,3 @@ func childAttrs(cmd *exec.Cmd, uid, gid int) {
 	}
 	cmd.SysProcAttr = attrs
 }
-
-// The signals of S3Server.Freeze and Thaw.
-var sigStop, sigCont os.Signal = syscall.SIGSTOP, syscall.SIGCONT

@@ -2,15 +2,8 @@
 
 package faults
 
-import (
-	"os"
-	"os/exec"
-)
+import "os/exec"
 
 // childAttrs does nothing off Linux: servers run as the current user and are
 // stopped by the test's cleanup only.
 func childAttrs(cmd *exec.Cmd, uid, gid int) {}
-
-// The signals of S3Server.Freeze and Thaw: none off Linux, where they
-// fail.
-var sigStop, sigCont os.Signal

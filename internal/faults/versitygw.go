@@ -136,28 +136,26 @@ func (s *S3Server) Stop(sig os.Signal) error {
 	return s.proc.stop(sig)
 }
 
-// Freeze stops the server's process with SIGSTOP, without waiting for
-// anything (Stop would wait for it to exit): the kernel still accepts
+// Freeze stops the server's process with SIGSTOP and waits until all its
+// threads have stopped (Stop would wait for it to exit): the kernel still accepts
 // connections on its port and takes in what is sent until the socket
 // buffers are full, but nothing is answered until Thaw. Freezing a stopped
 // server does nothing.
-func (s *S3Server) Freeze() error { return s.signal(sigStop) }
+func (s *S3Server) Freeze() error { return s.signal(true) }
 
 // Thaw resumes a server that Freeze stopped (SIGCONT). Thawing a server
 // that is not frozen, or stopped, does nothing.
-func (s *S3Server) Thaw() error { return s.signal(sigCont) }
+func (s *S3Server) Thaw() error { return s.signal(false) }
 
-// signal sends sig to the running server, if any.
-func (s *S3Server) signal(sig os.Signal) error {
-	if sig == nil {
-		return errors.New("faults: freezing versitygw needs SIGSTOP and SIGCONT (Linux)")
-	}
+// signal sends SIGSTOP (and waits until every thread has stopped) or
+// SIGCONT to the running server, if any.
+func (s *S3Server) signal(stop bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil || s.proc.exited() {
 		return nil
 	}
-	if err := s.proc.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := signalTree(s.proc.pid(), stop); err != nil {
 		return fmt.Errorf("faults: signal versitygw: %w", err)
 	}
 	return nil
