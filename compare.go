@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -50,24 +51,35 @@ func newComparer(ctx context.Context, b *storage.Bucket, key string, cand dedup.
 
 // pickCandidate returns the first of cands whose content begins with p,
 // the upload's first bytes (a pass's first chunk, at most chunkSize),
-// opened at its start; nil if none does (or none can be read).
-func (s *Service) pickCandidate(ctx context.Context, cands []dedup.StoredObject, p []byte) (*dedup.StoredObject, io.ReadSeekCloser) {
+// opened at its start; nil if none does (or none can be read). An error
+// wrapping storage.ErrStalled, from a bucket that does not answer, ends the
+// search: staging the upload instead would wait for that bucket as long
+// (against a frozen S3 server, 60 s per candidate, then as long again to
+// stage).
+func (s *Service) pickCandidate(ctx context.Context, cands []dedup.StoredObject, p []byte) (*dedup.StoredObject, io.ReadSeekCloser, error) {
 	c := s.getChunk()
 	defer s.putChunk(c)
 	got := c.buf[:len(p)]
 	for i := range cands {
 		r, err := s.bucket.Open(ctx, cands[i].Key)
+		if errors.Is(err, storage.ErrStalled) {
+			return nil, nil, err
+		}
 		if err != nil {
 			continue
 		}
-		if _, err := io.ReadFull(r, got); err == nil && bytes.Equal(got, p) {
+		_, err = io.ReadFull(r, got)
+		if err == nil && bytes.Equal(got, p) {
 			if _, err := r.Seek(0, io.SeekStart); err == nil {
-				return &cands[i], r
+				return &cands[i], r, nil
 			}
 		}
 		_ = r.Close()
+		if errors.Is(err, storage.ErrStalled) {
+			return nil, nil, err
+		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // Write compares p, the upload's next bytes, with the candidate's, or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -230,7 +231,7 @@ func TestFaultS3Frozen(t *testing.T) {
 	st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL,
 		S3StallTimeout: time.Second, RetryAttempts: 8, InlineMax: -1})
 	ctx := t.Context()
-	stored := filestoretest.Content(1, 200<<10)
+	stored := filestoretest.Content(1, filestore.CompareMin+1) // an upload of its size is compared with it
 	f, err := st.Put(ctx, "alice", "", "stored.bin", bytes.NewReader(stored), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -261,8 +262,9 @@ func TestFaultS3Frozen(t *testing.T) {
 	t.Cleanup(thaw)
 
 	tests := []struct {
-		name string
-		op   func(ctx context.Context) error
+		name    string
+		op      func(ctx context.Context) error
+		wantMsg string // part of the error
 	}{
 		{"download", func(ctx context.Context) error {
 			_, r, err := st.Get(ctx, "alice", f.ID)
@@ -272,23 +274,23 @@ func TestFaultS3Frozen(t *testing.T) {
 			defer r.Close()
 			_, err = io.Copy(io.Discard, r)
 			return err
-		}},
+		}, ""},
 		{"upload compared with the stored object", func(ctx context.Context) error {
-			_, err := st.Put(ctx, "bob", "", "same-size.bin", bytes.NewReader(stored), &filestore.PutOptions{Size: int64(len(stored))})
+			_, err := st.Put(ctx, "alice", "", "same-size.bin", bytes.NewReader(stored), &filestore.PutOptions{Size: int64(len(stored))})
 			return err
-		}},
+		}, "put: compare: "}, // not staged after the comparison's read failed: that would wait as long again
 		{"upload 2 MiB", func(ctx context.Context) error {
 			_, err := st.Put(ctx, "bob", "", "two.bin", bytes.NewReader(filestoretest.Content(3, 2<<20)), nil)
 			return err
-		}},
+		}, ""},
 		{"upload 6 MiB multipart", func(ctx context.Context) error {
 			_, err := st.Put(ctx, "bob", "", "six.bin", bytes.NewReader(filestoretest.Content(4, 6<<20+1)), nil)
 			return err
-		}},
+		}, ""},
 		{"collect", func(ctx context.Context) error {
 			_, err := st.Collect(ctx, nil)
 			return err
-		}},
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,8 +300,8 @@ func TestFaultS3Frozen(t *testing.T) {
 			if gctx.Err() != nil {
 				t.Fatalf("%s on a frozen S3 server: still running at the test's guard deadline: %v", tt.name, err)
 			}
-			if !errors.Is(err, filestore.ErrUnavailable) {
-				t.Errorf("%s on a frozen S3 server = %v, want ErrUnavailable", tt.name, err)
+			if !errors.Is(err, filestore.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), tt.wantMsg) {
+				t.Errorf("%s on a frozen S3 server = %v, want ErrUnavailable with %q", tt.name, err, tt.wantMsg)
 			}
 		})
 	}

@@ -424,7 +424,12 @@ func (s *Service) pass(ctx context.Context, r io.Reader, limit int64, want []byt
 				// compare with that object, reading in chunks of a
 				// ring of the pass's own (the stored copy costs less
 				// in fewer, larger reads); otherwise stage as usual.
-				if cand, cr := s.pickCandidate(ctx, cands, c.buf[:n]); cand != nil {
+				cand, cr, err := s.pickCandidate(ctx, cands, c.buf[:n])
+				if err != nil {
+					drop(c)
+					return nil, s.translate("put: compare", err)
+				}
+				if cand != nil {
 					cmp = newComparer(ctx, s.bucket, key, *cand, cr)
 					ring = make(chan *chunk, compareRing)
 					for range compareRing {
