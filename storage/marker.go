@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -32,8 +33,16 @@ type Marker struct {
 func (b *Bucket) ReadMarker(ctx context.Context) (*Marker, error) {
 	var data []byte
 	err := b.retry(ctx, "read", MarkerKey, func(ctx context.Context) error {
-		var err error
-		data, err = b.b.ReadAll(ctx, MarkerKey)
+		var opts *blob.ReaderOptions
+		if b.s3 != nil {
+			opts = &blob.ReaderOptions{BeforeRead: oneAttemptHook}
+		}
+		r, err := b.b.NewReader(ctx, MarkerKey, opts)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		data, err = io.ReadAll(r)
 		return err
 	})
 	if err != nil {

@@ -23,7 +23,7 @@ func (b *Bucket) retry(ctx context.Context, op, key string, fn func(ctx context.
 		if !IsTransient(err) {
 			return false
 		}
-		if b.s3 != nil && silent(err) {
+		if b.s3 != nil && silent(ctx, err) {
 			if quiet++; quiet >= silentTries {
 				spent = true
 				return false

@@ -214,12 +214,15 @@ const silentTries = 2
 // stalled connection, a dial or a wait for response headers that timed out.
 // Other transient errors (5xx, SlowDown, a reset connection) came with an
 // answer, however long their try took, and keep Retry.Attempts.
-func silent(err error) bool {
+func silent(ctx context.Context, err error) bool {
+	// The caller's deadline or cancellation is no silence of the server;
+	// net/http's header timeout and net's dial timeout match
+	// context.DeadlineExceeded too, so ctx, not err, tells them apart.
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return false
+	}
 	if errors.Is(err, ErrStalled) {
 		return true
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -249,7 +252,7 @@ type silenceRetryer struct {
 }
 
 func (r *silenceRetryer) GetRetryToken(ctx context.Context, opErr error) (func(error) error, error) {
-	if n, ok := ctx.Value(opSilenceKey{}).(*atomic.Int32); ok && silent(opErr) && n.Add(1) >= silentTries {
+	if n, ok := ctx.Value(opSilenceKey{}).(*atomic.Int32); ok && silent(ctx, opErr) && n.Add(1) >= silentTries {
 		return nil, errTooSilent
 	}
 	return r.Retryer.GetRetryToken(ctx, opErr)

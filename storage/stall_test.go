@@ -164,8 +164,14 @@ func TestSilenceRetryer(t *testing.T) {
 			t.Errorf("try %d (%v): GetRetryToken = %v, want %v", i+1, tt.err, err, tt.want)
 		}
 	}
-	if !silent(stalled) || silent(answered) || silent(context.DeadlineExceeded) {
+	if !silent(context.Background(), stalled) || silent(context.Background(), answered) || silent(doneCtx(), context.DeadlineExceeded) {
 		t.Errorf("silent(stall, answered, DeadlineExceeded) = %v, %v, %v; want true, false, false",
-			silent(stalled), silent(answered), silent(context.DeadlineExceeded))
+			silent(context.Background(), stalled), silent(context.Background(), answered), silent(doneCtx(), context.DeadlineExceeded))
 	}
+}
+
+func doneCtx() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

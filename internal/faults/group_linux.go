@@ -57,8 +57,8 @@ func signalTree(pid int, stop bool) error {
 	return nil
 }
 
-// waitStopped waits (up to 10 s) until every thread of pid is in the
-// stopped state ("T" in /proc/PID/task/TID/stat), or pid has gone.
+// waitStopped waits (up to 10 s) until every thread of pid is stopped (or
+// ended), as /proc/PID/task/TID/stat says, or pid has gone.
 func waitStopped(pid int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -72,8 +72,10 @@ func waitStopped(pid int) error {
 			if err != nil {
 				continue // the thread ended
 			}
+			// Stopped (T), stopped under a tracer (t), or ended (Z, X: a
+			// child that a stopped parent cannot reap stays a zombie).
 			i := bytes.LastIndexByte(data, ')')
-			if fields := bytes.Fields(data[i+1:]); i >= 0 && len(fields) > 0 && string(fields[0]) != "T" {
+			if fields := bytes.Fields(data[i+1:]); i >= 0 && len(fields) > 0 && !bytes.ContainsAny(fields[0][:1], "TtZX") {
 				running++
 			}
 		}

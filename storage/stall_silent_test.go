@@ -1,0 +1,146 @@
+package storage_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/filestore-go/filestore/internal/retry"
+	"github.com/filestore-go/filestore/storage"
+)
+
+// blackhole accepts connections, reads what is sent, answers nothing.
+func blackhole(t *testing.T) (string, *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return "http://" + ln.Addr().String(), &conns
+}
+
+// openBlackhole opens a Bucket on a blackhole server, with ResponseTimeout
+// as short as StallTimeout, and returns it with its count of connections.
+func openBlackhole(t *testing.T) (*storage.Bucket, *atomic.Int32) {
+	ep, conns := blackhole(t)
+	q := url.Values{}
+	q.Set("endpoint", ep)
+	q.Set("region", "us-east-1")
+	q.Set("use_path_style", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{
+		StallTimeout:    400 * time.Millisecond,
+		ResponseTimeout: 400 * time.Millisecond,
+		Retry:           retry.Policy{Attempts: 8, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, conns
+}
+
+// TestS3SilentTriesBounded: against a server that accepts connections and
+// answers nothing, with ResponseTimeout as short as StallTimeout (so that
+// the header timeout, not the stall, ends each try), every operation makes
+// at most 2 tries, whatever Retry.Attempts allows (8). A review found 8, and
+// 24 for ReadMarker, when header timeouts were not counted as silent.
+func TestS3SilentTriesBounded(t *testing.T) {
+	ops := map[string]func(ctx context.Context, b *storage.Bucket) error{
+		"NewReader":  func(ctx context.Context, b *storage.Bucket) error { _, err := b.NewReader(ctx, "k"); return err },
+		"ReadMarker": func(ctx context.Context, b *storage.Bucket) error { _, err := b.ReadMarker(ctx); return err },
+		"List": func(ctx context.Context, b *storage.Bucket) error {
+			return b.List(ctx, func(string, time.Time, int64) error { return nil })
+		},
+		"Delete":     func(ctx context.Context, b *storage.Bucket) error { return b.Delete(ctx, b.NewKey()) },
+		"WriteSmall": func(ctx context.Context, b *storage.Bucket) error { return write(ctx, b, b.NewKey(), content(1000, 1)) },
+		"Ping":       func(ctx context.Context, b *storage.Bucket) error { return b.Ping(ctx) },
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			b, conns := openBlackhole(t)
+			start := time.Now()
+			err := op(t.Context(), b)
+			t.Logf("%s: %d connections (tries), %v: %v", name, conns.Load(), time.Since(start).Round(time.Millisecond), err)
+			if conns.Load() > 2 {
+				t.Errorf("%s: %d silent tries, want at most 2", name, conns.Load())
+			}
+		})
+	}
+}
+
+// TestS3SilentCompleteBounded: a server that answers everything but
+// CompleteMultipartUpload, which it never answers (frozen while
+// assembling), gets at most 2 of them (a review found 8: the wait for
+// their headers is bounded by ResponseTimeout, whose timeout was not
+// counted as silent).
+func TestS3SilentCompleteBounded(t *testing.T) {
+	var completes atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/xml")
+		switch {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPut && q.Has("partNumber"):
+			w.Header().Set("ETag", `"p`+q.Get("partNumber")+`"`)
+		case r.Method == http.MethodPost && q.Has("uploadId"):
+			completes.Add(1)
+			<-r.Context().Done()
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotImplemented)
+		}
+	})
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	q := url.Values{}
+	q.Set("endpoint", hs.URL)
+	q.Set("region", "us-east-1")
+	q.Set("use_path_style", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{
+		StallTimeout:    300 * time.Millisecond,
+		ResponseTimeout: 600 * time.Millisecond,
+		Retry:           retry.Policy{Attempts: 8, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	start := time.Now()
+	err = write(t.Context(), b, b.NewKey(), content(6<<20+1, 1))
+	t.Logf("write: %v after %v, %d completes", err, time.Since(start).Round(time.Millisecond), completes.Load())
+	if completes.Load() > 2 {
+		t.Errorf("%d unanswered CompleteMultipartUpload tries, want at most 2", completes.Load())
+	}
+}
