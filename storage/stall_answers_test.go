@@ -78,17 +78,7 @@ func TestS3OverTLSStaysHTTP1(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_CA_BUNDLE", f)
-	t.Setenv("AWS_ACCESS_KEY_ID", "x")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
-	q := url.Values{}
-	q.Set("endpoint", hs.URL)
-	q.Set("region", "us-east-1")
-	q.Set("use_path_style", "true")
-	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{StallTimeout: time.Second, Retry: retry.Policy{Attempts: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openFakeBucket(t, hs.URL, &storage.Options{StallTimeout: time.Second, Retry: retry.Policy{Attempts: 1}})
 	r, err := b.NewReader(t.Context(), b.NewKey())
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +112,36 @@ func b64(raw []byte) string {
 // time, 2 x StallTimeout).
 func TestS3SlowAnswerThenErrorRetried(t *testing.T) {
 	var completes atomic.Int32
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	endpoint := multipartFake(t, func(w http.ResponseWriter, r *http.Request) {
+		n := completes.Add(1)
+		t.Logf("complete %d", n)
+		if n == 1 {
+			time.Sleep(2500 * time.Millisecond) // assembling; < ResponseTimeout
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>try again</Message></Error>`)
+			return
+		}
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><ETag>"x-2"</ETag></CompleteMultipartUploadResult>`)
+	})
+	b := openFakeBucket(t, endpoint, &storage.Options{
+		StallTimeout:    time.Second,
+		ResponseTimeout: 5 * time.Second,
+		Retry:           retry.Policy{Attempts: 8, Base: 50 * time.Millisecond, Max: 2 * time.Second},
+	})
+	start := time.Now()
+	err := write(t.Context(), b, b.NewKey(), content(6<<20+1, 1))
+	t.Logf("write: %v after %v, %d completes", err, time.Since(start).Round(time.Millisecond), completes.Load())
+	if err != nil {
+		t.Errorf("a transient 500 after a slow but allowed CompleteMultipartUpload was not retried: %v", err)
+	}
+}
+
+// multipartFake starts a fault-injecting S3 endpoint for multipart uploads
+// and returns its URL: it answers CreateMultipartUpload, UploadPart and
+// AbortMultipartUpload, and hands CompleteMultipartUpload to complete.
+func multipartFake(t *testing.T, complete http.HandlerFunc) string {
+	t.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/xml")
@@ -132,43 +151,32 @@ func TestS3SlowAnswerThenErrorRetried(t *testing.T) {
 		case r.Method == http.MethodPut && q.Has("partNumber"):
 			w.Header().Set("ETag", `"p`+q.Get("partNumber")+`"`)
 		case r.Method == http.MethodPost && q.Has("uploadId"):
-			n := completes.Add(1)
-			t.Logf("complete %d", n)
-			if n == 1 {
-				time.Sleep(2500 * time.Millisecond) // assembling; < ResponseTimeout
-				w.WriteHeader(http.StatusInternalServerError)
-				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>try again</Message></Error>`)
-				return
-			}
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><ETag>"x-2"</ETag></CompleteMultipartUploadResult>`)
+			complete(w, r)
 		case r.Method == http.MethodDelete:
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			t.Logf("unexpected %s %s", r.Method, r.URL)
 			w.WriteHeader(http.StatusNotImplemented)
 		}
-	})
-	hs := httptest.NewServer(h)
-	defer hs.Close()
+	}))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// openFakeBucket opens the bucket "bkt" of the S3 endpoint (a fake) with opts
+// and test credentials, and closes it when the test ends.
+func openFakeBucket(t *testing.T, endpoint string, opts *storage.Options) *storage.Bucket {
+	t.Helper()
 	q := url.Values{}
-	q.Set("endpoint", hs.URL)
+	q.Set("endpoint", endpoint)
 	q.Set("region", "us-east-1")
 	q.Set("use_path_style", "true")
 	t.Setenv("AWS_ACCESS_KEY_ID", "x")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
-	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{
-		StallTimeout:    time.Second,
-		ResponseTimeout: 5 * time.Second,
-		Retry:           retry.Policy{Attempts: 8, Base: 50 * time.Millisecond, Max: 2 * time.Second},
-	})
+	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	start := time.Now()
-	err = write(t.Context(), b, b.NewKey(), content(6<<20+1, 1))
-	t.Logf("write: %v after %v, %d completes", err, time.Since(start).Round(time.Millisecond), completes.Load())
-	if err != nil {
-		t.Errorf("a transient 500 after a slow but allowed CompleteMultipartUpload was not retried: %v", err)
-	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

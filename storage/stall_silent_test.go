@@ -2,11 +2,8 @@ package storage_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,21 +45,11 @@ func blackhole(t *testing.T) (string, *atomic.Int32) {
 // as short as StallTimeout, and returns it with its count of connections.
 func openBlackhole(t *testing.T) (*storage.Bucket, *atomic.Int32) {
 	ep, conns := blackhole(t)
-	q := url.Values{}
-	q.Set("endpoint", ep)
-	q.Set("region", "us-east-1")
-	q.Set("use_path_style", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "x")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
-	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{
+	b := openFakeBucket(t, ep, &storage.Options{
 		StallTimeout:    400 * time.Millisecond,
 		ResponseTimeout: 400 * time.Millisecond,
 		Retry:           retry.Policy{Attempts: 8, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
 	return b, conns
 }
 
@@ -102,43 +89,17 @@ func TestS3SilentTriesBounded(t *testing.T) {
 // counted as silent).
 func TestS3SilentCompleteBounded(t *testing.T) {
 	var completes atomic.Int32
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/xml")
-		switch {
-		case r.Method == http.MethodPost && q.Has("uploads"):
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>`)
-		case r.Method == http.MethodPut && q.Has("partNumber"):
-			w.Header().Set("ETag", `"p`+q.Get("partNumber")+`"`)
-		case r.Method == http.MethodPost && q.Has("uploadId"):
-			completes.Add(1)
-			<-r.Context().Done()
-		case r.Method == http.MethodDelete:
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			w.WriteHeader(http.StatusNotImplemented)
-		}
+	endpoint := multipartFake(t, func(w http.ResponseWriter, r *http.Request) {
+		completes.Add(1)
+		<-r.Context().Done()
 	})
-	hs := httptest.NewServer(h)
-	defer hs.Close()
-	q := url.Values{}
-	q.Set("endpoint", hs.URL)
-	q.Set("region", "us-east-1")
-	q.Set("use_path_style", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "x")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
-	b, err := storage.Open(t.Context(), "s3://bkt?"+q.Encode(), &storage.Options{
+	b := openFakeBucket(t, endpoint, &storage.Options{
 		StallTimeout:    300 * time.Millisecond,
 		ResponseTimeout: 600 * time.Millisecond,
 		Retry:           retry.Policy{Attempts: 8, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	start := time.Now()
-	err = write(t.Context(), b, b.NewKey(), content(6<<20+1, 1))
+	err := write(t.Context(), b, b.NewKey(), content(6<<20+1, 1))
 	t.Logf("write: %v after %v, %d completes", err, time.Since(start).Round(time.Millisecond), completes.Load())
 	if completes.Load() > 2 {
 		t.Errorf("%d unanswered CompleteMultipartUpload tries, want at most 2", completes.Load())
