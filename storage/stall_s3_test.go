@@ -159,10 +159,10 @@ func TestFrozenS3FailsBounded(t *testing.T) {
 			if !errors.Is(err, storage.ErrStalled) || !storage.IsTransient(err) {
 				t.Errorf("%s on a frozen server = %v, want a transient error wrapping ErrStalled", tt.name, err)
 			}
-			// Each try stalls for StallTimeout, and no retry starts once
-			// two have passed: one retry at most, of the 7 that 8 tries
-			// allow (the bucket logs the retries it makes; an operation
-			// it does not retry logs none).
+			// Each try stalls for StallTimeout, and no retry follows a
+			// second unanswered try: one retry at most, of the 7 that 8
+			// tries allow (the bucket logs the retries it makes; an
+			// operation it does not retry logs none).
 			if n := retries() - r0; n > 1 {
 				t.Errorf("%s on a frozen server: %d retries, want at most 1", tt.name, n)
 			}
