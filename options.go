@@ -83,6 +83,21 @@ type Options struct {
 	// retried; raise it for such links. See storage.Options.StallTimeout.
 	// Default 30s; ignored by New and by other buckets.
 	S3StallTimeout time.Duration
+	// S3UploadMemory bounds, on an s3:// bucket opened by Open, the
+	// memory that uploads to S3 hold together for their parts. Each
+	// upload that writes to the bucket (not inline content, not one
+	// matched to stored content) reserves about six parts, 30 MiB with
+	// the 5 MiB parts of a MaxSize up to 48.8 GiB, until it ends; one
+	// owner's uploads hold at most a quarter of the budget (at least one
+	// upload). An upload that finds the budget, or its owner's quarter,
+	// spent waits, first come first served, before it reads more of its
+	// body. While uploads keep ending it waits on; once none has ended
+	// for a minute, Put fails with ErrUnavailable; and it fails with an
+	// error wrapping ctx.Err() if ctx ends first. Nothing is stored by a
+	// Put that failed so. See storage.Options.WriteMemory. Default 256
+	// MiB (8 uploads at once, 2 per owner); negative means no limit;
+	// ignored by New and by other buckets.
+	S3UploadMemory int64
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.
 	RetryAttempts int

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/storage"
 )
 
 // errScanEnded ends the scanner's pipe once Scan has returned, so that the
@@ -72,7 +73,8 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	}
 	pctx, cancel := s.whileOpen(ctx)
 	defer cancel()
-	f, err := s.put(pctx, owner, folder, name, r, opts)
+	// The owner's uploads take at most a quarter of S3UploadMemory.
+	f, err := s.put(storage.WithTenant(pctx, owner), owner, folder, name, r, opts)
 	switch {
 	case err == nil || ctx.Err() != nil || !s.closed.Load():
 		return f, err

@@ -77,7 +77,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize, StallTimeout: opts.S3StallTimeout})
+	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize, StallTimeout: opts.S3StallTimeout, WriteMemory: opts.S3UploadMemory})
 	if err != nil {
 		_ = db.Close()
 		if errors.Is(err, storage.ErrInvalidURL) {

@@ -42,13 +42,17 @@ var (
 	// transient; an operation that still fails after its retries returns
 	// an error wrapping it.
 	ErrStalled = errors.New("storage: S3 connection stalled")
+	// ErrBusy means that NewWriter waited Options.WriteMemoryWait for its
+	// share of Options.WriteMemory and other writers still held it all.
+	// Nothing was started. IsTransient reports it transient.
+	ErrBusy = errors.New("storage: upload memory all in use")
 )
 
 // IsTransient reports whether err is worth retrying: the backend was
 // overloaded, failed internally or timed out (gcerrors ResourceExhausted,
 // Internal, DeadlineExceeded; gcerrors has no "unavailable" code), answered an
 // HTTP 5xx or 429, or the network failed (connection refused or reset, a
-// timeout, a truncated response). A done context (context.Canceled or
+// timeout, a truncated response), or ErrBusy. A done context (context.Canceled or
 // context.DeadlineExceeded itself anywhere in the chain), a missing object,
 // denied access, an invalid argument, a failed precondition and nil are not
 // transient. A network timeout (a dial's, net/http's waiting for headers or
@@ -58,7 +62,7 @@ func IsTransient(err error) bool {
 	if err == nil || holds(err, context.Canceled, context.DeadlineExceeded) {
 		return false
 	}
-	if isAPIError(err, codeDirectoryRace) {
+	if isAPIError(err, codeDirectoryRace) || errors.Is(err, ErrBusy) {
 		return true
 	}
 	switch gcerrors.Code(err) {

@@ -225,10 +225,13 @@ func openS3(ctx context.Context, u *url.URL, prefix string, opts *Options) (*Buc
 		o.RetryMaxAttempts = policy.Attempts
 	})
 	b := newBucket(withPrefix(sb, prefix), opts)
-	var maxObject int64
+	var maxObject, memory int64
+	var memoryWait time.Duration
 	if opts != nil {
-		maxObject = opts.MaxObjectSize
+		maxObject, memory, memoryWait = opts.MaxObjectSize, opts.WriteMemory, opts.WriteMemoryWait
 	}
-	b.s3 = &s3Bucket{client: client, writes: writes, name: u.Host, prefix: prefix, partSize: partSizeFor(maxObject), concurrency: s3Concurrency}
+	partSize := partSizeFor(maxObject)
+	b.s3 = &s3Bucket{client: client, writes: writes, name: u.Host, prefix: prefix, partSize: partSize, concurrency: s3Concurrency,
+		memory: newWriteMemory(memory, s3WriterMemory(partSize, s3Concurrency), memoryWait)}
 	return b, nil
 }

@@ -46,6 +46,7 @@ type s3Bucket struct {
 	prefix      string     // the prefix= parameter, prepended to every key
 	partSize    int
 	concurrency int
+	memory      *writeMemory // the writers' budget (Options.WriteMemory)
 }
 
 // oneAttempt makes a request a single SDK attempt. gocloud configures the

@@ -59,6 +59,14 @@ func heapPeak() (stop func() uint64) {
 	}
 }
 
+// heapAfterGC returns the bytes of heap objects right after a collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
 // BenchmarkS3UploadMemory uploads 256 MiB from a stream to the real S3
 // server of FILESTORE_TEST_S3 and reports the peak heap above the baseline
 // (peak-heap-MiB), for this package's writer settings and for gocloud's
@@ -107,10 +115,7 @@ func BenchmarkS3UploadMemory(b *testing.B) {
 			var worst uint64
 			for b.Loop() {
 				b.StopTimer()
-				runtime.GC()
-				sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-				metrics.Read(sample)
-				base := sample[0].Value.Uint64()
+				base := heapAfterGC()
 				key := bk.NewKey()
 				stop := heapPeak()
 				b.StartTimer()
@@ -133,6 +138,70 @@ func BenchmarkS3UploadMemory(b *testing.B) {
 				}
 				if err := bk.Delete(ctx, key); err != nil {
 					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(worst)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// BenchmarkS3ConcurrentUploadMemory runs 32 uploads of 8 MiB at once to the
+// real S3 server of FILESTORE_TEST_S3 and reports the peak heap above the
+// baseline (peak-heap-MiB) and the throughput, with no WriteMemory limit, the
+// default (256 MiB, 8 writers) and 120 MiB (4 writers). Run it with
+// -benchtime=3x.
+func BenchmarkS3ConcurrentUploadMemory(b *testing.B) {
+	rawURL := testenv.S3URL(b)
+	ctx := context.Background()
+	block := make([]byte, 1<<20)
+	_, _ = rand.Read(block)
+	const uploads, size = 32, 8 << 20
+	for _, v := range []struct {
+		name  string
+		limit int64
+	}{{"no-limit", -1}, {"default", 0}, {"120MiB", 120 << 20}} {
+		b.Run(v.name, func(b *testing.B) {
+			bk, err := Open(ctx, rawURL, &Options{WriteMemory: v.limit})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bk.Close()
+			b.SetBytes(uploads * size)
+			var worst uint64
+			for b.Loop() {
+				b.StopTimer()
+				base := heapAfterGC()
+				keys := make([]string, uploads)
+				for i := range keys {
+					keys[i] = bk.NewKey()
+				}
+				stop := heapPeak()
+				b.StartTimer()
+				var wg sync.WaitGroup
+				for i := range uploads {
+					wg.Go(func() {
+						w, err := bk.NewWriter(ctx, keys[i])
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						buf := make([]byte, 128<<10)
+						if _, err := io.CopyBuffer(w, io.LimitReader(&stream{block: block, off: i}, size), buf); err != nil {
+							b.Error(err)
+						}
+						if err := w.Close(); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				if peak := stop(); peak > base {
+					worst = max(worst, peak-base)
+				}
+				for _, k := range keys {
+					_ = bk.Delete(ctx, k)
 				}
 				b.StartTimer()
 			}

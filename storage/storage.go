@@ -76,6 +76,33 @@ type Options struct {
 	// writer holds about four parts in memory. 0 means 5 MiB parts. Other
 	// backends ignore it.
 	MaxObjectSize int64
+	// WriteMemory bounds the memory that the bucket's S3 writers hold
+	// together for the parts they upload. Each Writer reserves about six
+	// parts (30 MiB with 5 MiB parts, see MaxObjectSize) from NewWriter to
+	// Close, whatever the size of its object; the Writers of one tenant
+	// (see WithTenant) hold at most a quarter of the budget, and at least
+	// one Writer. A NewWriter that finds the budget, or its tenant's
+	// quarter, spent waits, first come first served, until a Writer
+	// closes. It fails with an error wrapping ErrBusy once no Writer has
+	// closed for WriteMemoryWait, and with an error wrapping ctx.Err() if
+	// ctx ends first. Its caller, which has no Writer yet, reads nothing
+	// meanwhile. A writer's reservation larger than WriteMemory is cut to
+	// WriteMemory: one Writer can always proceed. 0 means 256 MiB (8
+	// Writers of 5 MiB parts at once, 2 per tenant); negative means no
+	// limit. Other backends ignore it: a local Writer holds no part in
+	// memory.
+	//
+	// It bounds what the writers hold; the parts they have sent stay on
+	// the heap as garbage until the collector runs. With 32 uploads of 8
+	// MiB at once, the heap peaked at 367-398 MiB with the default, 193-209
+	// MiB with 120 MiB, and 868-874 MiB with no limit
+	// (BenchmarkS3ConcurrentUploadMemory).
+	WriteMemory int64
+	// WriteMemoryWait is how long a NewWriter waiting for its share of
+	// WriteMemory (see there) goes on waiting after it starts, or after
+	// the last Writer that closed, before it gives up. 0 means a minute;
+	// negative means until ctx ends.
+	WriteMemoryWait time.Duration
 }
 
 // defaultResponseTimeout is Options.ResponseTimeout's default: long enough

@@ -26,8 +26,10 @@ type Writer struct {
 	written int64 // bytes written (for a local writer, to f)
 
 	// s3:// buckets only: the bucket that searches for what a failed
-	// writer left (see Bucket.reap).
-	reaper *Bucket
+	// writer left (see Bucket.reap), and the function that gives back the
+	// writer's share of Options.WriteMemory (called once, by Close).
+	reaper  *Bucket
+	release func()
 
 	// file:// buckets only.
 	local  *localDir
@@ -47,25 +49,37 @@ type Writer struct {
 // call Close: nothing becomes visible, and Close returns an error wrapping
 // ctx.Err(). The caller must call Close in every case. A Writer is not
 // retried: the bytes it was given cannot be replayed.
+//
+// On S3, NewWriter first reserves the writer's share of
+// Options.WriteMemory, waiting for it if other writers hold the budget; if
+// ctx ends first, the error wraps ctx.Err() and nothing is held. Close gives
+// the share back.
 func (b *Bucket) NewWriter(ctx context.Context, key string) (*Writer, error) {
 	if err := checkKey(key); err != nil {
 		return nil, fmt.Errorf("storage: write: %w", err)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	w := &Writer{ctx: ctx, cancel: cancel, key: key, local: b.local}
+	w := &Writer{key: key, local: b.local, release: func() {}}
 	opts := &blob.WriterOptions{ContentType: contentType}
 	switch {
 	case b.local != nil:
 		opts.BeforeWrite = w.captureFile
 	case b.s3 != nil:
+		release, err := b.s3.memory.reserve(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("storage: write %q: waiting for upload memory: %w", key, err)
+		}
+		w.release = release
 		opts.BufferSize = b.s3.partSize
 		opts.MaxConcurrency = b.s3.concurrency
 		opts.BeforeWrite = b.s3.configure
 		w.reaper = b
 	}
+	wctx, cancel := context.WithCancel(ctx)
+	w.ctx, w.cancel = ctx, cancel
 	bw, err := b.b.NewWriter(wctx, key, opts)
 	if err != nil {
 		cancel()
+		w.release()
 		return nil, opError("write", key, err)
 	}
 	w.w = bw
@@ -160,6 +174,10 @@ func (w *Writer) Close() (err error) {
 	}
 	w.closed = true
 	defer w.cancel()
+	// Deferred before the reap below, so run after it: the blob writer's
+	// Close has returned by then, and with it the transfer manager and its
+	// parts.
+	defer w.release()
 	// Below one part the transfer manager has started no multipart upload:
 	// it decides once the first part is full.
 	if w.reaper != nil && w.written >= int64(w.reaper.s3.partSize) {

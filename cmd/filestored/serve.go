@@ -68,6 +68,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		RetryAttempts:  c.retryAttempts,
 		RetryBaseDelay: c.retryBase,
 		S3StallTimeout: c.s3Stall,
+		S3UploadMemory: c.storeS3UploadMemory(),
 		Logger:         logger,
 	})
 	if err != nil {

@@ -1,0 +1,200 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// defaultWriteMemory is Options.WriteMemory's default: 8 S3 writers of 5 MiB
+// parts at once.
+const defaultWriteMemory = 256 << 20
+
+// defaultWriteMemoryWait is Options.WriteMemoryWait's default.
+const defaultWriteMemoryWait = time.Minute
+
+// s3WriterMemory is what one S3 writer reserves from Options.WriteMemory: the
+// transfer manager holds concurrency+1 parts while it uploads, and reads the
+// first part into a buffer of its own that grows to about twice a part
+// (26-30.5 MiB of peak heap measured with 5 MiB parts and a concurrency of 3,
+// BenchmarkS3UploadMemory).
+func s3WriterMemory(partSize, concurrency int) int64 {
+	return int64(concurrency+3) * int64(partSize)
+}
+
+// tenantKey is the context key of WithTenant.
+type tenantKey struct{}
+
+// WithTenant returns a context under which the Writers that NewWriter opens
+// count against tenant's share of Options.WriteMemory: a tenant holds at
+// most a quarter of the budget's writers (at least one), so that one
+// tenant's uploads cannot take all of it. Writers opened under a context
+// without a tenant share the empty tenant's quarter.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+// writeMemory is the memory budget that a bucket's S3 writers share (see
+// Options.WriteMemory). A nil *writeMemory has no limit.
+type writeMemory struct {
+	sem       *semaphore.Weighted
+	per       int64         // one writer's reservation, at most the whole budget
+	perTenant int64         // the most writers one tenant holds at once
+	wait      time.Duration // the longest wait without a release; 0: until ctx ends
+
+	mu      sync.Mutex
+	tenants map[string]*tenantShare
+
+	// lastRelease is when a writer last gave its share back (UnixNano).
+	lastRelease atomic.Int64
+
+	// onWait, if set (tests), is called when a writer finds the budget
+	// or its tenant's share spent and starts waiting.
+	onWait func()
+}
+
+// tenantShare is the writers one tenant may still open, and how many
+// reservations use it.
+type tenantShare struct {
+	sem  *semaphore.Weighted
+	refs int
+}
+
+// newWriteMemory returns the budget of limit bytes shared by writers that
+// each reserve per bytes and wait for it until no writer has given its
+// share back for wait (see Options.WriteMemory and WriteMemoryWait for what
+// 0 and negative values mean): nil, no limit, when limit is negative. A
+// reservation larger than the budget is cut to the whole budget, so that one
+// writer can always proceed.
+func newWriteMemory(limit, per int64, wait time.Duration) *writeMemory {
+	switch {
+	case limit < 0:
+		return nil
+	case limit == 0:
+		limit = defaultWriteMemory
+	}
+	switch {
+	case wait < 0:
+		wait = 0
+	case wait == 0:
+		wait = defaultWriteMemoryWait
+	}
+	per = min(per, limit)
+	return &writeMemory{sem: semaphore.NewWeighted(limit), per: per, perTenant: max(1, limit/per/4),
+		wait: wait, tenants: make(map[string]*tenantShare)}
+}
+
+// reserve takes one writer's share of the budget for the tenant of ctx (see
+// WithTenant), waiting in turn (first come, first served) until the tenant
+// is under its quarter and the budget has room. It returns the function that
+// gives the share back. With nothing held, it fails with ctx's error if ctx
+// ends first, or with an error wrapping ErrBusy once no writer has given its
+// share back for m.wait since it started waiting: writers that finish, even
+// slowly, keep it waiting; writers that hold the budget without finishing
+// (stalled or very slow uploads) do not.
+func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
+	if m == nil {
+		return func() {}, nil
+	}
+	tenant, _ := ctx.Value(tenantKey{}).(string)
+	ts := m.share(tenant)
+	if ts.sem.TryAcquire(1) {
+		if m.sem.TryAcquire(m.per) {
+			return m.releaser(tenant, ts), nil
+		}
+		ts.sem.Release(1)
+	}
+	if m.onWait != nil {
+		m.onWait()
+	}
+	wctx, stop := m.waitContext(ctx)
+	defer stop()
+	err = ts.sem.Acquire(wctx, 1)
+	if err == nil {
+		if err = m.sem.Acquire(wctx, m.per); err != nil {
+			ts.sem.Release(1)
+		}
+	}
+	if err != nil {
+		m.unshare(tenant)
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("%w: no upload ended in %v", ErrBusy, m.wait)
+	}
+	return m.releaser(tenant, ts), nil
+}
+
+// waitContext returns ctx, or with m.wait a child of it that ends once no
+// writer has given its share back for m.wait since the call.
+func (m *writeMemory) waitContext(ctx context.Context) (context.Context, func()) {
+	if m.wait <= 0 {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	start := time.Now().UnixNano()
+	var mu sync.Mutex
+	var t *time.Timer
+	var check func()
+	check = func() {
+		since := max(start, m.lastRelease.Load())
+		left := time.Duration(since + int64(m.wait) - time.Now().UnixNano())
+		mu.Lock()
+		defer mu.Unlock()
+		if left <= 0 {
+			cancel()
+			return
+		}
+		if wctx.Err() == nil {
+			t = time.AfterFunc(left, check)
+		}
+	}
+	mu.Lock()
+	t = time.AfterFunc(m.wait, check)
+	mu.Unlock()
+	return wctx, func() {
+		cancel()
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// releaser returns the function that gives back a reservation of tenant.
+func (m *writeMemory) releaser(tenant string, ts *tenantShare) func() {
+	return func() {
+		m.sem.Release(m.per)
+		ts.sem.Release(1)
+		m.unshare(tenant)
+		m.lastRelease.Store(time.Now().UnixNano())
+	}
+}
+
+// share returns tenant's share, counting one more reservation using it.
+func (m *writeMemory) share(tenant string) *tenantShare {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := m.tenants[tenant]
+	if ts == nil {
+		ts = &tenantShare{sem: semaphore.NewWeighted(m.perTenant)}
+		m.tenants[tenant] = ts
+	}
+	ts.refs++
+	return ts
+}
+
+// unshare counts one reservation of tenant fewer, forgetting the tenant's
+// share when none is left.
+func (m *writeMemory) unshare(tenant string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ts := m.tenants[tenant]; ts != nil {
+		if ts.refs--; ts.refs == 0 {
+			delete(m.tenants, tenant)
+		}
+	}
+}
