@@ -40,8 +40,8 @@ type Options struct {
 
 	// MaxSize is the largest content Put accepts, in bytes. Default 5 GiB.
 	// On an s3:// bucket opened by Open, above 48.8 GiB (S3's 10000 parts
-	// of 5 MiB) each upload's parts, and its memory, grow with it: about
-	// four parts of MaxSize/10000 bytes.
+	// of 5 MiB) each upload's parts, and its memory, grow with it: up to
+	// six parts of MaxSize/10000 bytes (see S3UploadMemory).
 	MaxSize int64
 	// InlineMax: content of 1 to InlineMax bytes is stored in its object's
 	// catalogue row instead of the bucket, so that a small upload becomes
@@ -88,15 +88,16 @@ type Options struct {
 	// upload that writes to the bucket (not inline content, not one
 	// matched to stored content) reserves about six parts, 30 MiB with
 	// the 5 MiB parts of a MaxSize up to 48.8 GiB, until it ends; one
-	// owner's uploads hold at most a quarter of the budget (at least one
-	// upload). An upload that finds the budget, or its owner's quarter,
+	// owner's uploads hold at most half of the budget (at least one
+	// upload). An upload that finds the budget, or its owner's half,
 	// spent waits, first come first served, before it reads more of its
-	// body. While uploads keep ending it waits on; once none has ended
-	// for a minute, Put fails with ErrUnavailable; and it fails with an
-	// error wrapping ctx.Err() if ctx ends first. Nothing is stored by a
-	// Put that failed so. See storage.Options.WriteMemory. Default 256
-	// MiB (8 uploads at once, 2 per owner); negative means no limit;
-	// ignored by New and by other buckets.
+	// body. While the uploads it waits for keep ending (its owner's while
+	// the owner's half is spent, then anyone's) it waits on; once none of
+	// them has ended for a minute, Put fails with ErrUnavailable; and it
+	// fails with an error wrapping ctx.Err() if ctx ends first. Nothing
+	// is stored by a Put that failed so. See storage.Options.WriteMemory.
+	// Default 256 MiB (8 uploads at once, 4 per owner); negative means
+	// no limit; ignored by New and by other buckets.
 	S3UploadMemory int64
 	// RetryAttempts bounds how often a transient database or bucket error is
 	// tried in all. Default 5; 1 turns retries off.

@@ -73,7 +73,7 @@ func (s *Service) Put(ctx context.Context, owner, folder, name string, r io.Read
 	}
 	pctx, cancel := s.whileOpen(ctx)
 	defer cancel()
-	// The owner's uploads take at most a quarter of S3UploadMemory.
+	// The owner's uploads take at most half of S3UploadMemory.
 	f, err := s.put(storage.WithTenant(pctx, owner), owner, folder, name, r, opts)
 	switch {
 	case err == nil || ctx.Err() != nil || !s.closed.Load():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -95,13 +96,13 @@ func TestPutS3UploadMemory(t *testing.T) {
 	checkInvariants(t, dbURL, bucketURL, true)
 }
 
-// TestPutS3UploadMemoryPerOwner: with an S3UploadMemory of four uploads, one
+// TestPutS3UploadMemoryPerOwner: with an S3UploadMemory of two uploads, one
 // owner holds at most one at a time. While alice's upload trickles in, her
 // next upload waits (and fails when its context ends, storing nothing), and
 // bob's goes through.
 func TestPutS3UploadMemoryPerOwner(t *testing.T) {
 	dbURL, bucketURL := pairURLs(t, "sqlite", "s3")
-	st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, S3UploadMemory: 120 << 20})
+	st := openURLs(t, filestore.Options{Database: dbURL, Bucket: bucketURL, S3UploadMemory: 60 << 20})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const size = 6 << 20
@@ -144,10 +145,13 @@ func startUpload(ctx context.Context, t *testing.T, st filestore.Store, owner st
 	done := make(chan error, 1)
 	go func() {
 		_, err := st.Put(ctx, owner, "", "slow.bin", pr, nil)
+		// A Put that returns early fails the writes below instead of
+		// leaving them blocked.
+		pr.CloseWithError(fmt.Errorf("Put returned: %v", err))
 		done <- err
 	}()
 	if _, err := pw.Write(data[:2<<20]); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the first 2 MiB of %s's upload: %v", owner, err)
 	}
 	return func() error {
 		if _, err := pw.Write(data[2<<20:]); err != nil {

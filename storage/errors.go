@@ -42,9 +42,11 @@ var (
 	// transient; an operation that still fails after its retries returns
 	// an error wrapping it.
 	ErrStalled = errors.New("storage: S3 connection stalled")
-	// ErrBusy means that NewWriter waited Options.WriteMemoryWait for its
-	// share of Options.WriteMemory and other writers still held it all.
-	// Nothing was started. IsTransient reports it transient.
+	// ErrBusy means that NewWriter gave up waiting for its share of
+	// Options.WriteMemory: the writers it waited for (its tenant's, or
+	// all of them) held their shares without one closing for
+	// Options.WriteMemoryWait. Nothing was started. IsTransient reports
+	// it transient.
 	ErrBusy = errors.New("storage: upload memory all in use")
 )
 

@@ -15,7 +15,8 @@ import (
 // Upload memory of one S3 writer: the transfer manager holds up to
 // concurrency+1 parts of partSize bytes (20 MiB with these values), and
 // reads the first part into a buffer of its own that grows as it reads:
-// 26-28 MiB of peak heap per writer, measured, whatever the object's size.
+// 26-30.5 MiB of peak heap per writer above one part, measured, whatever the
+// object's size (s3WriterMemory reserves six parts).
 const (
 	s3PartSize    = 5 << 20 // S3's minimum part size
 	s3Concurrency = 3

@@ -73,35 +73,36 @@ type Options struct {
 	// S3 takes at most 10000 parts per upload: the part size of an S3
 	// writer is 5 MiB (S3's minimum) up to a MaxObjectSize of 50000 MiB
 	// (48.8 GiB), and above it the smallest whole MiB that fits; each
-	// writer holds about four parts in memory. 0 means 5 MiB parts. Other
-	// backends ignore it.
+	// writer holds up to six parts in memory (see WriteMemory). 0 means 5
+	// MiB parts. Other backends ignore it.
 	MaxObjectSize int64
 	// WriteMemory bounds the memory that the bucket's S3 writers hold
 	// together for the parts they upload. Each Writer reserves about six
 	// parts (30 MiB with 5 MiB parts, see MaxObjectSize) from NewWriter to
 	// Close, whatever the size of its object; the Writers of one tenant
-	// (see WithTenant) hold at most a quarter of the budget, and at least
-	// one Writer. A NewWriter that finds the budget, or its tenant's
-	// quarter, spent waits, first come first served, until a Writer
-	// closes. It fails with an error wrapping ErrBusy once no Writer has
-	// closed for WriteMemoryWait, and with an error wrapping ctx.Err() if
-	// ctx ends first. Its caller, which has no Writer yet, reads nothing
+	// (see WithTenant) hold at most half of the budget, and at least
+	// one Writer (Writers without a tenant, only the budget). A NewWriter
+	// that finds its tenant's half, or the budget, spent waits, first
+	// come first served, until a Writer of the tenant, or any Writer,
+	// closes. It fails with an error wrapping ErrBusy once none of those
+	// has closed for WriteMemoryWait, and with an error wrapping
+	// ctx.Err() if ctx ends first. Its caller, which has no Writer yet, reads nothing
 	// meanwhile. A writer's reservation larger than WriteMemory is cut to
 	// WriteMemory: one Writer can always proceed. 0 means 256 MiB (8
-	// Writers of 5 MiB parts at once, 2 per tenant); negative means no
+	// Writers of 5 MiB parts at once, 4 per tenant); negative means no
 	// limit. Other backends ignore it: a local Writer holds no part in
 	// memory.
 	//
 	// It bounds what the writers hold; the parts they have sent stay on
 	// the heap as garbage until the collector runs. With 32 uploads of 8
 	// MiB at once, the heap peaked at 367-398 MiB with the default, 193-209
-	// MiB with 120 MiB, and 868-874 MiB with no limit
-	// (BenchmarkS3ConcurrentUploadMemory).
+	// MiB with 120 MiB, and 857-874 MiB with no limit
+	// (BenchmarkS3ConcurrentUploadMemory, writers without a tenant).
 	WriteMemory int64
 	// WriteMemoryWait is how long a NewWriter waiting for its share of
 	// WriteMemory (see there) goes on waiting after it starts, or after
-	// the last Writer that closed, before it gives up. 0 means a minute;
-	// negative means until ctx ends.
+	// the last close of a Writer it waits for, before it gives up. 0
+	// means a minute; negative means until ctx ends.
 	WriteMemoryWait time.Duration
 }
 

@@ -31,9 +31,9 @@ type tenantKey struct{}
 
 // WithTenant returns a context under which the Writers that NewWriter opens
 // count against tenant's share of Options.WriteMemory: a tenant holds at
-// most a quarter of the budget's writers (at least one), so that one
-// tenant's uploads cannot take all of it. Writers opened under a context
-// without a tenant share the empty tenant's quarter.
+// most half of the budget's writers (at least one), so that one tenant's
+// uploads cannot take all of it. Writers opened under a context without a
+// tenant are limited by the budget alone.
 func WithTenant(ctx context.Context, tenant string) context.Context {
 	return context.WithValue(ctx, tenantKey{}, tenant)
 }
@@ -57,11 +57,13 @@ type writeMemory struct {
 	onWait func()
 }
 
-// tenantShare is the writers one tenant may still open, and how many
-// reservations use it.
+// tenantShare is the writers one tenant may still open, how many
+// reservations use it, and when one of its writers last gave its share back
+// (UnixNano).
 type tenantShare struct {
-	sem  *semaphore.Weighted
-	refs int
+	sem         *semaphore.Weighted
+	refs        int
+	lastRelease atomic.Int64
 }
 
 // newWriteMemory returns the budget of limit bytes shared by writers that
@@ -84,54 +86,76 @@ func newWriteMemory(limit, per int64, wait time.Duration) *writeMemory {
 		wait = defaultWriteMemoryWait
 	}
 	per = min(per, limit)
-	return &writeMemory{sem: semaphore.NewWeighted(limit), per: per, perTenant: max(1, limit/per/4),
+	return &writeMemory{sem: semaphore.NewWeighted(limit), per: per, perTenant: max(1, limit/per/2),
 		wait: wait, tenants: make(map[string]*tenantShare)}
 }
 
-// reserve takes one writer's share of the budget for the tenant of ctx (see
-// WithTenant), waiting in turn (first come, first served) until the tenant
-// is under its quarter and the budget has room. It returns the function that
-// gives the share back. With nothing held, it fails with ctx's error if ctx
-// ends first, or with an error wrapping ErrBusy once no writer has given its
-// share back for m.wait since it started waiting: writers that finish, even
-// slowly, keep it waiting; writers that hold the budget without finishing
-// (stalled or very slow uploads) do not.
+// reserve takes one writer's share of the budget for the tenant of ctx, if
+// it has one (see WithTenant), waiting in turn (first come, first served)
+// until the tenant is under its half and then until the budget has room. It
+// returns the function that gives the share back. With nothing held, it
+// fails with ctx's error if ctx ends first, or with an error wrapping
+// ErrBusy once what it waits for has not moved for m.wait since it started
+// waiting: while it waits for its tenant's half, no writer of the tenant has
+// given its share back; while it waits for the budget, no writer at all.
+// Writers that finish, even slowly, keep it waiting; writers that hold
+// their shares without finishing (stalled or very slow uploads) do not.
 func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	if m == nil {
 		return func() {}, nil
 	}
-	tenant, _ := ctx.Value(tenantKey{}).(string)
-	ts := m.share(tenant)
-	if ts.sem.TryAcquire(1) {
+	tenant, tenanted := ctx.Value(tenantKey{}).(string)
+	var ts *tenantShare
+	if tenanted {
+		ts = m.share(tenant)
+	}
+	if ts == nil || ts.sem.TryAcquire(1) {
 		if m.sem.TryAcquire(m.per) {
 			return m.releaser(tenant, ts), nil
 		}
-		ts.sem.Release(1)
+		if ts != nil {
+			ts.sem.Release(1)
+		}
 	}
 	if m.onWait != nil {
 		m.onWait()
 	}
-	wctx, stop := m.waitContext(ctx)
+	var budget atomic.Bool // waiting for the budget, no longer the tenant's half
+	wctx, stop := m.waitContext(ctx, func() int64 {
+		if ts == nil || budget.Load() {
+			return m.lastRelease.Load()
+		}
+		return ts.lastRelease.Load()
+	})
 	defer stop()
-	err = ts.sem.Acquire(wctx, 1)
+	if ts != nil {
+		err = ts.sem.Acquire(wctx, 1)
+	}
 	if err == nil {
-		if err = m.sem.Acquire(wctx, m.per); err != nil {
+		budget.Store(true)
+		if err = m.sem.Acquire(wctx, m.per); err != nil && ts != nil {
 			ts.sem.Release(1)
 		}
 	}
 	if err != nil {
-		m.unshare(tenant)
+		if ts != nil {
+			m.unshare(tenant)
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		return nil, fmt.Errorf("%w: no upload ended in %v", ErrBusy, m.wait)
+		what := "the bucket's upload memory"
+		if !budget.Load() {
+			what = fmt.Sprintf("the half of tenant %q", tenant)
+		}
+		return nil, fmt.Errorf("%w: waited for %s, and no upload it waited for ended in %v", ErrBusy, what, m.wait)
 	}
 	return m.releaser(tenant, ts), nil
 }
 
-// waitContext returns ctx, or with m.wait a child of it that ends once no
-// writer has given its share back for m.wait since the call.
-func (m *writeMemory) waitContext(ctx context.Context) (context.Context, func()) {
+// waitContext returns ctx, or with m.wait a child of it that ends once the
+// time last returns (UnixNano), or the call's if later, is m.wait ago.
+func (m *writeMemory) waitContext(ctx context.Context, last func() int64) (context.Context, func()) {
 	if m.wait <= 0 {
 		return ctx, func() {}
 	}
@@ -141,8 +165,7 @@ func (m *writeMemory) waitContext(ctx context.Context) (context.Context, func())
 	var t *time.Timer
 	var check func()
 	check = func() {
-		since := max(start, m.lastRelease.Load())
-		left := time.Duration(since + int64(m.wait) - time.Now().UnixNano())
+		left := time.Duration(max(start, last()) + int64(m.wait) - time.Now().UnixNano())
 		mu.Lock()
 		defer mu.Unlock()
 		if left <= 0 {
@@ -164,13 +187,18 @@ func (m *writeMemory) waitContext(ctx context.Context) (context.Context, func())
 	}
 }
 
-// releaser returns the function that gives back a reservation of tenant.
+// releaser returns the function that gives back a reservation of tenant
+// (ts nil: without a tenant).
 func (m *writeMemory) releaser(tenant string, ts *tenantShare) func() {
 	return func() {
+		now := time.Now().UnixNano()
+		m.lastRelease.Store(now)
 		m.sem.Release(m.per)
-		ts.sem.Release(1)
-		m.unshare(tenant)
-		m.lastRelease.Store(time.Now().UnixNano())
+		if ts != nil {
+			ts.lastRelease.Store(now)
+			ts.sem.Release(1)
+			m.unshare(tenant)
+		}
 	}
 }
 

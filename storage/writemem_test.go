@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,10 +29,10 @@ func TestNewWriteMemory(t *testing.T) {
 		wantWait     time.Duration
 	}{
 		{name: "negative: no limit", limit: -1, per: 30 << 20, nolimit: true},
-		{name: "zero: the defaults", limit: 0, per: 30 << 20, wantPer: 30 << 20, wantCapacity: 8, wantTenant: 2, wantWait: time.Minute},
+		{name: "zero: the defaults", limit: 0, per: 30 << 20, wantPer: 30 << 20, wantCapacity: 8, wantTenant: 4, wantWait: time.Minute},
 		{name: "two writers, wait until ctx ends", limit: 60 << 20, per: 30 << 20, wait: -1, wantPer: 30 << 20, wantCapacity: 2, wantTenant: 1, wantWait: 0},
 		{name: "below one writer: cut to the budget", limit: 1, per: 30 << 20, wait: time.Second, wantPer: 1, wantCapacity: 1, wantTenant: 1, wantWait: time.Second},
-		{name: "twelve writers", limit: 12, per: 1, wantPer: 1, wantCapacity: 12, wantTenant: 3, wantWait: time.Minute},
+		{name: "twelve writers", limit: 12, per: 1, wantPer: 1, wantCapacity: 12, wantTenant: 6, wantWait: time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,11 +136,26 @@ func TestWriteMemoryWaits(t *testing.T) {
 	}
 }
 
-// TestWriteMemoryTenantShare: a tenant holds at most a quarter of the
+// TestWriteMemoryNoTenant: writers opened without a tenant are limited by
+// the budget alone.
+func TestWriteMemoryNoTenant(t *testing.T) {
+	m := newWriteMemory(2, 1, -1)
+	m.onWait = func() { t.Error("a reservation without a tenant waited within the budget") }
+	for range 2 {
+		if _, err := m.reserve(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(m.tenants); n != 0 {
+		t.Errorf("%d tenants' shares kept, want none", n)
+	}
+}
+
+// TestWriteMemoryTenantShare: a tenant holds at most half of the
 // budget's writers; its next reservation waits while other tenants' go
 // through, and goes through when one of its own is given back.
 func TestWriteMemoryTenantShare(t *testing.T) {
-	m := newWriteMemory(8, 1, -1) // 2 per tenant
+	m := newWriteMemory(4, 1, -1) // 2 per tenant
 	waiting := make(chan struct{}, 4)
 	m.onWait = func() { waiting <- struct{}{} }
 	a := WithTenant(t.Context(), "alice")
@@ -208,9 +224,47 @@ func TestWriteMemoryBusy(t *testing.T) {
 				t.Errorf("failed after %v, want %v", waited, wait)
 			}
 			release()
-			if !m.sem.TryAcquire(1) || len(m.tenants) != 0 {
-				t.Errorf("after the failed wait and the release: budget whole %v, %d tenants kept; want it whole, none", m.sem.TryAcquire(0), len(m.tenants))
+			if whole := m.sem.TryAcquire(1); !whole || len(m.tenants) != 0 {
+				t.Errorf("after the failed wait and the release: budget whole %v, %d tenants kept; want it whole, none", whole, len(m.tenants))
 			}
+		})
+	})
+	t.Run("tenant stuck, others moving", func(t *testing.T) {
+		// Alice's two writers hold her half and never close; bob's
+		// close every 50 ms. Alice's next waits for her own, not them.
+		synctest.Test(t, func(t *testing.T) {
+			m := newWriteMemory(4, 1, wait)
+			alice := WithTenant(t.Context(), "alice")
+			for range 2 {
+				if _, err := m.reserve(alice); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			bobDone := make(chan struct{})
+			go func() {
+				defer close(bobDone)
+				for ctx.Err() == nil {
+					r, err := m.reserve(WithTenant(ctx, "bob"))
+					if err != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+					r()
+				}
+			}()
+			start := time.Now()
+			bounded, cancelBounded := context.WithTimeout(alice, 10*time.Minute) // fails, not hangs, if never busy
+			defer cancelBounded()
+			_, err := m.reserve(bounded)
+			if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), `tenant "alice"`) {
+				t.Fatalf("alice's reservation beyond her half, her writers stuck: %v; want ErrBusy naming her half", err)
+			}
+			if waited := time.Since(start); waited != wait {
+				t.Errorf("failed after %v, want %v", waited, wait)
+			}
+			cancel()
+			<-bobDone
 		})
 	})
 	t.Run("moving", func(t *testing.T) {
