@@ -45,6 +45,13 @@ type Config struct {
 	// clients of one owner. Negative turns the cap off. cmd/filestored's
 	// --uploads-per-user.
 	MaxUploadsPerOwner int
+	// MaxUploads is how many uploads the Handler has in progress at once,
+	// over all owners; one more is answered 503 (unavailable, with
+	// Retry-After) before its body is read, so that many owners together
+	// cannot hold the server's memory without bound either. Default 256
+	// (DefaultMaxUploads): about 200 MB of stalled uploads. Negative
+	// turns the cap off. cmd/filestored's --max-uploads.
+	MaxUploads int
 
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For is believed. The client IP is then the right-most
@@ -95,6 +102,8 @@ const (
 	DefaultBodyTimeout = 60 * time.Second
 	// DefaultMaxUploadsPerOwner is Config.MaxUploadsPerOwner's default.
 	DefaultMaxUploadsPerOwner = 64
+	// DefaultMaxUploads is Config.MaxUploads's default.
+	DefaultMaxUploads = 256
 )
 
 // ErrInvalidConfig is wrapped by the errors New returns for a nil Store or
@@ -133,6 +142,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploadsPerOwner == 0 {
 		c.MaxUploadsPerOwner = DefaultMaxUploadsPerOwner
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = DefaultMaxUploads
 	}
 	for _, r := range []float64{c.RateIP, c.RateUser} {
 		// NaN passes "< 0"; it and the infinities would turn limiting off.

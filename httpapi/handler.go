@@ -95,7 +95,7 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 		metrics: m,
 		ipLim:   newLimiter("ip", cfg.RateIP, cfg.RateMaxKeys),
 		userLim: newLimiter("owner", cfg.RateUser, cfg.RateMaxKeys),
-		uploads: newUploadGate(cfg.MaxUploadsPerOwner),
+		uploads: newUploadGate(cfg.MaxUploadsPerOwner, cfg.MaxUploads),
 		openapi: doc,
 	}
 	sum := sha256.Sum256(doc)

@@ -39,7 +39,13 @@ const (
 // multipart/form-data body with one part named file. The body streams into
 // Store.Put; nothing holds it whole, and its size need not be known.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
-	if !h.uploads.acquire(c.Owner) {
+	switch h.uploads.acquire(c.Owner) {
+	case serverFull:
+		// The server's capacity, not this client's rate: a 503 (with
+		// Retry-After) before the body is read.
+		return &httpError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			detail: fmt.Sprintf("the server has %d uploads in progress, the most it takes at once; retry shortly", h.cfg.MaxUploads)}
+	case ownerFull:
 		h.metrics.rateLimited.WithLabelValues("uploads").Inc()
 		// The RateLimit fields describe the request rate's bucket, which
 		// still had tokens: they would contradict this refusal.

@@ -160,3 +160,58 @@ func TestUploadsPerOwnerOff(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadsInAll: with MaxUploads 2, a third owner's upload while two
+// others' are in progress is answered 503 unavailable with Retry-After
+// before its body is read, and stores nothing; the owners' own caps are
+// not what refused it (no 429, no uploads metric); once one finishes, the
+// next upload goes through.
+func TestUploadsInAll(t *testing.T) {
+	ss := &enteringStore{entered: make(chan string, 16)}
+	e := newEnv(t, envOptions{
+		cfg:       httpapi.Config{MaxUploads: 2},
+		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
+	})
+	alice, bob, carol := e.token("alice"), e.token("bob"), e.token("carol")
+	w1, s1 := openUpload(e, alice, "one")
+	w2, s2 := openUpload(e, bob, "two")
+	waitEntered(t, ss.entered, 2)
+
+	res := e.do("POST", "/v1/files?name=three", carol, bytes.NewReader([]byte("third")))
+	wantProblem(t, res, http.StatusServiceUnavailable, "unavailable")
+	if got := res.header.Get("Retry-After"); got == "" {
+		t.Error("no Retry-After on the server cap's 503")
+	}
+	var p struct{ Detail string }
+	if err := json.Unmarshal(res.body, &p); err != nil || p.Detail != "the server has 2 uploads in progress, the most it takes at once; retry shortly" {
+		t.Errorf("detail %q (%v)", p.Detail, err)
+	}
+	select {
+	case name := <-ss.entered:
+		t.Errorf("the refused upload reached the Store: %s", name)
+	default:
+	}
+	if l := e.do("GET", "/v1/files", carol, nil); bytes.Contains(l.body, []byte(`"name":"three"`)) {
+		t.Errorf("carol's refused upload is listed: %s", l.body)
+	}
+
+	if _, err := w1.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	w1.Close()
+	if got := <-s1; got != http.StatusCreated {
+		t.Errorf("alice's upload: %d", got)
+	}
+	if res := e.do("POST", "/v1/files?name=three", carol, bytes.NewReader([]byte("third"))); res.status != http.StatusCreated {
+		t.Errorf("carol's upload after one finished: %d %s", res.status, res.body)
+	}
+	waitEntered(t, ss.entered, 1)
+	w2.Close()
+	if got := <-s2; got != http.StatusCreated {
+		t.Errorf("bob's upload: %d", got)
+	}
+	metrics := string(e.do("GET", "/metrics", "", nil).body)
+	if containsLine(metrics, `filestore_rate_limited_total{limiter="uploads"} 1`) {
+		t.Errorf("the server cap's 503 was counted as an owner's 429:\n%s", grepLines(metrics, "filestore_rate_limited"))
+	}
+}

@@ -42,6 +42,7 @@ type config struct {
 	rateIP          float64
 	rateUser        float64
 	uploadsPerUser  int
+	maxUploads      int
 	trashRetention  time.Duration
 	gcInterval      time.Duration
 	trustedProxies  string
@@ -60,6 +61,15 @@ func (c *config) maxUploadsPerOwner() int {
 		return -1
 	}
 	return c.uploadsPerUser
+}
+
+// maxUploadsInAll is httpapi.Config.MaxUploads for --max-uploads, whose 0
+// turns the cap off.
+func (c *config) maxUploadsInAll() int {
+	if c.maxUploads == 0 {
+		return -1
+	}
+	return c.maxUploads
 }
 
 // memoryDatabase is the catalogue URL that keeps nothing, the only one a
@@ -108,6 +118,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.Float64Var(&c.rateIP, "rate-ip", 50, "requests per second per client IP, burst twice that; 0 turns it off")
 	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
 	fs.IntVar(&c.uploadsPerUser, "uploads-per-user", httpapi.DefaultMaxUploadsPerOwner, "uploads one owner may have in progress at once (one more is answered 429); 0 turns the cap off")
+	fs.IntVar(&c.maxUploads, "max-uploads", httpapi.DefaultMaxUploads, "uploads the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
@@ -200,6 +211,9 @@ func (c *config) resolve() error {
 	}
 	if c.uploadsPerUser < 0 {
 		return fmt.Errorf("%w: --uploads-per-user must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.maxUploads < 0 {
+		return fmt.Errorf("%w: --max-uploads must not be negative (0 turns the cap off)", errUsage)
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)

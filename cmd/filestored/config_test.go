@@ -74,6 +74,7 @@ func TestLoadConfig(t *testing.T) {
 		S3Stall                                                                       time.Duration
 		S3Memory                                                                      int64
 		UploadsPerOwner                                                               int
+		MaxUploads                                                                    int
 		ClamdScans                                                                    int
 	}
 	viewOf := func(c *config) view {
@@ -83,14 +84,14 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.maxUploadsPerOwner(), c.clamdScans}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.clamdScans}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
-		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, UploadsPerOwner: 64, ClamdScans: 8,
+		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, UploadsPerOwner: 64, MaxUploads: 256, ClamdScans: 8,
 	}
 	tests := []struct {
 		name string
@@ -108,12 +109,12 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_DATABASE": "sqlite://:memory:", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 			"FILESTORE_UPLOADS_PER_USER": "0", "FILESTORE_CLAMD_CONCURRENCY": "4", "FILESTORE_S3_STALL_TIMEOUT": "5s",
-			"FILESTORE_S3_UPLOAD_MEMORY": "0",
+			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
-				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, UploadsPerOwner: -1, ClamdScans: 4}
+				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, UploadsPerOwner: -1, MaxUploads: -1, ClamdScans: 4}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
 			map[string]string{"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_MAX_SIZE": "1MiB"},
@@ -125,6 +126,7 @@ func TestLoadConfig(t *testing.T) {
 		{"serve subcommand", []string{"--rate-ip", "0"}, nil, func(v view) view { v.RateIP = 0; return v }},
 		{"lower inline limit", []string{"--inline-max", "4KiB"}, nil, func(v view) view { v.InlineMax = 4096; return v }},
 		{"uploads per user", []string{"--uploads-per-user", "3"}, nil, func(v view) view { v.UploadsPerOwner = 3; return v }},
+		{"uploads in all", []string{"--max-uploads", "1000"}, nil, func(v view) view { v.MaxUploads = 1000; return v }},
 		{"S3 stall timeout", []string{"--s3-stall-timeout", "2m"}, nil, func(v view) view { v.S3Stall = 2 * time.Minute; return v }},
 		{"S3 upload memory", []string{"--s3-upload-memory", "2GiB"}, nil, func(v view) view { v.S3Memory = 2 << 30; return v }},
 	}
@@ -157,6 +159,7 @@ func TestLoadConfig(t *testing.T) {
 		{"infinite rate", nil, map[string]string{"FILESTORE_RATE_IP": "+Inf"}},
 		{"negative GC interval", []string{"--gc-interval", "-1m"}, nil},
 		{"negative uploads per user", []string{"--uploads-per-user", "-1"}, nil},
+		{"negative uploads in all", nil, map[string]string{"FILESTORE_MAX_UPLOADS": "-1"}},
 		{"no clamd scans", []string{"--clamd-concurrency", "0"}, nil},
 		{"no retry attempts", []string{"--retry-attempts", "0"}, nil},
 		{"too many retry attempts", []string{"--retry-attempts", "101"}, nil},

@@ -84,6 +84,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		RateUser:           c.rateUser,
 		TrustedProxies:     proxies,
 		MaxUploadsPerOwner: c.maxUploadsPerOwner(),
+		MaxUploads:         c.maxUploadsInAll(),
 		Logger:             logger,
 	})
 	if err != nil {
