@@ -146,3 +146,47 @@ func TestOpenWaitsForDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestFrozenPostgresDBTryTimeout: on a private PostgreSQL frozen with
+// SIGSTOP, a Store opened with a DBTryTimeout of 300ms fails a Stat with
+// ErrUnavailable, though the caller gave it 10 s (the default 30 s would
+// have let the caller's deadline end it first, with DeadlineExceeded);
+// after the thaw the same Store answers.
+func TestFrozenPostgresDBTryTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("freezes a private PostgreSQL; skipped in -short mode")
+	}
+	pg := faults.NewPostgresServer(t)
+	st := openURLs(t, filestore.Options{Database: pg.URL(), Bucket: "file://" + filepath.Join(t.TempDir(), "blobs"),
+		DBTryTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	f, err := st.Put(ctx, "alice", "", "a.txt", bytes.NewReader([]byte("a")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Stat(ctx, "alice", f.ID); err != nil { // a pooled connection, for the frozen server to hold
+		t.Fatal(err)
+	}
+	if err := pg.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	frozen := true
+	t.Cleanup(func() {
+		if frozen {
+			_ = pg.Thaw()
+		}
+	})
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = st.Stat(sctx, "alice", f.ID)
+	if !errors.Is(err, filestore.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stat on the frozen server: %v; want ErrUnavailable, not the caller's deadline", err)
+	}
+	frozen = false
+	if err := pg.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Stat(ctx, "alice", f.ID); err != nil || got.Name != "a.txt" {
+		t.Fatalf("Stat after the thaw: %+v, %v", got, err)
+	}
+}

@@ -39,7 +39,7 @@ import (
 // each operation with ErrUnavailable within bounds: an S3 server each
 // bucket operation within about two Options.S3StallTimeout (60 s by
 // default) plus backoff; a PostgreSQL server each try of a catalogue operation after
-// 30 s on an open connection (dedup.Options.TryTimeout), or 10 s to open a
+// 30 s on an open connection (Options.DBTryTimeout), or 10 s to open a
 // new one, and Put's commit after its two minutes. Give ctx a deadline
 // where an answer matters sooner.
 type Store interface {

@@ -83,6 +83,15 @@ type Options struct {
 	// retried; raise it for such links. See storage.Options.StallTimeout.
 	// Default 30s; ignored by New and by other buckets.
 	S3StallTimeout time.Duration
+	// DBTryTimeout bounds, on a PostgreSQL catalogue, each try of a
+	// catalogue operation (a statement, or a transaction with all its
+	// statements): one without an answer within it fails with
+	// ErrUnavailable and is not retried, instead of waiting as long as
+	// ctx lives on a server that keeps its connections and answers
+	// nothing. Raise it if some listing or Collect legitimately takes
+	// longer on a large, slow catalogue. See dedup.Options.TryTimeout.
+	// Default 30s; negative turns it off; ignored by SQLite.
+	DBTryTimeout time.Duration
 	// S3UploadMemory bounds, on an s3:// bucket opened by Open, the
 	// memory that uploads to S3 hold together for their parts. Each
 	// upload that writes to the bucket (not inline content, not one

@@ -149,7 +149,7 @@ func New(ctx context.Context, db *bun.DB, bucket *blob.Bucket, opts Options) (*S
 }
 
 func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options) (*Service, error) {
-	cat, err := dedup.New(ctx, db, &dedup.Options{Retry: opts.retry(), Now: opts.Now, Logger: opts.Logger})
+	cat, err := dedup.New(ctx, db, &dedup.Options{Retry: opts.retry(), Now: opts.Now, Logger: opts.Logger, TryTimeout: opts.DBTryTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("filestore: catalogue: %w", err)
 	}

@@ -51,6 +51,7 @@ type config struct {
 	retryBase       time.Duration
 	s3Stall         time.Duration
 	s3Memory        size
+	dbTry           time.Duration
 	logLevel        string
 }
 
@@ -61,6 +62,15 @@ func (c *config) maxUploadsPerOwner() int {
 		return -1
 	}
 	return c.uploadsPerUser
+}
+
+// storeDBTryTimeout is --db-try-timeout as filestore.Options.DBTryTimeout,
+// where a negative value turns the bound off.
+func (c *config) storeDBTryTimeout() time.Duration {
+	if c.dbTry == 0 {
+		return -1
+	}
+	return c.dbTry
 }
 
 // maxUploadsInAll is httpapi.Config.MaxUploads for --max-uploads, whose 0
@@ -126,6 +136,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.retryAttempts, "retry-attempts", 8, "tries of a database or bucket operation that fails transiently, the first included; with the delays doubling from --retry-base-delay up to 2s, the default rides out about 5s (a restart of the database or the S3 server); 1 turns retries off")
 	fs.DurationVar(&c.retryBase, "retry-base-delay", 50*time.Millisecond, "the first delay between retries; each doubles, with jitter, up to 2s (or this delay, if longer)")
 	fs.DurationVar(&c.s3Stall, "s3-stall-timeout", 30*time.Second, "how long a connection to the S3 server may make no progress (connecting, sending, waiting for an answer, receiving) before the request fails; a server that stops answering then fails each bucket operation with 503 after two silent tries, about twice this, whatever --retry-attempts says; transfers that keep moving are not cut, except an upload whose last few MiB (the socket's send buffer) a slow server takes longer than this to read")
+	fs.DurationVar(&c.dbTry, "db-try-timeout", 30*time.Second, "PostgreSQL: how long each try of a catalogue operation (a statement or a transaction) may wait for an answer before it fails with 503 instead of waiting on a server that answers nothing; raise it if a listing or GC of a large catalogue takes longer; 0 turns it off")
 	fs.Var(&c.s3Memory, "s3-upload-memory", "memory that uploads to S3 may hold together for their parts, about 30MiB each, one owner's half of it (an upload that finds it spent waits for one to end, and gets 503 once none has ended for a minute); 0 turns the limit off")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -232,6 +243,9 @@ func (c *config) resolve() error {
 	}
 	if c.retryBase <= 0 {
 		return fmt.Errorf("%w: --retry-base-delay must be positive", errUsage)
+	}
+	if c.dbTry < 0 {
+		return fmt.Errorf("%w: --db-try-timeout must not be negative (0 turns it off)", errUsage)
 	}
 	if c.s3Stall <= 0 {
 		return fmt.Errorf("%w: --s3-stall-timeout must be positive", errUsage)

@@ -73,6 +73,7 @@ func TestLoadConfig(t *testing.T) {
 		RetryBase                                                                     time.Duration
 		S3Stall                                                                       time.Duration
 		S3Memory                                                                      int64
+		DBTry                                                                         time.Duration
 		UploadsPerOwner                                                               int
 		MaxUploads                                                                    int
 		ClamdScans                                                                    int
@@ -84,14 +85,14 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.clamdScans}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.storeDBTryTimeout(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.clamdScans}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
-		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, UploadsPerOwner: 64, MaxUploads: 256, ClamdScans: 8,
+		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, DBTry: 30 * time.Second, UploadsPerOwner: 64, MaxUploads: 256, ClamdScans: 8,
 	}
 	tests := []struct {
 		name string
@@ -109,12 +110,12 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_DATABASE": "sqlite://:memory:", "FILESTORE_BUCKET": "mem://", "FILESTORE_INLINE_MAX": "0",
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 			"FILESTORE_UPLOADS_PER_USER": "0", "FILESTORE_CLAMD_CONCURRENCY": "4", "FILESTORE_S3_STALL_TIMEOUT": "5s",
-			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0",
+			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0", "FILESTORE_DB_TRY_TIMEOUT": "0",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
-				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, UploadsPerOwner: -1, MaxUploads: -1, ClamdScans: 4}
+				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, DBTry: -1, UploadsPerOwner: -1, MaxUploads: -1, ClamdScans: 4}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
 			map[string]string{"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_MAX_SIZE": "1MiB"},
@@ -129,6 +130,7 @@ func TestLoadConfig(t *testing.T) {
 		{"uploads in all", []string{"--max-uploads", "1000"}, nil, func(v view) view { v.MaxUploads = 1000; return v }},
 		{"S3 stall timeout", []string{"--s3-stall-timeout", "2m"}, nil, func(v view) view { v.S3Stall = 2 * time.Minute; return v }},
 		{"S3 upload memory", []string{"--s3-upload-memory", "2GiB"}, nil, func(v view) view { v.S3Memory = 2 << 30; return v }},
+		{"database try timeout", []string{"--db-try-timeout", "5m"}, nil, func(v view) view { v.DBTry = 5 * time.Minute; return v }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +169,7 @@ func TestLoadConfig(t *testing.T) {
 		{"zero S3 stall timeout", []string{"--s3-stall-timeout", "0s"}, nil},
 		{"negative S3 stall timeout", nil, map[string]string{"FILESTORE_S3_STALL_TIMEOUT": "-1s"}},
 		{"negative S3 upload memory", []string{"--s3-upload-memory", "-1MiB"}, nil},
+		{"negative database try timeout", nil, map[string]string{"FILESTORE_DB_TRY_TIMEOUT": "-1s"}},
 		{"zero shutdown timeout", []string{"--shutdown-timeout", "0"}, nil},
 		{"negative shutdown timeout", nil, map[string]string{"FILESTORE_SHUTDOWN_TIMEOUT": "-5s"}},
 		{"bad rate env", nil, map[string]string{"FILESTORE_RATE_USER": "fast"}},

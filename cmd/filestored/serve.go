@@ -69,6 +69,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		RetryBaseDelay: c.retryBase,
 		S3StallTimeout: c.s3Stall,
 		S3UploadMemory: c.storeS3UploadMemory(),
+		DBTryTimeout:   c.storeDBTryTimeout(),
 		Logger:         logger,
 	})
 	if err != nil {
