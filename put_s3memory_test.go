@@ -69,6 +69,9 @@ func TestPutS3UploadMemory(t *testing.T) {
 
 	// One upload holds the budget while its body trickles in.
 	finish := startUpload(ctx, t, st, "alice", filestoretest.Content(4, size))
+	if h, w := st.UploadMemory(); h != 1 || w != 0 {
+		t.Errorf("UploadMemory() = %d, %d while one upload holds the budget (of 1 byte); want 1, 0", h, w)
+	}
 	before := stats(t, st)
 	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelShort()
@@ -89,6 +92,9 @@ func TestPutS3UploadMemory(t *testing.T) {
 	}
 	if got := readAll(t, st, "alice", f.ID); !bytes.Equal(got, blocked) {
 		t.Errorf("the upload that waited reads back %d bytes that differ from the %d uploaded", len(got), len(blocked))
+	}
+	if h, w := st.UploadMemory(); h != 0 || w != 0 {
+		t.Errorf("UploadMemory() = %d, %d once every upload ended; want 0, 0", h, w)
 	}
 	if _, err := st.Collect(ctx, &filestore.CollectOptions{StagingTTL: 1}); err != nil {
 		t.Fatal(err)

@@ -278,6 +278,12 @@ func (s *Service) Stats(ctx context.Context) (*Stats, error) {
 // (GET /metrics), and must not tell anyone what others have stored.
 func (s *Service) DedupHits() uint64 { return s.dedupHits.Load() }
 
+// UploadMemory reports, on an s3:// bucket, the bytes of
+// Options.S3UploadMemory that uploads hold now and how many uploads wait
+// for their share; 0 and 0 on other buckets and with no limit. It serves
+// /metrics (httpapi.UploadMemoryReporter).
+func (s *Service) UploadMemory() (held int64, waiting int) { return s.bucket.UploadMemory() }
+
 // whileOpen returns ctx, also cancelled when Close is called: an upload in
 // flight then stops reading and staging its content.
 func (s *Service) whileOpen(ctx context.Context) (context.Context, context.CancelFunc) {

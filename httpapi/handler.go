@@ -79,6 +79,9 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := registerUploadMemory(reg, store); err != nil {
+		return nil, err
+	}
 	if err := registerDedupHits(reg, store); err != nil {
 		return nil, err
 	}

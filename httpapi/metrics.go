@@ -46,6 +46,39 @@ func registerDedupHits(reg *prometheus.Registry, store filestore.Store) error {
 	return nil
 }
 
+// UploadMemoryReporter is an optional interface of a Store (filestore.Service
+// has it): the memory that uploads to S3 hold now, and how many wait for
+// their share (filestore.Options.S3UploadMemory). When the Store has it,
+// /metrics serves them as filestore_s3_upload_memory_held_bytes and
+// filestore_s3_uploads_waiting.
+type UploadMemoryReporter interface {
+	UploadMemory() (held int64, waiting int)
+}
+
+// registerUploadMemory serves store's S3 upload memory in reg, if it
+// reports it.
+func registerUploadMemory(reg *prometheus.Registry, store filestore.Store) error {
+	um, ok := store.(UploadMemoryReporter)
+	if !ok {
+		return nil
+	}
+	for _, g := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filestore_s3_upload_memory_held_bytes",
+			Help: "Memory that uploads to S3 hold now for their parts, out of the S3 upload memory budget (0 on other buckets or with no budget).",
+		}, func() float64 { held, _ := um.UploadMemory(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filestore_s3_uploads_waiting",
+			Help: "Uploads to S3 waiting for their share of the S3 upload memory budget (or of their owner's half of it).",
+		}, func() float64 { _, waiting := um.UploadMemory(); return float64(waiting) }),
+	} {
+		if err := reg.Register(g); err != nil {
+			return fmt.Errorf("httpapi: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
 // routeUnmatched is the route label of requests that matched no route.
 const routeUnmatched = "unmatched"
 

@@ -462,3 +462,50 @@ func TestLogHandlerNamesRequest(t *testing.T) {
 		t.Errorf("line outside a request: %v", m)
 	}
 }
+
+// memoryStore reports fixed S3 upload memory figures.
+type memoryStore struct {
+	filestore.Store
+	held    int64
+	waiting int
+}
+
+func (s *memoryStore) UploadMemory() (int64, int) { return s.held, s.waiting }
+
+// TestMetricsS3UploadMemory: /metrics serves a Store's S3 upload memory, as
+// it stands when scraped, and has no such gauges for a Store without it.
+func TestMetricsS3UploadMemory(t *testing.T) {
+	gauges := func(reg *prometheus.Registry) map[string]float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "filestore_s3_") {
+				got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return got
+	}
+	ms := &memoryStore{held: 90 << 20, waiting: 3}
+	reg := prometheus.NewRegistry()
+	newEnv(t, envOptions{cfg: httpapi.Config{Registry: reg}, wrapStore: func(s filestore.Store) filestore.Store { ms.Store = s; return ms }})
+	want := map[string]float64{"filestore_s3_upload_memory_held_bytes": 90 << 20, "filestore_s3_uploads_waiting": 3}
+	if diff := cmp.Diff(want, gauges(reg)); diff != "" {
+		t.Errorf("gauges (-want +got):\n%s", diff)
+	}
+	ms.held, ms.waiting = 0, 0
+	want = map[string]float64{"filestore_s3_upload_memory_held_bytes": 0, "filestore_s3_uploads_waiting": 0}
+	if diff := cmp.Diff(want, gauges(reg)); diff != "" {
+		t.Errorf("gauges after the uploads ended (-want +got):\n%s", diff)
+	}
+
+	type plainStore struct{ filestore.Store }
+	reg = prometheus.NewRegistry()
+	newEnv(t, envOptions{cfg: httpapi.Config{Registry: reg}, wrapStore: func(s filestore.Store) filestore.Store { return plainStore{s} }})
+	if got := gauges(reg); len(got) != 0 {
+		t.Errorf("gauges of a Store without UploadMemory: %v, want none", got)
+	}
+}

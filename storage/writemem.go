@@ -51,6 +51,8 @@ type writeMemory struct {
 
 	// lastRelease is when a writer last gave its share back (UnixNano).
 	lastRelease atomic.Int64
+	// held is the bytes reserved now; waiting, the reservations waiting.
+	held, waiting atomic.Int64
 
 	// onWait, if set (tests), is called when a writer finds the budget
 	// or its tenant's share spent and starts waiting.
@@ -117,6 +119,8 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 			ts.sem.Release(1)
 		}
 	}
+	m.waiting.Add(1)
+	defer m.waiting.Add(-1)
 	if m.onWait != nil {
 		m.onWait()
 	}
@@ -187,10 +191,12 @@ func (m *writeMemory) waitContext(ctx context.Context, last func() int64) (conte
 	}
 }
 
-// releaser returns the function that gives back a reservation of tenant
-// (ts nil: without a tenant).
+// releaser counts a reservation of tenant (ts nil: without a tenant) as
+// held, and returns the function that gives it back.
 func (m *writeMemory) releaser(tenant string, ts *tenantShare) func() {
+	m.held.Add(m.per)
 	return func() {
+		m.held.Add(-m.per)
 		now := time.Now().UnixNano()
 		m.lastRelease.Store(now)
 		m.sem.Release(m.per)
@@ -225,4 +231,15 @@ func (m *writeMemory) unshare(tenant string) {
 			delete(m.tenants, tenant)
 		}
 	}
+}
+
+// UploadMemory reports the bytes of Options.WriteMemory that S3 Writers hold
+// now and how many NewWriter calls wait for their share (see WriteMemory).
+// Both are 0 for other buckets, and for an S3 bucket without a limit.
+func (b *Bucket) UploadMemory() (held int64, waiting int) {
+	if b.s3 == nil || b.s3.memory == nil {
+		return 0, 0
+	}
+	m := b.s3.memory
+	return m.held.Load(), int(m.waiting.Load())
 }

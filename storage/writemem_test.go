@@ -86,6 +86,9 @@ func TestWriteMemoryWaits(t *testing.T) {
 	if len(waiting) != 0 {
 		t.Fatalf("a reservation within the budget waited")
 	}
+	if h, w := m.held.Load(), m.waiting.Load(); h != 2 || w != 0 {
+		t.Errorf("held %d, waiting %d with two reservations; want 2, 0", h, w)
+	}
 
 	ctx, cancel := context.WithCancel(tenant("c"))
 	canceled := make(chan error, 1)
@@ -113,6 +116,9 @@ func TestWriteMemoryWaits(t *testing.T) {
 		t.Fatal("a third reservation went through while two were held")
 	default:
 	}
+	if h, w := m.held.Load(), m.waiting.Load(); h != 2 || w != 1 {
+		t.Errorf("held %d, waiting %d with two reservations and one waiting; want 2, 1", h, w)
+	}
 	r1()
 	var r3 func()
 	select {
@@ -123,6 +129,9 @@ func TestWriteMemoryWaits(t *testing.T) {
 	// The cancelled wait held nothing: r2 and r3 are all that is held.
 	r2()
 	r3()
+	if h, w := m.held.Load(), m.waiting.Load(); h != 0 || w != 0 {
+		t.Errorf("held %d, waiting %d once all were given back; want 0, 0", h, w)
+	}
 	for _, name := range []string{"c", "d"} {
 		if _, err := m.reserve(tenant(name)); err != nil {
 			t.Fatalf("reservation of %s after all were given back: %v", name, err)
@@ -382,6 +391,9 @@ func TestS3WriteMemoryBound(t *testing.T) {
 		t.Fatalf("a third writer opened while two held the budget (err %v)", r.err)
 	default:
 	}
+	if h, w := b.UploadMemory(); h != 2*per || w != 1 {
+		t.Errorf("UploadMemory() = %d, %d with two writers open and one waiting; want %d, 1", h, w, 2*per)
+	}
 	data1 := randomBytes(7<<20, 1)
 	if _, err := w1.Write(data1); err != nil {
 		t.Fatal(err)
@@ -471,6 +483,17 @@ func TestS3WriteMemoryBound(t *testing.T) {
 		if got := readAll(t, b, k); !bytes.Equal(got, datas[i]) {
 			t.Errorf("upload %d: read back %d bytes, want the %d written", i, len(got), len(datas[i]))
 		}
+	}
+	if h, w := b.UploadMemory(); h != 0 || w != 0 {
+		t.Errorf("UploadMemory() = %d, %d once every writer closed; want 0, 0", h, w)
+	}
+	local, err := Open(t.Context(), "file://"+t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if h, w := local.UploadMemory(); h != 0 || w != 0 {
+		t.Errorf("UploadMemory() of a local bucket = %d, %d; want 0, 0", h, w)
 	}
 }
 
