@@ -99,12 +99,13 @@ type Options struct {
 	// the 5 MiB parts of a MaxSize up to 48.8 GiB, until it ends; one
 	// owner's uploads hold at most half of the budget (at least one
 	// upload). An upload that finds the budget, or its owner's half,
-	// spent waits, first come first served, before it reads more of its
-	// body. While the uploads it waits for keep ending (its owner's while
-	// the owner's half is spent, then anyone's) it waits on; once none of
-	// them has ended for a minute, Put fails with ErrUnavailable; and it
-	// fails with an error wrapping ctx.Err() if ctx ends first. Nothing
-	// is stored by a Put that failed so. See storage.Options.WriteMemory.
+	// spent waits, first come first served, having read no more than its
+	// first chunk (128 KiB). While what it waits for moves (its owner's
+	// uploads ending or starting, while the owner's half is spent; any
+	// upload ending, while the budget is) it waits on; once that has not
+	// moved for a minute, Put fails with ErrUnavailable; and it fails with
+	// an error wrapping ctx.Err() if ctx ends first. Nothing is stored by
+	// a Put that failed so. See storage.Options.WriteMemory.
 	// Default 256 MiB (8 uploads at once, 4 per owner); negative means
 	// no limit; ignored by New and by other buckets.
 	S3UploadMemory int64

@@ -39,7 +39,15 @@ const (
 // multipart/form-data body with one part named file. The body streams into
 // Store.Put; nothing holds it whole, and its size need not be known.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
-	switch h.uploads.acquire(c.Owner) {
+	refusal := h.uploads.acquire(c.Owner)
+	if refusal != admitted {
+		// The RateLimit fields describe the request rate's bucket, which
+		// still had tokens: they would contradict this refusal.
+		for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+			w.Header().Del(f)
+		}
+	}
+	switch refusal {
 	case serverFull:
 		// The server's capacity, not this client's rate: a 503 (with
 		// Retry-After) before the body is read.
@@ -47,11 +55,6 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 			detail: fmt.Sprintf("the server has %d uploads in progress, the most it takes at once; retry shortly", h.cfg.MaxUploads)}
 	case ownerFull:
 		h.metrics.rateLimited.WithLabelValues("uploads").Inc()
-		// The RateLimit fields describe the request rate's bucket, which
-		// still had tokens: they would contradict this refusal.
-		for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
-			w.Header().Del(f)
-		}
 		w.Header().Set("Retry-After", "1")
 		return &httpError{status: http.StatusTooManyRequests, code: codeRateLimited,
 			detail: fmt.Sprintf("this owner has %d uploads in progress, the most allowed at once; retry when one has finished", h.cfg.MaxUploadsPerOwner)}

@@ -26,6 +26,17 @@ func (s *enteringStore) Put(ctx context.Context, owner, folder, name string, r i
 	return s.Store.Put(ctx, owner, folder, name, r, opts)
 }
 
+// newEnteringEnv starts a server with cfg over an enteringStore whose
+// channel holds n names.
+func newEnteringEnv(t *testing.T, cfg httpapi.Config, n int) (*env, *enteringStore) {
+	ss := &enteringStore{entered: make(chan string, n)}
+	e := newEnv(t, envOptions{
+		cfg:       cfg,
+		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
+	})
+	return e, ss
+}
+
 // openUpload starts an upload of name for tok whose body stays open until
 // the returned writer is closed; its status arrives on the channel.
 func openUpload(e *env, tok, name string) (*io.PipeWriter, <-chan int) {
@@ -74,11 +85,7 @@ func waitEntered(t *testing.T, ch <-chan string, n int) []string {
 // uploads that had sent 200 kB and stalled held 300 MB of filestored's
 // memory.
 func TestUploadsPerOwner(t *testing.T) {
-	ss := &enteringStore{entered: make(chan string, 16)}
-	e := newEnv(t, envOptions{
-		cfg:       httpapi.Config{MaxUploadsPerOwner: 2, RateUser: 20},
-		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
-	})
+	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploadsPerOwner: 2, RateUser: 20}, 16)
 	alice, bob := e.token("alice"), e.token("bob")
 	w1, s1 := openUpload(e, alice, "one")
 	w2, s2 := openUpload(e, alice, "two")
@@ -140,11 +147,7 @@ func TestUploadsPerOwner(t *testing.T) {
 // of an owner's uploads at once (here 4 over the default).
 func TestUploadsPerOwnerOff(t *testing.T) {
 	const n = httpapi.DefaultMaxUploadsPerOwner + 4
-	ss := &enteringStore{entered: make(chan string, n)}
-	e := newEnv(t, envOptions{
-		cfg:       httpapi.Config{MaxUploadsPerOwner: -1},
-		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
-	})
+	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploadsPerOwner: -1}, n)
 	alice := e.token("alice")
 	var writers []*io.PipeWriter
 	var statuses []<-chan int
@@ -162,25 +165,33 @@ func TestUploadsPerOwnerOff(t *testing.T) {
 }
 
 // TestUploadsInAll: with MaxUploads 2, a third owner's upload while two
-// others' are in progress is answered 503 unavailable with Retry-After
-// before its body is read, and stores nothing; the owners' own caps are
-// not what refused it (no 429, no uploads metric); once one finishes, the
-// next upload goes through.
+// others' are in progress is answered 503 unavailable with Retry-After and
+// without the request rate's RateLimit fields, before its body is read (it
+// sends none: a handler that read it would answer 400 once BodyTimeout
+// passed), and stores nothing; the owners' own caps are not what refused it
+// (no 429, no uploads metric); once one finishes, the next upload goes
+// through.
 func TestUploadsInAll(t *testing.T) {
-	ss := &enteringStore{entered: make(chan string, 16)}
-	e := newEnv(t, envOptions{
-		cfg:       httpapi.Config{MaxUploads: 2},
-		wrapStore: func(s filestore.Store) filestore.Store { ss.Store = s; return ss },
-	})
+	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploads: 2}, 16)
 	alice, bob, carol := e.token("alice"), e.token("bob"), e.token("carol")
 	w1, s1 := openUpload(e, alice, "one")
 	w2, s2 := openUpload(e, bob, "two")
 	waitEntered(t, ss.entered, 2)
 
+	w3, s3 := openUpload(e, carol, "three") // sends nothing
+	if got := <-s3; got != http.StatusServiceUnavailable {
+		t.Fatalf("carol's upload, with the server at its cap and a body that never comes: %d, want 503", got)
+	}
+	w3.Close()
 	res := e.do("POST", "/v1/files?name=three", carol, bytes.NewReader([]byte("third")))
 	wantProblem(t, res, http.StatusServiceUnavailable, "unavailable")
 	if got := res.header.Get("Retry-After"); got == "" {
 		t.Error("no Retry-After on the server cap's 503")
+	}
+	for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+		if v := res.header.Get(f); v != "" {
+			t.Errorf("%s %q on the server cap's 503, want none", f, v)
+		}
 	}
 	var p struct{ Detail string }
 	if err := json.Unmarshal(res.body, &p); err != nil || p.Detail != "the server has 2 uploads in progress, the most it takes at once; retry shortly" {
@@ -213,5 +224,21 @@ func TestUploadsInAll(t *testing.T) {
 	metrics := string(e.do("GET", "/metrics", "", nil).body)
 	if containsLine(metrics, `filestore_rate_limited_total{limiter="uploads"} 1`) {
 		t.Errorf("the server cap's 503 was counted as an owner's 429:\n%s", grepLines(metrics, "filestore_rate_limited"))
+	}
+}
+
+// TestUploadsCapsOrder: with both caps at one upload, an owner at their own
+// cap is answered 429 (their own doing), not the server's 503, while
+// another owner gets the 503.
+func TestUploadsCapsOrder(t *testing.T) {
+	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploads: 1, MaxUploadsPerOwner: 1}, 4)
+	alice, bob := e.token("alice"), e.token("bob")
+	w, s := openUpload(e, alice, "one")
+	waitEntered(t, ss.entered, 1)
+	wantProblem(t, e.do("POST", "/v1/files?name=two", alice, bytes.NewReader([]byte("2"))), http.StatusTooManyRequests, "rate_limited")
+	wantProblem(t, e.do("POST", "/v1/files?name=b", bob, bytes.NewReader([]byte("b"))), http.StatusServiceUnavailable, "unavailable")
+	w.Close()
+	if got := <-s; got != http.StatusCreated {
+		t.Errorf("alice's first upload: %d", got)
 	}
 }

@@ -43,10 +43,10 @@ var (
 	// an error wrapping it.
 	ErrStalled = errors.New("storage: S3 connection stalled")
 	// ErrBusy means that NewWriter gave up waiting for its share of
-	// Options.WriteMemory: the writers it waited for (its tenant's, or
-	// all of them) held their shares without one closing for
-	// Options.WriteMemoryWait. Nothing was started. IsTransient reports
-	// it transient.
+	// Options.WriteMemory: what it waited for (its tenant's half, or the
+	// budget) did not move for Options.WriteMemoryWait (see
+	// Options.WriteMemory). Nothing was started. IsTransient reports it
+	// transient.
 	ErrBusy = errors.New("storage: upload memory all in use")
 )
 

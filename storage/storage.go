@@ -83,12 +83,14 @@ type Options struct {
 	// (see WithTenant) hold at most half of the budget, and at least
 	// one Writer (Writers without a tenant, only the budget). A NewWriter
 	// that finds its tenant's half, or the budget, spent waits, first
-	// come first served, until a Writer of the tenant, or any Writer,
-	// closes. It fails with an error wrapping ErrBusy once none of those
-	// has closed for WriteMemoryWait, and with an error wrapping
-	// ctx.Err() if ctx ends first. Its caller, which has no Writer yet, reads nothing
-	// meanwhile. A writer's reservation larger than WriteMemory is cut to
-	// WriteMemory: one Writer can always proceed. 0 means 256 MiB (8
+	// come first served. It fails with an error wrapping ErrBusy once what
+	// it waits for has not moved for WriteMemoryWait: for the tenant's
+	// half, no Writer of the tenant closed or got the budget (nor, while
+	// some of the tenant's wait for it, did the budget move); for the
+	// budget, no Writer closed. It fails with an error wrapping ctx.Err()
+	// if ctx ends first. Its caller, which has no Writer yet, reads
+	// nothing meanwhile. A writer's reservation larger than WriteMemory
+	// is cut to WriteMemory: one Writer can always proceed. 0 means 256 MiB (8
 	// Writers of 5 MiB parts at once, 4 per tenant); negative means no
 	// limit. Other backends ignore it: a local Writer holds no part in
 	// memory.

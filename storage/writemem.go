@@ -60,12 +60,14 @@ type writeMemory struct {
 }
 
 // tenantShare is the writers one tenant may still open, how many
-// reservations use it, and when one of its writers last gave its share back
-// (UnixNano).
+// reservations use it, how many of those hold a place in it and wait for the
+// budget, and when the tenant's writers last moved (UnixNano): one gave its
+// share back, or one of its reservations got the budget.
 type tenantShare struct {
-	sem         *semaphore.Weighted
-	refs        int
-	lastRelease atomic.Int64
+	sem      *semaphore.Weighted
+	refs     int
+	queued   atomic.Int64
+	lastMove atomic.Int64
 }
 
 // newWriteMemory returns the budget of limit bytes shared by writers that
@@ -98,10 +100,13 @@ func newWriteMemory(limit, per int64, wait time.Duration) *writeMemory {
 // returns the function that gives the share back. With nothing held, it
 // fails with ctx's error if ctx ends first, or with an error wrapping
 // ErrBusy once what it waits for has not moved for m.wait since it started
-// waiting: while it waits for its tenant's half, no writer of the tenant has
-// given its share back; while it waits for the budget, no writer at all.
-// Writers that finish, even slowly, keep it waiting; writers that hold
-// their shares without finishing (stalled or very slow uploads) do not.
+// waiting. While it waits for its tenant's half, that is the tenant's: one
+// of its writers closed or one of its reservations got the budget, or, while
+// some of them wait for the budget, the budget moved. While it waits for the
+// budget, that is any writer closing. Writers that finish, even slowly, keep
+// it waiting; writers that hold their shares without finishing (stalled or
+// very slow uploads) do not, and a reservation never gives up while one
+// ahead of it in its tenant's half still waits for a budget that moves.
 func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	if m == nil {
 		return func() {}, nil
@@ -129,7 +134,11 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 		if ts == nil || budget.Load() {
 			return m.lastRelease.Load()
 		}
-		return ts.lastRelease.Load()
+		last := ts.lastMove.Load()
+		if ts.queued.Load() > 0 {
+			last = max(last, m.lastRelease.Load())
+		}
+		return last
 	})
 	defer stop()
 	if ts != nil {
@@ -137,8 +146,17 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	}
 	if err == nil {
 		budget.Store(true)
-		if err = m.sem.Acquire(wctx, m.per); err != nil && ts != nil {
-			ts.sem.Release(1)
+		if ts != nil {
+			ts.queued.Add(1)
+		}
+		err = m.sem.Acquire(wctx, m.per)
+		if ts != nil {
+			if err == nil {
+				ts.lastMove.Store(time.Now().UnixNano())
+			} else {
+				ts.sem.Release(1)
+			}
+			ts.queued.Add(-1)
 		}
 	}
 	if err != nil {
@@ -152,7 +170,7 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 		if !budget.Load() {
 			what = fmt.Sprintf("the half of tenant %q", tenant)
 		}
-		return nil, fmt.Errorf("%w: waited for %s, and no upload it waited for ended in %v", ErrBusy, what, m.wait)
+		return nil, fmt.Errorf("%w: waited for %s, which did not move in %v", ErrBusy, what, m.wait)
 	}
 	return m.releaser(tenant, ts), nil
 }
@@ -201,7 +219,7 @@ func (m *writeMemory) releaser(tenant string, ts *tenantShare) func() {
 		m.lastRelease.Store(now)
 		m.sem.Release(m.per)
 		if ts != nil {
-			ts.lastRelease.Store(now)
+			ts.lastMove.Store(now)
 			ts.sem.Release(1)
 			m.unshare(tenant)
 		}

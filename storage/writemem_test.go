@@ -14,6 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/filestore-go/filestore/internal/testenv"
 )
 
@@ -149,10 +151,17 @@ func TestWriteMemoryWaits(t *testing.T) {
 // the budget alone.
 func TestWriteMemoryNoTenant(t *testing.T) {
 	m := newWriteMemory(2, 1, -1)
-	m.onWait = func() { t.Error("a reservation without a tenant waited within the budget") }
-	for range 2 {
-		if _, err := m.reserve(t.Context()); err != nil {
-			t.Fatal(err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// A reservation that waits would wait for ever (nothing is given back):
+	// end it, so that the test fails rather than hangs.
+	m.onWait = func() {
+		t.Error("a reservation without a tenant waited within the budget")
+		cancel()
+	}
+	for i := range 2 {
+		if _, err := m.reserve(ctx); err != nil {
+			t.Fatalf("reservation %d: %v", i+1, err)
 		}
 	}
 	if n := len(m.tenants); n != 0 {
@@ -212,9 +221,11 @@ func TestWriteMemoryTenantShare(t *testing.T) {
 }
 
 // TestWriteMemoryBusy, in virtual time: a reservation fails with ErrBusy
-// (transient, not its context's error, holding nothing) once no writer has
-// given its share back for the wait since it started waiting; writers that
-// end, however late, keep it waiting.
+// (transient, not its context's error, holding nothing) once what it waits
+// for has not moved for the wait since it started waiting: the budget, or
+// its tenant's half. Writers that end, however late, keep it waiting; other
+// tenants' do not keep a tenant's stuck half waiting; a tenant's
+// reservations waiting for a moving budget keep the next of its waiting.
 func TestWriteMemoryBusy(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	t.Run("stuck", func(t *testing.T) {
@@ -274,6 +285,58 @@ func TestWriteMemoryBusy(t *testing.T) {
 			}
 			cancel()
 			<-bobDone
+		})
+	})
+	t.Run("tenant's half queued for a moving budget", func(t *testing.T) {
+		// Four writers without a tenant fill the budget and close one
+		// every 50 s; two more wait ahead of alice. Her first two
+		// reservations hold her half while they wait for the budget,
+		// so her third waits for them, not for a writer of hers to
+		// close: it keeps waiting while the budget moves, and gives up
+		// a minute after her second got the budget (at 200 s) and
+		// neither of hers closed.
+		const wait = time.Minute
+		synctest.Test(t, func(t *testing.T) {
+			m := newWriteMemory(4, 1, wait) // 2 per tenant
+			start := time.Now()
+			var holders []func()
+			for range 4 {
+				r, err := m.reserve(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				holders = append(holders, r)
+			}
+			got := make(chan string, 8)
+			reserve := func(name string, ctx context.Context) {
+				go func() {
+					if _, err := m.reserve(ctx); err != nil {
+						got <- fmt.Sprintf("%s: %v at %v", name, err, time.Since(start))
+						return
+					}
+					got <- fmt.Sprintf("%s at %v", name, time.Since(start))
+				}()
+				synctest.Wait() // queued in this order
+			}
+			alice := WithTenant(t.Context(), "alice")
+			reserve("q1", t.Context())
+			reserve("q2", t.Context())
+			reserve("a1", alice)
+			reserve("a2", alice)
+			reserve("a3", alice)
+			for _, r := range holders {
+				time.Sleep(50 * time.Second)
+				r()
+			}
+			var events []string
+			for range 5 {
+				events = append(events, <-got)
+			}
+			want := []string{"q1 at 50s", "q2 at 1m40s", "a1 at 2m30s", "a2 at 3m20s",
+				`a3: storage: upload memory all in use: waited for the half of tenant "alice", which did not move in 1m0s at 4m20s`}
+			if diff := cmp.Diff(want, events); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
 		})
 	})
 	t.Run("moving", func(t *testing.T) {

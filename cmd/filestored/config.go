@@ -137,7 +137,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.retryBase, "retry-base-delay", 50*time.Millisecond, "the first delay between retries; each doubles, with jitter, up to 2s (or this delay, if longer)")
 	fs.DurationVar(&c.s3Stall, "s3-stall-timeout", 30*time.Second, "how long a connection to the S3 server may make no progress (connecting, sending, waiting for an answer, receiving) before the request fails; a server that stops answering then fails each bucket operation with 503 after two silent tries, about twice this, whatever --retry-attempts says; transfers that keep moving are not cut, except an upload whose last few MiB (the socket's send buffer) a slow server takes longer than this to read")
 	fs.DurationVar(&c.dbTry, "db-try-timeout", 30*time.Second, "PostgreSQL: how long each try of a catalogue operation (a statement or a transaction) may wait for an answer before it fails with 503 instead of waiting on a server that answers nothing; raise it if a listing or GC of a large catalogue takes longer; 0 turns it off")
-	fs.Var(&c.s3Memory, "s3-upload-memory", "memory that uploads to S3 may hold together for their parts, about 30MiB each, one owner's half of it (an upload that finds it spent waits for one to end, and gets 503 once none has ended for a minute); 0 turns the limit off")
+	fs.Var(&c.s3Memory, "s3-upload-memory", "memory that uploads to S3 may hold together for their parts, about 30MiB each, one owner's half of it (an upload that finds it, or its owner's half, spent waits, and gets 503 once what it waits for has not moved for a minute); 0 turns the limit off")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
