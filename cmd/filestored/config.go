@@ -17,6 +17,7 @@ import (
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/httpapi"
 	"github.com/filestore-go/filestore/internal/redact"
+	"github.com/filestore-go/filestore/scan"
 )
 
 // errUsage marks a bad command line or environment (exit status 2).
@@ -35,6 +36,10 @@ type config struct {
 	jwtAudience     string
 	clamd           string
 	clamdScans      int
+	clamdRead       time.Duration
+	clamdScan       time.Duration
+	clamdProbeAfter time.Duration
+	clamdProbeWait  time.Duration
 	scanPolicy      string
 	maxSize         size
 	inlineMax       size
@@ -62,6 +67,19 @@ func (c *config) maxUploadsPerOwner() int {
 		return -1
 	}
 	return c.uploadsPerUser
+}
+
+// scanOptions is the scan.Options of the --clamd-* flags, logging to
+// logger.
+func (c *config) scanOptions(logger *slog.Logger) *scan.Options {
+	return &scan.Options{
+		MaxConcurrent: c.clamdScans,
+		ReadTimeout:   c.clamdRead,
+		ScanTimeout:   c.clamdScan,
+		ProbeAfter:    c.clamdProbeAfter,
+		ProbeTimeout:  c.clamdProbeWait,
+		Logger:        logger,
+	}
 }
 
 // storeDBTryTimeout is --db-try-timeout as filestore.Options.DBTryTimeout,
@@ -121,6 +139,10 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
 	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one); set it to clamd's MaxThreads")
+	fs.DurationVar(&c.clamdRead, "clamd-read-timeout", 60*time.Second, "how long each wait on clamd may take: for it to take a chunk of the stream, or for a reply (the verdict once the whole stream was sent); raise it if clamd takes longer to judge large archives")
+	fs.DurationVar(&c.clamdScan, "clamd-scan-timeout", 10*time.Minute, "how long one scan may take, from waiting for a free clamd connection to the verdict; an upload still streaming then is scanned again from its stored copy after the upload")
+	fs.DurationVar(&c.clamdProbeAfter, "clamd-probe-after", 5*time.Second, "how long a scan waits on clamd (for a free connection, a chunk taken, a verdict) before it checks with a PING that clamd is alive, and again each time as long; at least 10ms")
+	fs.DurationVar(&c.clamdProbeWait, "clamd-probe-timeout", 5*time.Second, "how long that PING may take; a clamd that does not answer within it is frozen, and every scan waiting on it fails at once (503 scanner_unavailable, or stored unscanned under fail-open); at least 10ms")
 	fs.StringVar(&c.scanPolicy, "scan-policy", string(filestore.FailClosed), "when the scanner cannot answer, or the upload is over its stream limit: fail-closed (refused) or fail-open (stored unscanned)")
 	fs.Var(&c.maxSize, "max-size", "largest upload (B, KiB, MiB, GiB, TiB)")
 	fs.Var(&c.inlineMax, "inline-max", "uploads up to this size are stored in the catalogue, not the bucket (at most 64KiB); 0 turns it off")
@@ -228,6 +250,14 @@ func (c *config) resolve() error {
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)
+	}
+	if c.clamdRead <= 0 || c.clamdScan <= 0 {
+		return fmt.Errorf("%w: --clamd-read-timeout and --clamd-scan-timeout must be positive", errUsage)
+	}
+	// scan.Options' least ProbeAfter and ProbeTimeout: a PING, or a wait,
+	// shorter than that would fail a clamd that is doing well.
+	if c.clamdProbeAfter < 10*time.Millisecond || c.clamdProbeWait < 10*time.Millisecond {
+		return fmt.Errorf("%w: --clamd-probe-after and --clamd-probe-timeout must be at least 10ms", errUsage)
 	}
 	if c.trashRetention <= 0 {
 		return fmt.Errorf("%w: --trash-retention must be positive", errUsage)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filestore-go/filestore/scan"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -76,7 +77,7 @@ func TestLoadConfig(t *testing.T) {
 		DBTry                                                                         time.Duration
 		UploadsPerOwner                                                               int
 		MaxUploads                                                                    int
-		ClamdScans                                                                    int
+		Scan                                                                          scan.Options
 	}
 	viewOf := func(c *config) view {
 		ps, _ := c.proxies()
@@ -85,14 +86,15 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.storeDBTryTimeout(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.clamdScans}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.storeDBTryTimeout(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), *c.scanOptions(nil)}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
 		Database: "sqlite://" + abs("data/filestore.db"), Bucket: "file://" + abs("data/blobs"),
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
-		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, DBTry: 30 * time.Second, UploadsPerOwner: 64, MaxUploads: 256, ClamdScans: 8,
+		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, DBTry: 30 * time.Second, UploadsPerOwner: 64, MaxUploads: 256,
+		Scan: scan.Options{MaxConcurrent: 8, ReadTimeout: time.Minute, ScanTimeout: 10 * time.Minute, ProbeAfter: 5 * time.Second, ProbeTimeout: 5 * time.Second},
 	}
 	tests := []struct {
 		name string
@@ -111,11 +113,13 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 			"FILESTORE_UPLOADS_PER_USER": "0", "FILESTORE_CLAMD_CONCURRENCY": "4", "FILESTORE_S3_STALL_TIMEOUT": "5s",
 			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0", "FILESTORE_DB_TRY_TIMEOUT": "0",
+			"FILESTORE_CLAMD_READ_TIMEOUT": "3m", "FILESTORE_CLAMD_SCAN_TIMEOUT": "1h", "FILESTORE_CLAMD_PROBE_AFTER": "2s", "FILESTORE_CLAMD_PROBE_TIMEOUT": "1500ms",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
-				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, DBTry: -1, UploadsPerOwner: -1, MaxUploads: -1, ClamdScans: 4}
+				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, DBTry: -1, UploadsPerOwner: -1, MaxUploads: -1,
+				Scan: scan.Options{MaxConcurrent: 4, ReadTimeout: 3 * time.Minute, ScanTimeout: time.Hour, ProbeAfter: 2 * time.Second, ProbeTimeout: 1500 * time.Millisecond}}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
 			map[string]string{"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_MAX_SIZE": "1MiB"},
@@ -131,6 +135,10 @@ func TestLoadConfig(t *testing.T) {
 		{"S3 stall timeout", []string{"--s3-stall-timeout", "2m"}, nil, func(v view) view { v.S3Stall = 2 * time.Minute; return v }},
 		{"S3 upload memory", []string{"--s3-upload-memory", "2GiB"}, nil, func(v view) view { v.S3Memory = 2 << 30; return v }},
 		{"database try timeout", []string{"--db-try-timeout", "5m"}, nil, func(v view) view { v.DBTry = 5 * time.Minute; return v }},
+		{"clamd timeouts", []string{"--clamd-read-timeout", "90s", "--clamd-scan-timeout", "30m", "--clamd-probe-after", "10ms", "--clamd-probe-timeout", "20s"}, nil, func(v view) view {
+			v.Scan.ReadTimeout, v.Scan.ScanTimeout, v.Scan.ProbeAfter, v.Scan.ProbeTimeout = 90*time.Second, 30*time.Minute, 10*time.Millisecond, 20*time.Second
+			return v
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +171,10 @@ func TestLoadConfig(t *testing.T) {
 		{"negative uploads per user", []string{"--uploads-per-user", "-1"}, nil},
 		{"negative uploads in all", nil, map[string]string{"FILESTORE_MAX_UPLOADS": "-1"}},
 		{"no clamd scans", []string{"--clamd-concurrency", "0"}, nil},
+		{"zero clamd read timeout", []string{"--clamd-read-timeout", "0"}, nil},
+		{"negative clamd scan timeout", []string{"--clamd-scan-timeout", "-1m"}, nil},
+		{"clamd probe under 10ms", []string{"--clamd-probe-after", "9ms"}, nil},
+		{"clamd probe timeout under 10ms", nil, map[string]string{"FILESTORE_CLAMD_PROBE_TIMEOUT": "1ms"}},
 		{"no retry attempts", []string{"--retry-attempts", "0"}, nil},
 		{"too many retry attempts", []string{"--retry-attempts", "101"}, nil},
 		{"zero retry delay", []string{"--retry-base-delay", "0s"}, nil},

@@ -41,7 +41,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 
 	var scanner filestore.Scanner
 	if c.clamd != "" {
-		clam, err := scan.New(c.clamd, &scan.Options{MaxConcurrent: c.clamdScans, Logger: logger})
+		clam, err := scan.New(c.clamd, c.scanOptions(logger))
 		if err != nil {
 			return fmt.Errorf("%w: --clamd: %w", errUsage, err)
 		}
