@@ -20,6 +20,7 @@ import (
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/filestoretest"
+	tenantctx "github.com/filestore-go/filestore/internal/tenant"
 )
 
 // paceScanner stands in for a scanner that a client's pace leaves without a
@@ -32,12 +33,19 @@ type paceScanner struct {
 	res    *filestore.ScanResult
 	err    error
 	seen   []string
+	// tenants is the tenant of each Scan's context ("-" for none).
+	tenants []string
 }
 
 func (p *paceScanner) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, error) {
 	p.mu.Lock()
 	giveUp := p.giveUp
 	p.giveUp = false
+	tenant, ok := tenantctx.From(ctx)
+	if !ok {
+		tenant = "-"
+	}
+	p.tenants = append(p.tenants, tenant)
 	p.mu.Unlock()
 	if giveUp {
 		if _, err := r.Read(make([]byte, 10)); err != nil && err != io.EOF {
@@ -302,5 +310,28 @@ func TestPutEarlyScanEndLogsOnce(t *testing.T) {
 				t.Errorf("%d lines %q, want %d; log:\n%s", got, stored, tt.want, logs.String())
 			}
 		})
+	}
+}
+
+// TestPutScansAsOwner: both scans of an upload, of the stream and of the
+// complete content after it, run under the owner's tenant, so that a
+// scanner's per-tenant share (scan.Options.MaxPerTenant) counts them as the
+// owner's.
+func TestPutScansAsOwner(t *testing.T) {
+	dir := t.TempDir()
+	sc := &paceScanner{giveUp: true, res: &filestore.ScanResult{Engine: "pace"}}
+	st, err := filestore.Open(t.Context(), filestore.Options{
+		Database: "sqlite://" + filepath.Join(dir, "filestore.db"), Bucket: "file://" + filepath.Join(dir, "blobs"),
+		Logger: quietLogger(), Scanner: sc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Put(t.Context(), "bob", "", "slow.txt", strings.NewReader("slow notes"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"bob", "bob"}, sc.tenants); diff != "" {
+		t.Errorf("the scans' tenants (-want +got):\n%s", diff)
 	}
 }

@@ -57,6 +57,13 @@ type ClamAV struct {
 	slots chan struct{} // semaphore of MaxConcurrent scans
 	live  liveness
 
+	tmu     sync.Mutex
+	tenants map[string]*tenantShare // of the scans under way or waiting
+
+	// onShareWait, if set (tests), is called when a scan finds its
+	// tenant's share held and starts waiting for it.
+	onShareWait func(tenant string)
+
 	mu        sync.Mutex
 	version   Version
 	versionAt time.Time // zero: nothing cached
@@ -80,7 +87,7 @@ func New(addr string, opts *Options) (*ClamAV, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent)}, nil
+	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent), tenants: map[string]*tenantShare{}}, nil
 }
 
 // Ping checks that clamd answers PING with PONG, within DialTimeout and

@@ -24,7 +24,10 @@ const engineName = "clamav"
 //
 // It reads r until io.EOF, one chunk at a time and only as fast as clamd
 // takes the chunks (it holds one ChunkSize buffer, never the content), and
-// never reads r after it has returned. It stops early with an error:
+// never reads r after it has returned. Under a context with a tenant
+// (storage.WithTenant), it first waits for one of the tenant's
+// Options.MaxPerTenant connections, then for one of MaxConcurrent. It stops
+// early with an error:
 //   - wrapping filestore.ErrScanLimit when the content exceeds what clamd
 //     scans: over StreamMaxLength (clamd's "INSTREAM size limit exceeded",
 //     or Options.StreamMaxLength), or a "Heuristics.Limits.Exceeded.*"
@@ -32,8 +35,9 @@ const engineName = "clamav"
 //     than infected;
 //   - wrapping filestore.ErrScanIncomplete when the content came too
 //     slowly: r delivered no chunk within StallTimeout, the content did not
-//     end within ScanTimeout, or clamd dropped the stream after its own
-//     ReadTimeout ("COMMAND READ TIMED OUT"). The connection is closed and
+//     end within ScanTimeout, clamd dropped the stream after its own
+//     ReadTimeout ("COMMAND READ TIMED OUT"), or the tenant's other scans
+//     held its connections for all of ScanTimeout. The connection is closed and
 //     the slot freed as soon as the scan gives up, even while a Read of r
 //     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
@@ -75,10 +79,24 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 		}
 	}
 
+	ts := c.share(ctx)
+	if err := c.acquireShare(sctx, ts); err != nil {
+		c.unshare(ts)
+		if parent.Err() == nil && errors.Is(err, filestore.ErrScanIncomplete) {
+			return nil, fmt.Errorf("scan: clamd %s: waiting for the tenant's share of connections: %w", c.ep, err)
+		}
+		return nil, c.fail(parent, sctx, "waiting for the tenant's share of connections", err)
+	}
 	if err := c.acquire(sctx); err != nil {
+		c.releaseShare(ts)
+		c.unshare(ts)
 		return nil, c.fail(parent, sctx, "waiting for a free connection", err)
 	}
-	free := sync.OnceFunc(func() { <-c.slots })
+	free := sync.OnceFunc(func() {
+		<-c.slots
+		c.releaseShare(ts)
+		c.unshare(ts)
+	})
 	defer free()
 	context.AfterFunc(sctx, free)
 

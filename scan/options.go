@@ -71,6 +71,17 @@ type Options struct {
 	// ends it, even while a Read of its content is still pending. Match it
 	// to clamd's MaxThreads. Default 8.
 	MaxConcurrent int
+	// MaxPerTenant bounds how many of those connections the scans of one
+	// tenant hold at once (storage.WithTenant; filestore's Put scans under
+	// its owner's), so that one owner's slow uploads cannot hold every
+	// connection while other owners' scans wait. A further scan of the
+	// tenant waits for one of the tenant's own to end (within ScanTimeout
+	// and its context; running out of ScanTimeout there gives an error
+	// wrapping filestore.ErrScanIncomplete, as content that came too slowly
+	// does) before it waits for a connection; the scans of other tenants,
+	// and scans without a tenant, do not wait for it. Default half of
+	// MaxConcurrent, at least 1; MaxConcurrent turns the limit off.
+	MaxPerTenant int
 	// Logger receives a debug record per scan. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -139,6 +150,12 @@ func (o *Options) withDefaults() (Options, error) {
 		r.MaxConcurrent = defaultMaxConcurrent
 	case r.MaxConcurrent < 0:
 		return Options{}, fmt.Errorf("scan: MaxConcurrent %d is negative: %w", r.MaxConcurrent, filestore.ErrInvalidArgument)
+	}
+	switch {
+	case r.MaxPerTenant == 0:
+		r.MaxPerTenant = max(1, r.MaxConcurrent/2)
+	case r.MaxPerTenant < 0 || r.MaxPerTenant > r.MaxConcurrent:
+		return Options{}, fmt.Errorf("scan: MaxPerTenant %d is outside 1-%d (MaxConcurrent): %w", r.MaxPerTenant, r.MaxConcurrent, filestore.ErrInvalidArgument)
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

@@ -197,6 +197,12 @@ func TestParseAddr(t *testing.T) {
 	}
 }
 
+// withConcurrency returns o with MaxConcurrent n and MaxPerTenant per.
+func withConcurrency(o Options, n, per int) Options {
+	o.MaxConcurrent, o.MaxPerTenant = n, per
+	return o
+}
+
 func TestOptionsWithDefaults(t *testing.T) {
 	defaults := Options{
 		DialTimeout:   5 * time.Second,
@@ -207,6 +213,7 @@ func TestOptionsWithDefaults(t *testing.T) {
 		ProbeTimeout:  5 * time.Second,
 		ChunkSize:     64 << 10,
 		MaxConcurrent: 8,
+		MaxPerTenant:  4,
 	}
 	tests := []struct {
 		name    string
@@ -216,8 +223,11 @@ func TestOptionsWithDefaults(t *testing.T) {
 	}{
 		{"nil", nil, defaults, ""},
 		{"zero", &Options{}, defaults, ""},
-		{"set", &Options{DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ScanTimeout: 3 * time.Second, StallTimeout: 4 * time.Second, ProbeAfter: 10 * time.Millisecond, ProbeTimeout: 11 * time.Millisecond, ChunkSize: 16 << 20, StreamMaxLength: 100 << 20, MaxConcurrent: 1},
-			Options{DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ScanTimeout: 3 * time.Second, StallTimeout: 4 * time.Second, ProbeAfter: 10 * time.Millisecond, ProbeTimeout: 11 * time.Millisecond, ChunkSize: 16 << 20, StreamMaxLength: 100 << 20, MaxConcurrent: 1}, ""},
+		{"set", &Options{DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ScanTimeout: 3 * time.Second, StallTimeout: 4 * time.Second, ProbeAfter: 10 * time.Millisecond, ProbeTimeout: 11 * time.Millisecond, ChunkSize: 16 << 20, StreamMaxLength: 100 << 20, MaxConcurrent: 1, MaxPerTenant: 1},
+			Options{DialTimeout: time.Second, ReadTimeout: 2 * time.Second, ScanTimeout: 3 * time.Second, StallTimeout: 4 * time.Second, ProbeAfter: 10 * time.Millisecond, ProbeTimeout: 11 * time.Millisecond, ChunkSize: 16 << 20, StreamMaxLength: 100 << 20, MaxConcurrent: 1, MaxPerTenant: 1}, ""},
+		{"one connection: one per tenant", &Options{MaxConcurrent: 1}, withConcurrency(defaults, 1, 1), ""},
+		{"three connections: one per tenant", &Options{MaxConcurrent: 3}, withConcurrency(defaults, 3, 1), ""},
+		{"no per-tenant limit", &Options{MaxConcurrent: 3, MaxPerTenant: 3}, withConcurrency(defaults, 3, 3), ""},
 		{"negative DialTimeout", &Options{DialTimeout: -1}, Options{}, invalid},
 		{"negative ReadTimeout", &Options{ReadTimeout: -1}, Options{}, invalid},
 		{"negative ScanTimeout", &Options{ScanTimeout: -1}, Options{}, invalid},
@@ -230,6 +240,8 @@ func TestOptionsWithDefaults(t *testing.T) {
 		{"huge ChunkSize", &Options{ChunkSize: 16<<20 + 1}, Options{}, invalid},
 		{"negative StreamMaxLength", &Options{StreamMaxLength: -1}, Options{}, invalid},
 		{"negative MaxConcurrent", &Options{MaxConcurrent: -1}, Options{}, invalid},
+		{"negative MaxPerTenant", &Options{MaxPerTenant: -1}, Options{}, invalid},
+		{"MaxPerTenant over MaxConcurrent", &Options{MaxPerTenant: 9}, Options{}, invalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

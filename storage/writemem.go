@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	tenantctx "github.com/filestore-go/filestore/internal/tenant"
 )
 
 // defaultWriteMemory is Options.WriteMemory's default: 8 S3 writers of 5 MiB
@@ -26,16 +28,15 @@ func s3WriterMemory(partSize, concurrency int) int64 {
 	return int64(concurrency+3) * int64(partSize)
 }
 
-// tenantKey is the context key of WithTenant.
-type tenantKey struct{}
-
 // WithTenant returns a context under which the Writers that NewWriter opens
 // count against tenant's share of Options.WriteMemory: a tenant holds at
 // most half of the budget's writers (at least one), so that one tenant's
 // uploads cannot take all of it. Writers opened under a context without a
-// tenant are limited by the budget alone.
+// tenant are limited by the budget alone. The scans of scan.ClamAV under
+// such a context count against the tenant's share of clamd's connections
+// too (scan.Options.MaxPerTenant). filestore's Put runs under its owner's.
 func WithTenant(ctx context.Context, tenant string) context.Context {
-	return context.WithValue(ctx, tenantKey{}, tenant)
+	return tenantctx.With(ctx, tenant)
 }
 
 // writeMemory is the memory budget that a bucket's S3 writers share (see
@@ -111,7 +112,7 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	if m == nil {
 		return func() {}, nil
 	}
-	tenant, tenanted := ctx.Value(tenantKey{}).(string)
+	tenant, tenanted := tenantctx.From(ctx)
 	var ts *tenantShare
 	if tenanted {
 		ts = m.share(tenant)

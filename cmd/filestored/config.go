@@ -36,6 +36,7 @@ type config struct {
 	jwtAudience     string
 	clamd           string
 	clamdScans      int
+	clamdPerUser    int
 	clamdRead       time.Duration
 	clamdScan       time.Duration
 	clamdProbeAfter time.Duration
@@ -74,6 +75,7 @@ func (c *config) maxUploadsPerOwner() int {
 func (c *config) scanOptions(logger *slog.Logger) *scan.Options {
 	return &scan.Options{
 		MaxConcurrent: c.clamdScans,
+		MaxPerTenant:  c.clamdPerUser,
 		ReadTimeout:   c.clamdRead,
 		ScanTimeout:   c.clamdScan,
 		ProbeAfter:    c.clamdProbeAfter,
@@ -138,7 +140,8 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
-	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one); set it to clamd's MaxThreads")
+	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one), at most half of them one owner's (that owner's further uploads wait for one of their own); set it to clamd's MaxThreads")
+	fs.IntVar(&c.clamdPerUser, "clamd-concurrency-per-user", 0, "of those, how many one owner's scans may hold (further uploads of the owner wait for one of their own); 0 is half of --clamd-concurrency, at least 1; --clamd-concurrency's value turns the limit off")
 	fs.DurationVar(&c.clamdRead, "clamd-read-timeout", 60*time.Second, "how long each wait on clamd may take: for it to take a chunk of the stream, or for a reply (the verdict once the whole stream was sent); raise it if clamd takes longer to judge large archives")
 	fs.DurationVar(&c.clamdScan, "clamd-scan-timeout", 10*time.Minute, "how long one scan may take, from waiting for a free clamd connection to the verdict; an upload still streaming then is scanned again from its stored copy after the upload")
 	fs.DurationVar(&c.clamdProbeAfter, "clamd-probe-after", 5*time.Second, "how long a scan waits on clamd (for a free connection, a chunk taken, a verdict) before it checks with a PING that clamd is alive, and again each time as long; at least 10ms")
@@ -250,6 +253,9 @@ func (c *config) resolve() error {
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)
+	}
+	if c.clamdPerUser < 0 || c.clamdPerUser > c.clamdScans {
+		return fmt.Errorf("%w: --clamd-concurrency-per-user must be 0 to --clamd-concurrency (%d)", errUsage, c.clamdScans)
 	}
 	if c.clamdRead <= 0 || c.clamdScan <= 0 {
 		return fmt.Errorf("%w: --clamd-read-timeout and --clamd-scan-timeout must be positive", errUsage)

@@ -113,13 +113,13 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 			"FILESTORE_UPLOADS_PER_USER": "0", "FILESTORE_CLAMD_CONCURRENCY": "4", "FILESTORE_S3_STALL_TIMEOUT": "5s",
 			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0", "FILESTORE_DB_TRY_TIMEOUT": "0",
-			"FILESTORE_CLAMD_READ_TIMEOUT": "3m", "FILESTORE_CLAMD_SCAN_TIMEOUT": "1h", "FILESTORE_CLAMD_PROBE_AFTER": "2s", "FILESTORE_CLAMD_PROBE_TIMEOUT": "1500ms",
+			"FILESTORE_CLAMD_READ_TIMEOUT": "3m", "FILESTORE_CLAMD_SCAN_TIMEOUT": "1h", "FILESTORE_CLAMD_PROBE_AFTER": "2s", "FILESTORE_CLAMD_PROBE_TIMEOUT": "1500ms", "FILESTORE_CLAMD_CONCURRENCY_PER_USER": "4",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
 				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, DBTry: -1, UploadsPerOwner: -1, MaxUploads: -1,
-				Scan: scan.Options{MaxConcurrent: 4, ReadTimeout: 3 * time.Minute, ScanTimeout: time.Hour, ProbeAfter: 2 * time.Second, ProbeTimeout: 1500 * time.Millisecond}}
+				Scan: scan.Options{MaxConcurrent: 4, MaxPerTenant: 4, ReadTimeout: 3 * time.Minute, ScanTimeout: time.Hour, ProbeAfter: 2 * time.Second, ProbeTimeout: 1500 * time.Millisecond}}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
 			map[string]string{"FILESTORE_ADDR": "127.0.0.1:9999", "FILESTORE_MAX_SIZE": "1MiB"},
@@ -135,6 +135,10 @@ func TestLoadConfig(t *testing.T) {
 		{"S3 stall timeout", []string{"--s3-stall-timeout", "2m"}, nil, func(v view) view { v.S3Stall = 2 * time.Minute; return v }},
 		{"S3 upload memory", []string{"--s3-upload-memory", "2GiB"}, nil, func(v view) view { v.S3Memory = 2 << 30; return v }},
 		{"database try timeout", []string{"--db-try-timeout", "5m"}, nil, func(v view) view { v.DBTry = 5 * time.Minute; return v }},
+		{"clamd per user", []string{"--clamd-concurrency", "16", "--clamd-concurrency-per-user", "3"}, nil, func(v view) view {
+			v.Scan.MaxConcurrent, v.Scan.MaxPerTenant = 16, 3
+			return v
+		}},
 		{"clamd timeouts", []string{"--clamd-read-timeout", "90s", "--clamd-scan-timeout", "30m", "--clamd-probe-after", "10ms", "--clamd-probe-timeout", "20s"}, nil, func(v view) view {
 			v.Scan.ReadTimeout, v.Scan.ScanTimeout, v.Scan.ProbeAfter, v.Scan.ProbeTimeout = 90*time.Second, 30*time.Minute, 10*time.Millisecond, 20*time.Second
 			return v
@@ -171,6 +175,8 @@ func TestLoadConfig(t *testing.T) {
 		{"negative uploads per user", []string{"--uploads-per-user", "-1"}, nil},
 		{"negative uploads in all", nil, map[string]string{"FILESTORE_MAX_UPLOADS": "-1"}},
 		{"no clamd scans", []string{"--clamd-concurrency", "0"}, nil},
+		{"negative clamd per user", []string{"--clamd-concurrency-per-user", "-1"}, nil},
+		{"clamd per user over clamd concurrency", []string{"--clamd-concurrency-per-user", "9"}, nil},
 		{"zero clamd read timeout", []string{"--clamd-read-timeout", "0"}, nil},
 		{"negative clamd scan timeout", []string{"--clamd-scan-timeout", "-1m"}, nil},
 		{"clamd probe under 10ms", []string{"--clamd-probe-after", "9ms"}, nil},
