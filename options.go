@@ -100,10 +100,13 @@ type Options struct {
 	// owner's uploads hold at most half of the budget (at least one
 	// upload). An upload that finds the budget, or its owner's half,
 	// spent waits, first come first served, having read no more than its
-	// first chunk (128 KiB). While what it waits for moves (its owner's
-	// uploads ending or starting, while the owner's half is spent; any
-	// upload ending, while the budget is) it waits on; once that has not
-	// moved for a minute, Put fails with ErrUnavailable; and it fails with
+	// first chunk (128 KiB), or, when it is compared with a stored object
+	// of its declared size, up to where it differs from it. While what it
+	// waits for moves (while the owner's half is spent: its owner's
+	// uploads ending or starting, or, while some of them wait for the
+	// budget, any upload ending; while the budget is spent: any upload
+	// ending) it waits on; once that has not moved for a minute, Put fails
+	// with ErrUnavailable; and it fails with
 	// an error wrapping ctx.Err() if ctx ends first. Nothing is stored by
 	// a Put that failed so. See storage.Options.WriteMemory.
 	// Default 256 MiB (8 uploads at once, 4 per owner); negative means

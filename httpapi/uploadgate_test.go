@@ -166,23 +166,31 @@ func TestUploadsPerOwnerOff(t *testing.T) {
 
 // TestUploadsInAll: with MaxUploads 2, a third owner's upload while two
 // others' are in progress is answered 503 unavailable with Retry-After and
-// without the request rate's RateLimit fields, before its body is read (it
-// sends none: a handler that read it would answer 400 once BodyTimeout
-// passed), and stores nothing; the owners' own caps are not what refused it
-// (no 429, no uploads metric); once one finishes, the next upload goes
-// through.
+// without the request rate's RateLimit fields (which her other requests
+// carry), before its body is read (it sends none: a handler that waited
+// for it would not answer within 10 s), and stores nothing; the owners'
+// own caps are not what refused it (no 429, no uploads metric); once one
+// finishes, the next upload goes through.
 func TestUploadsInAll(t *testing.T) {
-	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploads: 2}, 16)
+	e, ss := newEnteringEnv(t, httpapi.Config{MaxUploads: 2, RateUser: 20}, 16)
 	alice, bob, carol := e.token("alice"), e.token("bob"), e.token("carol")
 	w1, s1 := openUpload(e, alice, "one")
 	w2, s2 := openUpload(e, bob, "two")
 	waitEntered(t, ss.entered, 2)
 
 	w3, s3 := openUpload(e, carol, "three") // sends nothing
-	if got := <-s3; got != http.StatusServiceUnavailable {
-		t.Fatalf("carol's upload, with the server at its cap and a body that never comes: %d, want 503", got)
+	select {
+	case got := <-s3:
+		if got != http.StatusServiceUnavailable {
+			t.Fatalf("carol's upload, with the server at its cap and a body that never comes: %d, want 503", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("carol's upload, with the server at its cap, got no answer before its body came")
 	}
 	w3.Close()
+	if l := e.do("GET", "/v1/files", carol, nil); l.header.Get("RateLimit-Remaining") == "" {
+		t.Fatalf("carol's listing has no RateLimit-Remaining: the check below would prove nothing")
+	}
 	res := e.do("POST", "/v1/files?name=three", carol, bytes.NewReader([]byte("third")))
 	wantProblem(t, res, http.StatusServiceUnavailable, "unavailable")
 	if got := res.header.Get("Retry-After"); got == "" {

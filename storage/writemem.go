@@ -45,7 +45,7 @@ type writeMemory struct {
 	sem       *semaphore.Weighted
 	per       int64         // one writer's reservation, at most the whole budget
 	perTenant int64         // the most writers one tenant holds at once
-	wait      time.Duration // the longest wait without a release; 0: until ctx ends
+	wait      time.Duration // the longest wait for what does not move (see reserve); 0: until ctx ends
 
 	mu      sync.Mutex
 	tenants map[string]*tenantShare
@@ -72,9 +72,9 @@ type tenantShare struct {
 }
 
 // newWriteMemory returns the budget of limit bytes shared by writers that
-// each reserve per bytes and wait for it until no writer has given its
-// share back for wait (see Options.WriteMemory and WriteMemoryWait for what
-// 0 and negative values mean): nil, no limit, when limit is negative. A
+// each reserve per bytes and wait for it until what they wait for has not
+// moved for wait (see reserve, and Options.WriteMemory and WriteMemoryWait
+// for what 0 and negative values mean): nil, no limit, when limit is negative. A
 // reservation larger than the budget is cut to the whole budget, so that one
 // writer can always proceed.
 func newWriteMemory(limit, per int64, wait time.Duration) *writeMemory {
@@ -135,8 +135,12 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 		if ts == nil || budget.Load() {
 			return m.lastRelease.Load()
 		}
+		// queued before lastMove: a reservation that gets the budget
+		// stamps lastMove before it leaves the queue, so one of the two
+		// loads sees it.
+		queued := ts.queued.Load() > 0
 		last := ts.lastMove.Load()
-		if ts.queued.Load() > 0 {
+		if queued {
 			last = max(last, m.lastRelease.Load())
 		}
 		return last

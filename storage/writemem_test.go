@@ -294,7 +294,8 @@ func TestWriteMemoryBusy(t *testing.T) {
 		// so her third waits for them, not for a writer of hers to
 		// close: it keeps waiting while the budget moves, and gives up
 		// a minute after her second got the budget (at 200 s) and
-		// neither of hers closed.
+		// neither of hers closed. Once none of hers waits for the
+		// budget, its moving (q1 closing at 230 s) no longer counts.
 		const wait = time.Minute
 		synctest.Test(t, func(t *testing.T) {
 			m := newWriteMemory(4, 1, wait) // 2 per tenant
@@ -308,12 +309,15 @@ func TestWriteMemoryBusy(t *testing.T) {
 				holders = append(holders, r)
 			}
 			got := make(chan string, 8)
+			releases := make(chan func(), 8) // in the order they got the budget
 			reserve := func(name string, ctx context.Context) {
 				go func() {
-					if _, err := m.reserve(ctx); err != nil {
+					r, err := m.reserve(ctx)
+					if err != nil {
 						got <- fmt.Sprintf("%s: %v at %v", name, err, time.Since(start))
 						return
 					}
+					releases <- r
 					got <- fmt.Sprintf("%s at %v", name, time.Since(start))
 				}()
 				synctest.Wait() // queued in this order
@@ -329,9 +333,12 @@ func TestWriteMemoryBusy(t *testing.T) {
 				r()
 			}
 			var events []string
-			for range 5 {
+			for range 4 {
 				events = append(events, <-got)
 			}
+			time.Sleep(30 * time.Second)
+			(<-releases)() // q1's
+			events = append(events, <-got)
 			want := []string{"q1 at 50s", "q2 at 1m40s", "a1 at 2m30s", "a2 at 3m20s",
 				`a3: storage: upload memory all in use: waited for the half of tenant "alice", which did not move in 1m0s at 4m20s`}
 			if diff := cmp.Diff(want, events); diff != "" {

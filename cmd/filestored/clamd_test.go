@@ -47,11 +47,13 @@ func hungClamd(t *testing.T) string {
 	return "tcp://" + ln.Addr().String()
 }
 
-// TestClamdFlags: the --clamd-* timeouts reach the scanner. Against a clamd
-// that answers nothing, an upload fails with 503 scanner_unavailable, and
-// the error logged names the --clamd-probe-timeout given (the first wait
-// bounded by it is the VERSION that a scan asks for first), not the default
-// 5s.
+// TestClamdFlags: the scanner that filestored runs gets config.scanOptions
+// (whose mapping of every --clamd-* flag TestLoadConfig checks), shown by
+// the one of them a request can observe at once: against a clamd that
+// answers nothing, an upload fails with 503 scanner_unavailable, and the
+// error logged names the --clamd-probe-timeout given (the first wait
+// bounded by it is the VERSION that a scan asks for first), not the
+// default 5s.
 func TestClamdFlags(t *testing.T) {
 	s := startServer(t, "--clamd", hungClamd(t), "--clamd-probe-timeout", "150ms", "--clamd-probe-after", "100ms",
 		"--clamd-read-timeout", "1h", "--clamd-scan-timeout", "2h")
