@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/filestore-go/filestore/dedup"
 )
 
@@ -61,13 +63,53 @@ func TestSQLiteCreationIsDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One event per system call of interest, in order: "mkdir DIR",
-	// "create FILE" (an openat with O_CREAT that made it), "fsync PATH".
+	events := straceEvents(string(raw), root, path)
+	// Each entry made, then the directory that holds it synced; the
+	// database file's before SQLite first syncs its journal, after which
+	// SQLite syncs that directory itself.
+	journal := len(events)
+	for i, e := range events {
+		if strings.HasPrefix(e, "fsync "+path+"-") {
+			journal = i
+			break
+		}
+	}
+	for _, step := range []struct{ made, synced string }{
+		{"mkdir " + a, "fsync " + root},
+		{"mkdir " + b, "fsync " + a},
+		{"create " + path, "fsync " + b},
+	} {
+		made := slices.Index(events, step.made)
+		if made < 0 || made >= journal || !slices.Contains(events[made+1:journal], step.synced) {
+			t.Errorf("no %q after %q (and before SQLite syncs its journal); the calls seen:\n%s", step.synced, step.made, strings.Join(events, "\n"))
+		}
+	}
+}
+
+// straceEvents returns, from the output of strace -f -y, one event per
+// system call of interest under root, in the order they returned:
+// "mkdir DIR", "create FILE" (an openat with O_CREAT of path that made it),
+// "fsync PATH". A call that another thread's interrupted is split over two
+// lines, "PID name(args <unfinished ...>" and later "PID <... name
+// resumed>rest", which are joined first (CI's race run once lost a mkdirat
+// when they were not).
+func straceEvents(raw, root, path string) []string {
 	var events []string
 	call := regexp.MustCompile(`^\d+\s+(\w+)\((.*)\)\s+= (-?\d+)`)
 	quoted := regexp.MustCompile(`"([^"]*)"`)
 	fdPath := regexp.MustCompile(`^\d+<([^>]*)>`)
-	for _, line := range strings.Split(string(raw), "\n") {
+	unfinished := regexp.MustCompile(`^(\d+)\s+(.*) <unfinished \.\.\.>$`)
+	resumed := regexp.MustCompile(`^(\d+)\s+<\.\.\. \w+ resumed>(.*)$`)
+	pending := map[string]string{} // by pid: the start of its unfinished call
+	for _, line := range strings.Split(raw, "\n") {
+		if u := unfinished.FindStringSubmatch(line); u != nil {
+			pending[u[1]] = u[2]
+			continue
+		}
+		if r := resumed.FindStringSubmatch(line); r != nil {
+			line = r[1] + " " + pending[r[1]] + r[2]
+			delete(pending, r[1])
+		}
 		m := call.FindStringSubmatch(line)
 		if m == nil || strings.HasPrefix(m[3], "-") {
 			continue
@@ -88,24 +130,23 @@ func TestSQLiteCreationIsDurable(t *testing.T) {
 			}
 		}
 	}
-	// Each entry made, then the directory that holds it synced; the
-	// database file's before SQLite first syncs its journal, after which
-	// SQLite syncs that directory itself.
-	journal := len(events)
-	for i, e := range events {
-		if strings.HasPrefix(e, "fsync "+path+"-") {
-			journal = i
-			break
-		}
-	}
-	for _, step := range []struct{ made, synced string }{
-		{"mkdir " + a, "fsync " + root},
-		{"mkdir " + b, "fsync " + a},
-		{"create " + path, "fsync " + b},
-	} {
-		made := slices.Index(events, step.made)
-		if made < 0 || made >= journal || !slices.Contains(events[made+1:journal], step.synced) {
-			t.Errorf("no %q after %q (and before SQLite syncs its journal); the calls seen:\n%s", step.synced, step.made, strings.Join(events, "\n"))
-		}
+	return events
+}
+
+func TestStraceEvents(t *testing.T) {
+	raw := `101 mkdirat(AT_FDCWD, "/r/a", 0755) = 0
+101 fsync(3</r>) = 0
+102 mkdirat(AT_FDCWD, "/r/a/b", 0755 <unfinished ...>
+101 fsync(4</elsewhere>) = 0
+102 <... mkdirat resumed>) = 0
+101 mkdirat(AT_FDCWD, "/r/a/b", 0755) = -1 EEXIST (File exists)
+102 fsync(5</r/a> <unfinished ...>
+101 openat(AT_FDCWD, "/r/a/b/c.db", O_RDWR|O_CREAT|O_CLOEXEC, 0644) = 6</r/a/b/c.db>
+102 <... fsync resumed>) = 0
+101 fdatasync(6</r/a/b/c.db>) = 0
+`
+	want := []string{"mkdir /r/a", "fsync /r", "mkdir /r/a/b", "create /r/a/b/c.db", "fsync /r/a", "fsync /r/a/b/c.db"}
+	if diff := cmp.Diff(want, straceEvents(raw, "/r", "/r/a/b/c.db")); diff != "" {
+		t.Errorf("straceEvents (-want +got):\n%s", diff)
 	}
 }
