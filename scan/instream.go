@@ -26,7 +26,9 @@ const engineName = "clamav"
 // takes the chunks (it holds one ChunkSize buffer, never the content), and
 // never reads r after it has returned. Under a context with a tenant
 // (storage.WithTenant), it first waits for one of the tenant's
-// Options.MaxPerTenant connections, then for one of MaxConcurrent. It stops
+// Options.MaxPerTenant connections, for as long as ctx allows (the
+// tenant's scans that hold them end within their ScanTimeout), and only
+// then starts its ScanTimeout and waits for one of MaxConcurrent. It stops
 // early with an error:
 //   - wrapping filestore.ErrScanLimit when the content exceeds what clamd
 //     scans: over StreamMaxLength (clamd's "INSTREAM size limit exceeded",
@@ -36,8 +38,7 @@ const engineName = "clamav"
 //   - wrapping filestore.ErrScanIncomplete when the content came too
 //     slowly: r delivered no chunk within StallTimeout, the content did not
 //     end within ScanTimeout, clamd dropped the stream after its own
-//     ReadTimeout ("COMMAND READ TIMED OUT"), or the tenant's other scans
-//     held its connections for all of ScanTimeout. The connection is closed and
+//     ReadTimeout ("COMMAND READ TIMED OUT"). The connection is closed and
 //     the slot freed as soon as the scan gives up, even while a Read of r
 //     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
@@ -60,6 +61,13 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	}
 	start := time.Now()
 	parent := ctx
+	// The tenant's share first, and only then the ScanTimeout clock: the
+	// wait for the share (for the tenant's own scans to end) must not eat
+	// the time this scan has for a connection and the stream.
+	ts, err := c.takeShare(parent)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ScanTimeout)
 	defer cancel()
 	// The scan's context: a stall of the content (cause errStalled), a
@@ -75,27 +83,18 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 			err = sctx.Err()
 		}
 		if err != nil {
+			c.giveShare(ts)
 			return nil, c.fail(parent, sctx, "PING", err)
 		}
 	}
 
-	ts := c.share(ctx)
-	if err := c.acquireShare(sctx, ts); err != nil {
-		c.unshare(ts)
-		if parent.Err() == nil && errors.Is(err, filestore.ErrScanIncomplete) {
-			return nil, fmt.Errorf("scan: clamd %s: waiting for the tenant's share of connections: %w", c.ep, err)
-		}
-		return nil, c.fail(parent, sctx, "waiting for the tenant's share of connections", err)
-	}
 	if err := c.acquire(sctx); err != nil {
-		c.releaseShare(ts)
-		c.unshare(ts)
+		c.giveShare(ts)
 		return nil, c.fail(parent, sctx, "waiting for a free connection", err)
 	}
 	free := sync.OnceFunc(func() {
 		<-c.slots
-		c.releaseShare(ts)
-		c.unshare(ts)
+		c.giveShare(ts)
 	})
 	defer free()
 	context.AfterFunc(sctx, free)

@@ -75,12 +75,11 @@ type Options struct {
 	// tenant hold at once (storage.WithTenant; filestore's Put scans under
 	// its owner's), so that one owner's slow uploads cannot hold every
 	// connection while other owners' scans wait. A further scan of the
-	// tenant waits for one of the tenant's own to end (within ScanTimeout
-	// and its context; running out of ScanTimeout there gives an error
-	// wrapping filestore.ErrScanIncomplete, as content that came too slowly
-	// does) before it waits for a connection; the scans of other tenants,
-	// and scans without a tenant, do not wait for it. Default half of
-	// MaxConcurrent, at least 1; MaxConcurrent turns the limit off.
+	// tenant waits for one of the tenant's own to end, within its context
+	// only (those end within their ScanTimeout), and its ScanTimeout starts
+	// once it has the tenant's slot; the scans of other tenants, and scans
+	// without a tenant, do not wait for it. Default half of MaxConcurrent,
+	// at least 1; MaxConcurrent turns the limit off.
 	MaxPerTenant int
 	// Logger receives a debug record per scan. Default: slog.Default().
 	Logger *slog.Logger

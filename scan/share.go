@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/filestore-go/filestore"
 	tenantctx "github.com/filestore-go/filestore/internal/tenant"
 )
 
@@ -17,8 +16,47 @@ type tenantShare struct {
 	refs   int
 }
 
+// takeShare takes one of the slots of the share of ctx's tenant, waiting
+// while the tenant's other scans hold them all. It returns nil, nil when ctx
+// has no tenant. The wait has no bound of its own: the scans that hold the
+// slots end within their ScanTimeout (at once when clamd is found frozen,
+// after which the scan that gets the slot checks clamd before it goes on).
+// It ends with an error wrapping ctx's error if ctx ends first. Give the
+// slot back with giveShare.
+func (c *ClamAV) takeShare(ctx context.Context) (*tenantShare, error) {
+	ts := c.share(ctx)
+	if ts == nil {
+		return nil, nil
+	}
+	select {
+	case ts.slots <- struct{}{}:
+		return ts, nil
+	default:
+	}
+	if c.onShareWait != nil {
+		c.onShareWait(ts.tenant)
+	}
+	select {
+	case ts.slots <- struct{}{}:
+		return ts, nil
+	case <-ctx.Done():
+		c.unshare(ts)
+		return nil, fmt.Errorf("scan: clamd %s: waiting for the tenant's share of connections: %w", c.ep, ctx.Err())
+	}
+}
+
+// giveShare gives back the slot of ts that takeShare took, and counts one
+// scan of ts fewer. A nil ts is a no-op.
+func (c *ClamAV) giveShare(ts *tenantShare) {
+	if ts == nil {
+		return
+	}
+	<-ts.slots
+	c.unshare(ts)
+}
+
 // share returns the share of ctx's tenant, counting one more scan that
-// uses it (give it back with unshare), or nil when ctx has no tenant.
+// uses it, or nil when ctx has no tenant.
 func (c *ClamAV) share(ctx context.Context) *tenantShare {
 	tenant, ok := tenantctx.From(ctx)
 	if !ok {
@@ -36,50 +74,10 @@ func (c *ClamAV) share(ctx context.Context) *tenantShare {
 }
 
 // unshare counts one scan of ts fewer, forgetting ts when none is left.
-// A nil ts is a no-op.
 func (c *ClamAV) unshare(ts *tenantShare) {
-	if ts == nil {
-		return
-	}
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	if ts.refs--; ts.refs == 0 {
 		delete(c.tenants, ts.tenant)
-	}
-}
-
-// acquireShare takes one of ts's slots, waiting while the tenant's other
-// scans hold them all, until ctx ends. A nil ts has no limit. Running out of
-// ScanTimeout there gives an error wrapping filestore.ErrScanIncomplete: it
-// is the pace of the tenant's own uploads that held the scan back.
-func (c *ClamAV) acquireShare(ctx context.Context, ts *tenantShare) error {
-	if ts == nil {
-		return nil
-	}
-	select {
-	case ts.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	if c.onShareWait != nil {
-		c.onShareWait(ts.tenant)
-	}
-	select {
-	case ts.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		if context.Cause(ctx) == context.DeadlineExceeded {
-			return fmt.Errorf("the %d connections of tenant %q were held by its other scans for ScanTimeout %v: %w",
-				c.opts.MaxPerTenant, ts.tenant, c.opts.ScanTimeout, filestore.ErrScanIncomplete)
-		}
-		return ctx.Err()
-	}
-}
-
-// releaseShare gives back the slot of ts that acquireShare took. A nil ts
-// is a no-op.
-func (c *ClamAV) releaseShare(ts *tenantShare) {
-	if ts != nil {
-		<-ts.slots
 	}
 }

@@ -33,8 +33,9 @@ func goScan(c *ClamAV, ctx context.Context, r io.Reader) <-chan scanResult {
 
 // TestScanTenantShare runs against the real clamd with two connections,
 // one per tenant: while alice's scan holds her one (its upload stalled
-// after 5 bytes), her second scan waits, and bob's scan, and one without
-// a tenant, go through. When her first scan ends, her second gets the
+// after 5 bytes), her second scan waits, a third whose context ends while
+// it waits gives up with the context's error, and bob's scan, and one
+// without a tenant, go through. When her first scan ends, her second gets the
 // connection and finds the EICAR string. Before the per-tenant share, her
 // second scan took the last connection and bob's waited for it.
 func TestScanTenantShare(t *testing.T) {
@@ -66,6 +67,18 @@ func TestScanTenantShare(t *testing.T) {
 		t.Fatal("alice's second scan did not wait for her share")
 	}
 
+	// A third scan of hers whose context ends while it waits for her
+	// share gives up with the context's error, having read nothing.
+	cctx, cancel := context.WithCancel(alice)
+	third := goScan(c, cctx, strings.NewReader("never read"))
+	if who := <-waits; who != "alice" {
+		t.Fatalf("%s waited for a share, want alice", who)
+	}
+	cancel()
+	if r := <-third; !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "waiting for the tenant's share") {
+		t.Fatalf("alice's third scan, cancelled while waiting for her share: %v", r.err)
+	}
+
 	for name, ctx := range map[string]context.Context{"bob": tenantctx.With(t.Context(), "bob"), "no tenant": t.Context()} {
 		res, err := c.Scan(ctx, strings.NewReader("bob's notes"))
 		if err != nil || res.Signature != "" {
@@ -92,40 +105,70 @@ func TestScanTenantShare(t *testing.T) {
 	}
 }
 
-// TestScanTenantShareTimeout: a scan whose tenant's share stays held for
-// all of ScanTimeout gives up with ErrScanIncomplete (its owner's pace, for
-// Put to scan the staged copy again), not ErrScannerUnavailable (which
-// fail-open would store unscanned), and reads nothing. The share is held by
-// hand: scans of the tenant started earlier end earlier.
-func TestScanTenantShareTimeout(t *testing.T) {
-	c, err := New(testenv.ClamdAddr(t), &Options{MaxConcurrent: 2, ScanTimeout: 200 * time.Millisecond})
+// TestScanTenantShareKeepsScanTimeout: the wait for the tenant's share does
+// not count against the scan's ScanTimeout. With two connections, one per
+// tenant, and ScanTimeout 1s: alice's first scan holds her one (stalled),
+// her second waits for it, bob's scan (stalled) holds the other, and a scan
+// without a tenant (stalled) queues for a connection. When alice's first
+// ends at its ScanTimeout, the queued scan takes its connection (and may
+// run out of its own ScanTimeout, which ran while it queued), and her
+// second gets her share and waits for bob's, which ends at his ScanTimeout,
+// after the second's would have run out had it started with the scan. It
+// then finds the EICAR string. With one clock for the whole scan, it failed
+// with "waiting for a free connection: no verdict within ScanTimeout 1s:
+// filestore: scanner unavailable", which fail-open stores unscanned.
+func TestScanTenantShareKeepsScanTimeout(t *testing.T) {
+	c, err := New(testenv.ClamdAddr(t), &Options{MaxConcurrent: 2, MaxPerTenant: 1, ScanTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := &tenantShare{tenant: "alice", slots: make(chan struct{}, 1), refs: 1}
-	held.slots <- struct{}{}
-	c.tenants["alice"] = held
-	r := &countingReader{r: strings.NewReader("data")}
-	_, err = c.Scan(tenantctx.With(t.Context(), "alice"), r)
-	if !errors.Is(err, filestore.ErrScanIncomplete) || errors.Is(err, filestore.ErrScannerUnavailable) {
-		t.Fatalf("Scan with the tenant's share held = %v, want ErrScanIncomplete only", err)
+	waits := make(chan string, 4)
+	c.onShareWait = func(tenant string) { waits <- tenant }
+	alice, bob := tenantctx.With(t.Context(), "alice"), tenantctx.With(t.Context(), "bob")
+	var pipes []*io.PipeWriter
+	defer func() {
+		for _, pw := range pipes {
+			pw.Close()
+		}
+	}()
+	// stalled starts a scan whose content stops after 5 bytes. Once it
+	// gives up, its Scan returns when its pending Read does: when the
+	// test closes the pipe.
+	stalled := func(ctx context.Context) <-chan scanResult {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		done := goScan(c, ctx, pr)
+		if _, err := pw.Write([]byte("hello")); err != nil { // read: it holds a connection
+			t.Fatal(err)
+		}
+		return done
 	}
-	if r.n != 0 {
-		t.Errorf("Scan read %d bytes while waiting for the share, want 0", r.n)
-	}
-	if held.refs != 1 || c.tenants["alice"] != held {
-		t.Errorf("share after the scan gave up: refs %d, kept %v; want 1, true", held.refs, c.tenants["alice"] == held)
-	}
-}
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+	first := stalled(alice)
+	pr2, pw2 := io.Pipe()
+	defer pw2.Close()
+	second := goScan(c, alice, pr2)
+	if who := <-waits; who != "alice" {
+		t.Fatalf("%s waited for a share, want alice", who)
+	}
+	bobs := stalled(bob)
+	queued := goScan(c, t.Context(), strings.NewReader("queued"))
+	go func() {
+		eicar := []byte(strings.Join([]string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-", "FILE!$H+H*"}, ""))
+		pw2.Write(eicar)
+		pw2.Close()
+	}()
+	r := <-second
+	if r.err != nil || !strings.Contains(r.res.Signature, "EICAR") {
+		t.Errorf("alice's second scan: %+v, %v; want an EICAR signature", r.res, r.err)
+	}
+	for _, pw := range pipes {
+		pw.Close()
+	}
+	for name, ch := range map[string]<-chan scanResult{"alice's first": first, "bob's": bobs} {
+		if r := <-ch; !errors.Is(r.err, filestore.ErrScanIncomplete) {
+			t.Errorf("%s stalled scan: %v, want ErrScanIncomplete", name, r.err)
+		}
+	}
+	<-queued // its own clock ran from its start: it may have run out
 }

@@ -140,7 +140,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim (default: not checked)")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim (default: not checked)")
 	fs.StringVar(&c.clamd, "clamd", "", "clamd address, tcp://127.0.0.1:3310 or unix:///path (default: no scanning)")
-	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one), at most half of them one owner's (that owner's further uploads wait for one of their own); set it to clamd's MaxThreads")
+	fs.IntVar(&c.clamdScans, "clamd-concurrency", 8, "scans that talk to clamd at once (further uploads wait for one), by default at most half of them one owner's (see --clamd-concurrency-per-user); set it to clamd's MaxThreads")
 	fs.IntVar(&c.clamdPerUser, "clamd-concurrency-per-user", 0, "of those, how many one owner's scans may hold (further uploads of the owner wait for one of their own); 0 is half of --clamd-concurrency, at least 1; --clamd-concurrency's value turns the limit off")
 	fs.DurationVar(&c.clamdRead, "clamd-read-timeout", 60*time.Second, "how long each wait on clamd may take: for it to take a chunk of the stream, or for a reply (the verdict once the whole stream was sent); raise it if clamd takes longer to judge large archives")
 	fs.DurationVar(&c.clamdScan, "clamd-scan-timeout", 10*time.Minute, "how long one scan may take, from waiting for a free clamd connection to the verdict; an upload still streaming then is scanned again from its stored copy after the upload")
