@@ -18,9 +18,11 @@ type Options struct {
 	// write of a chunk of the stream. A verdict for a large archive can take
 	// clamd a while, so keep it generous. Default 60s.
 	ReadTimeout time.Duration
-	// ScanTimeout bounds one whole Scan, from waiting for a free connection
-	// slot to the verdict, including the time spent waiting for the content
-	// reader. A Scan that runs out of it before the content has ended gives
+	// ScanTimeout bounds a Scan from the moment it has its tenant's share
+	// of connections (see MaxPerTenant; at once without a tenant), through
+	// the wait for a free connection slot, to the verdict, including the
+	// time spent waiting for the content reader. The wait for the share
+	// itself is bounded by ctx only. A Scan that runs out of it before the content has ended gives
 	// up with an error wrapping filestore.ErrScanIncomplete (the content
 	// came too slowly), one that runs out of it later with one wrapping
 	// filestore.ErrScannerUnavailable. Default 10m.
@@ -76,8 +78,10 @@ type Options struct {
 	// its owner's), so that one owner's slow uploads cannot hold every
 	// connection while other owners' scans wait. A further scan of the
 	// tenant waits for one of the tenant's own to end, within its context
-	// only (those end within their ScanTimeout), and its ScanTimeout starts
-	// once it has the tenant's slot; the scans of other tenants, and scans
+	// only (those end within their ScanTimeout, so the wait can last about
+	// ScanTimeout times the tenant's scans ahead of it over MaxPerTenant,
+	// while its upload is not read), and its ScanTimeout starts once it has
+	// the tenant's slot; the scans of other tenants, and scans
 	// without a tenant, do not wait for it. Default half of MaxConcurrent,
 	// at least 1; MaxConcurrent turns the limit off.
 	MaxPerTenant int

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,13 +71,17 @@ func TestScanTenantShare(t *testing.T) {
 	// A third scan of hers whose context ends while it waits for her
 	// share gives up with the context's error, having read nothing.
 	cctx, cancel := context.WithCancel(alice)
-	third := goScan(c, cctx, strings.NewReader("never read"))
+	unread := &countingReader{r: strings.NewReader("never read")}
+	third := goScan(c, cctx, unread)
 	if who := <-waits; who != "alice" {
 		t.Fatalf("%s waited for a share, want alice", who)
 	}
 	cancel()
 	if r := <-third; !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "waiting for the tenant's share") {
 		t.Fatalf("alice's third scan, cancelled while waiting for her share: %v", r.err)
+	}
+	if unread.n.Load() != 0 {
+		t.Errorf("alice's third scan read %d bytes, want none", unread.n.Load())
 	}
 
 	for name, ctx := range map[string]context.Context{"bob": tenantctx.With(t.Context(), "bob"), "no tenant": t.Context()} {
@@ -112,9 +117,9 @@ func TestScanTenantShare(t *testing.T) {
 // without a tenant (stalled) queues for a connection. When alice's first
 // ends at its ScanTimeout, the queued scan takes its connection (and may
 // run out of its own ScanTimeout, which ran while it queued), and her
-// second gets her share and waits for bob's, which ends at his ScanTimeout,
-// after the second's would have run out had it started with the scan. It
-// then finds the EICAR string. With one clock for the whole scan, it failed
+// second gets her share and waits for a connection (the queued scan's, or
+// bob's, which ends at his ScanTimeout, after the second's would have run
+// out had it started with the scan). It then finds the EICAR string. With one clock for the whole scan, it failed
 // with "waiting for a free connection: no verdict within ScanTimeout 1s:
 // filestore: scanner unavailable", which fail-open stores unscanned.
 func TestScanTenantShareKeepsScanTimeout(t *testing.T) {
@@ -171,4 +176,17 @@ func TestScanTenantShareKeepsScanTimeout(t *testing.T) {
 		}
 	}
 	<-queued // its own clock ran from its start: it may have run out
+}
+
+// countingReader counts the bytes read through it (Scan reads in its own
+// goroutine).
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
