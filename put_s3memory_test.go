@@ -72,17 +72,8 @@ func TestPutS3UploadMemory(t *testing.T) {
 	if h, w := st.UploadMemory(); h != 1 || w != 0 {
 		t.Errorf("UploadMemory() = %d, %d while one upload holds the budget (of 1 byte); want 1, 0", h, w)
 	}
-	before := stats(t, st)
-	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
-	defer cancelShort()
 	blocked := filestoretest.Content(5, size)
-	_, err := st.Put(short, "alice", "", "blocked.bin", bytes.NewReader(blocked), nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Put while another upload holds the budget, until its deadline: %v, want context.DeadlineExceeded", err)
-	}
-	if after := stats(t, st); after != before {
-		t.Errorf("Stats %+v after the upload that waited failed, want %+v", after, before)
-	}
+	putUntilDeadline(ctx, t, st, "alice", "blocked.bin", blocked, "Put while another upload holds the budget")
 	if err := finish(); err != nil {
 		t.Fatalf("the slow upload: %v", err)
 	}
@@ -122,16 +113,7 @@ func TestPutS3UploadMemoryPerOwner(t *testing.T) {
 	if got := readAll(t, st, "bob", f.ID); !bytes.Equal(got, bobs) {
 		t.Errorf("bob's upload reads back %d bytes that differ from the %d uploaded", len(got), len(bobs))
 	}
-	before := stats(t, st)
-	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
-	defer cancelShort()
-	_, err = st.Put(short, "alice", "", "second.bin", bytes.NewReader(filestoretest.Content(3, size)), nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("alice's second upload while her first holds her share, until its deadline: %v, want context.DeadlineExceeded", err)
-	}
-	if after := stats(t, st); after != before {
-		t.Errorf("Stats %+v after alice's second upload failed, want %+v", after, before)
-	}
+	putUntilDeadline(ctx, t, st, "alice", "second.bin", filestoretest.Content(3, size), "alice's second upload while her first holds her share")
 	if err := finish(); err != nil {
 		t.Fatalf("alice's slow upload: %v", err)
 	}
@@ -165,5 +147,21 @@ func startUpload(ctx context.Context, t *testing.T, st filestore.Store, owner st
 		}
 		_ = pw.Close()
 		return <-done
+	}
+}
+
+// putUntilDeadline puts content, which must wait for upload memory that
+// another upload holds, with a deadline 2 s away: the Put (what) fails with
+// context.DeadlineExceeded and stores nothing (Stats unchanged).
+func putUntilDeadline(ctx context.Context, t *testing.T, st *filestore.Service, owner, name string, content []byte, what string) {
+	t.Helper()
+	before := stats(t, st)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := st.Put(short, owner, "", name, bytes.NewReader(content), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s, until its deadline: %v, want context.DeadlineExceeded", what, err)
+	}
+	if after := stats(t, st); after != before {
+		t.Errorf("Stats %+v after %s failed, want %+v", after, what, before)
 	}
 }

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore"
+	tenantctx "github.com/filestore-go/filestore/internal/tenant"
 )
 
 // ClamAV is a filestore.Scanner and filestore.Pinger backed by clamd. It is
@@ -57,8 +58,7 @@ type ClamAV struct {
 	slots chan struct{} // semaphore of MaxConcurrent scans
 	live  liveness
 
-	tmu     sync.Mutex
-	tenants map[string]*tenantShare // of the scans under way or waiting
+	tenants *tenantctx.Shares[tenantShare] // of the scans under way or waiting
 
 	// onShareWait, if set (tests), is called when a scan finds its
 	// tenant's share held and starts waiting for it.
@@ -87,7 +87,9 @@ func New(addr string, opts *Options) (*ClamAV, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent), tenants: map[string]*tenantShare{}}, nil
+	return &ClamAV{ep: ep, opts: o, slots: make(chan struct{}, o.MaxConcurrent), tenants: tenantctx.NewShares(func(tenant string) *tenantShare {
+		return &tenantShare{tenant: tenant, slots: make(chan struct{}, o.MaxPerTenant)}
+	})}, nil
 }
 
 // Ping checks that clamd answers PING with PONG, within DialTimeout and

@@ -8,12 +8,10 @@ import (
 )
 
 // tenantShare is one tenant's share of the connections to clamd (see
-// Options.MaxPerTenant): a semaphore of MaxPerTenant slots, and how many
-// scans use it.
+// Options.MaxPerTenant): a semaphore of MaxPerTenant slots.
 type tenantShare struct {
 	tenant string
 	slots  chan struct{}
-	refs   int
 }
 
 // takeShare takes one of the slots of the share of ctx's tenant, waiting
@@ -24,10 +22,11 @@ type tenantShare struct {
 // It ends with an error wrapping ctx's error if ctx ends first. Give the
 // slot back with giveShare.
 func (c *ClamAV) takeShare(ctx context.Context) (*tenantShare, error) {
-	ts := c.share(ctx)
-	if ts == nil {
+	tenant, ok := tenantctx.From(ctx)
+	if !ok {
 		return nil, nil
 	}
+	ts := c.tenants.Take(tenant)
 	select {
 	case ts.slots <- struct{}{}:
 		return ts, nil
@@ -55,29 +54,5 @@ func (c *ClamAV) giveShare(ts *tenantShare) {
 	c.unshare(ts)
 }
 
-// share returns the share of ctx's tenant, counting one more scan that
-// uses it, or nil when ctx has no tenant.
-func (c *ClamAV) share(ctx context.Context) *tenantShare {
-	tenant, ok := tenantctx.From(ctx)
-	if !ok {
-		return nil
-	}
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	ts := c.tenants[tenant]
-	if ts == nil {
-		ts = &tenantShare{tenant: tenant, slots: make(chan struct{}, c.opts.MaxPerTenant)}
-		c.tenants[tenant] = ts
-	}
-	ts.refs++
-	return ts
-}
-
-// unshare counts one scan of ts fewer, forgetting ts when none is left.
-func (c *ClamAV) unshare(ts *tenantShare) {
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	if ts.refs--; ts.refs == 0 {
-		delete(c.tenants, ts.tenant)
-	}
-}
+// unshare counts one scan of ts fewer (see Options.MaxPerTenant).
+func (c *ClamAV) unshare(ts *tenantShare) { c.tenants.Drop(ts.tenant) }

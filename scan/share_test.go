@@ -103,10 +103,8 @@ func TestScanTenantShare(t *testing.T) {
 	if r := <-second; r.err != nil || !strings.Contains(r.res.Signature, "EICAR") {
 		t.Fatalf("alice's second scan: %+v, %v; want an EICAR signature", r.res, r.err)
 	}
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	if len(c.tenants) != 0 {
-		t.Errorf("%d tenants' shares kept after their scans ended, want none", len(c.tenants))
+	if n := c.tenants.Len(); n != 0 {
+		t.Errorf("%d tenants' shares kept after their scans ended, want none", n)
 	}
 }
 

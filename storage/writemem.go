@@ -47,8 +47,7 @@ type writeMemory struct {
 	perTenant int64         // the most writers one tenant holds at once
 	wait      time.Duration // the longest wait for what does not move (see reserve); 0: until ctx ends
 
-	mu      sync.Mutex
-	tenants map[string]*tenantShare
+	tenants *tenantctx.Shares[tenantShare]
 
 	// lastRelease is when a writer last gave its share back (UnixNano).
 	lastRelease atomic.Int64
@@ -60,13 +59,12 @@ type writeMemory struct {
 	onWait func()
 }
 
-// tenantShare is the writers one tenant may still open, how many
-// reservations use it, how many of those hold a place in it and wait for the
-// budget, and when the tenant's writers last moved (UnixNano): one gave its
-// share back, or one of its reservations got the budget.
+// tenantShare is the writers one tenant may still open, how many of its
+// reservations hold a place in it and wait for the budget, and when the
+// tenant's writers last moved (UnixNano): one gave its share back, or one of
+// its reservations got the budget.
 type tenantShare struct {
 	sem      *semaphore.Weighted
-	refs     int
 	queued   atomic.Int64
 	lastMove atomic.Int64
 }
@@ -91,8 +89,9 @@ func newWriteMemory(limit, per int64, wait time.Duration) *writeMemory {
 		wait = defaultWriteMemoryWait
 	}
 	per = min(per, limit)
-	return &writeMemory{sem: semaphore.NewWeighted(limit), per: per, perTenant: max(1, limit/per/2),
-		wait: wait, tenants: make(map[string]*tenantShare)}
+	perTenant := max(1, limit/per/2)
+	return &writeMemory{sem: semaphore.NewWeighted(limit), per: per, perTenant: perTenant, wait: wait,
+		tenants: tenantctx.NewShares(func(string) *tenantShare { return &tenantShare{sem: semaphore.NewWeighted(perTenant)} })}
 }
 
 // reserve takes one writer's share of the budget for the tenant of ctx, if
@@ -115,7 +114,7 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	tenant, tenanted := tenantctx.From(ctx)
 	var ts *tenantShare
 	if tenanted {
-		ts = m.share(tenant)
+		ts = m.tenants.Take(tenant)
 	}
 	if ts == nil || ts.sem.TryAcquire(1) {
 		if m.sem.TryAcquire(m.per) {
@@ -166,7 +165,7 @@ func (m *writeMemory) reserve(ctx context.Context) (release func(), err error) {
 	}
 	if err != nil {
 		if ts != nil {
-			m.unshare(tenant)
+			m.tenants.Drop(tenant)
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -226,32 +225,7 @@ func (m *writeMemory) releaser(tenant string, ts *tenantShare) func() {
 		if ts != nil {
 			ts.lastMove.Store(now)
 			ts.sem.Release(1)
-			m.unshare(tenant)
-		}
-	}
-}
-
-// share returns tenant's share, counting one more reservation using it.
-func (m *writeMemory) share(tenant string) *tenantShare {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ts := m.tenants[tenant]
-	if ts == nil {
-		ts = &tenantShare{sem: semaphore.NewWeighted(m.perTenant)}
-		m.tenants[tenant] = ts
-	}
-	ts.refs++
-	return ts
-}
-
-// unshare counts one reservation of tenant fewer, forgetting the tenant's
-// share when none is left.
-func (m *writeMemory) unshare(tenant string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ts := m.tenants[tenant]; ts != nil {
-		if ts.refs--; ts.refs == 0 {
-			delete(m.tenants, tenant)
+			m.tenants.Drop(tenant)
 		}
 	}
 }

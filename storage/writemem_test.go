@@ -142,7 +142,7 @@ func TestWriteMemoryWaits(t *testing.T) {
 	if len(waiting) != 0 {
 		t.Errorf("%d reservations waited after all were given back", len(waiting))
 	}
-	if n := len(m.tenants); n != 2 {
+	if n := m.tenants.Len(); n != 2 {
 		t.Errorf("%d tenants' shares kept, want 2 (those of the reservations held)", n)
 	}
 }
@@ -164,7 +164,7 @@ func TestWriteMemoryNoTenant(t *testing.T) {
 			t.Fatalf("reservation %d: %v", i+1, err)
 		}
 	}
-	if n := len(m.tenants); n != 0 {
+	if n := m.tenants.Len(); n != 0 {
 		t.Errorf("%d tenants' shares kept, want none", n)
 	}
 }
@@ -244,8 +244,8 @@ func TestWriteMemoryBusy(t *testing.T) {
 				t.Errorf("failed after %v, want %v", waited, wait)
 			}
 			release()
-			if whole := m.sem.TryAcquire(1); !whole || len(m.tenants) != 0 {
-				t.Errorf("after the failed wait and the release: budget whole %v, %d tenants kept; want it whole, none", whole, len(m.tenants))
+			if whole := m.sem.TryAcquire(1); !whole || m.tenants.Len() != 0 {
+				t.Errorf("after the failed wait and the release: budget whole %v, %d tenants kept; want it whole, none", whole, m.tenants.Len())
 			}
 		})
 	})
