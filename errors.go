@@ -33,6 +33,14 @@ var (
 	// ErrScannerUnavailable: the scanner could not give a verdict and the
 	// policy is fail-closed.
 	ErrScannerUnavailable = errors.New("filestore: scanner unavailable")
+	// ErrScannerBusy: the scanner is up (it answers) but gave no verdict
+	// within its time limit: all of its capacity was taken, or the content
+	// took it that long. Scanners return it; Put refuses the upload with an
+	// error wrapping both ErrScannerUnavailable and ErrScannerBusy under
+	// either policy: fail-open is for a scanner that is down, while a busy
+	// one can be kept busy on purpose, and storing what it had no time for
+	// as "unscanned" would let content past it.
+	ErrScannerBusy = errors.New("filestore: scanner busy")
 	// ErrScanLimit: the content exceeds what the scanner can scan. Scanners
 	// return it; Put turns it into the configured oversize rule.
 	ErrScanLimit = errors.New("filestore: content exceeds the scanner's limit")

@@ -138,7 +138,9 @@ type Options struct {
 // is unreachable, failing or timed out. A scan that a client's slow upload
 // left without a verdict (ErrScanIncomplete) is not such a case: Put scans
 // the complete content again after the upload pass, and only if that scan
-// too gives no verdict does the policy apply.
+// too gives no verdict does the policy apply. Nor is a busy scanner
+// (ErrScannerBusy: up, but without time for this content): Put refuses
+// that upload with ErrScannerUnavailable under either policy.
 type ScanPolicy string
 
 // Scan policies.

@@ -646,7 +646,8 @@ func (e *errReader) Read(p []byte) (int, error) {
 
 // refuses reports whether the scanner's outcome refuses the upload whatever
 // the rest of its content: malware found, over the scanner's limit under
-// OversizeReject, or the scanner unavailable under fail-closed. It logs
+// OversizeReject, the scanner busy, or the scanner unavailable under
+// fail-closed. It logs
 // nothing; verdict does, once the outcome is applied.
 func (s *Service) refuses(res *ScanResult, scanErr error) bool {
 	switch {
@@ -656,6 +657,8 @@ func (s *Service) refuses(res *ScanResult, scanErr error) bool {
 		return false
 	case errors.Is(scanErr, ErrScanLimit):
 		return s.opts.ScanOversize != OversizeUnscanned
+	case errors.Is(scanErr, ErrScannerBusy):
+		return true
 	default:
 		return s.opts.ScanPolicy != FailOpen
 	}
@@ -681,6 +684,9 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 			return unscanned, nil
 		}
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrTooLarge, scanErr)
+	case errors.Is(scanErr, ErrScannerBusy):
+		s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr)
+		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
 	case s.opts.ScanPolicy == FailOpen:
 		s.log.WarnContext(ctx, "filestore: scanner unavailable, stored unscanned (fail-open)", "owner", owner, "name", name, "error", scanErr)
 		return unscanned, nil

@@ -111,6 +111,9 @@ func classify(err error) errorClass {
 			if ie, ok := errors.AsType[*filestore.InfectedError](err); ok && ie.Signature != "" {
 				c.detail = fmt.Sprintf("the scanner found malware (%s); nothing was stored", ie.Signature)
 			}
+			if c.err == filestore.ErrScannerUnavailable && errors.Is(err, filestore.ErrScannerBusy) {
+				c.detail = "the virus scanner is busy; nothing was stored, try again later"
+			}
 			if c.err == filestore.ErrTooLarge && errors.Is(err, filestore.ErrScanLimit) {
 				c.detail = "the content is larger than the virus scanner accepts; nothing was stored"
 			}

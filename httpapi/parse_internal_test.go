@@ -152,14 +152,22 @@ func TestClassify(t *testing.T) {
 	if c := classify(&filestore.InfectedError{Signature: "Eicar-Test"}); !strings.Contains(c.detail, "Eicar-Test") {
 		t.Errorf("infected detail %q lacks the signature", c.detail)
 	}
-	// Content over the scanner's limit is too large for a reason of its own.
-	details := map[string]error{
-		"the content is larger than the virus scanner accepts; nothing was stored": fmt.Errorf("put: %w: %w", filestore.ErrTooLarge, filestore.ErrScanLimit),
-		"the content is larger than the maximum size; nothing was stored":          fmt.Errorf("put: %w", filestore.ErrTooLarge),
+	// Details for a reason of their own: content over the scanner's limit
+	// is too large, and a busy scanner is unavailable for this upload.
+	details := []struct {
+		err    error
+		status int
+		code   string
+		detail string
+	}{
+		{fmt.Errorf("put: %w: %w", filestore.ErrTooLarge, filestore.ErrScanLimit), 413, "too_large", "the content is larger than the virus scanner accepts; nothing was stored"},
+		{fmt.Errorf("put: %w", filestore.ErrTooLarge), 413, "too_large", "the content is larger than the maximum size; nothing was stored"},
+		{fmt.Errorf("put: %w: %w", filestore.ErrScannerUnavailable, filestore.ErrScannerBusy), 503, "scanner_unavailable", "the virus scanner is busy; nothing was stored, try again later"},
+		{fmt.Errorf("put: %w", filestore.ErrScannerUnavailable), 503, "scanner_unavailable", "the virus scanner is unavailable; nothing was stored, try again later"},
 	}
-	for want, err := range details {
-		if c := classify(err); c.status != 413 || c.code != "too_large" || c.detail != want {
-			t.Errorf("classify(%v) = %d %s %q, want 413 too_large %q", err, c.status, c.code, c.detail, want)
+	for _, tt := range details {
+		if c := classify(tt.err); c.status != tt.status || c.code != tt.code || c.detail != tt.detail {
+			t.Errorf("classify(%v) = %d %s %q, want %d %s %q", tt.err, c.status, c.code, c.detail, tt.status, tt.code, tt.detail)
 		}
 	}
 }

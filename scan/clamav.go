@@ -23,7 +23,9 @@
 // answers from its main thread even while every scanning thread is busy. No
 // PONG within ProbeTimeout (5s) ends every Scan under way or queued with
 // filestore.ErrScannerUnavailable, and new Scans check clamd first until a
-// PING answers again; a busy clamd that answers is waited for.
+// PING answers again; a busy clamd that answers is waited for, up to
+// ScanTimeout, after which the Scan ends with filestore.ErrScannerBusy (busy
+// is not down: filestore's Put refuses such an upload even under fail-open).
 //
 // Slow streams: a Scan that its reader leaves waiting gives up with an error
 // wrapping filestore.ErrScanIncomplete, not ErrScannerUnavailable, when no
@@ -149,19 +151,31 @@ func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
 
 // fail turns err from an operation op into the error a caller sees: the
 // caller's context error when parent is done; ctx's cause when a PING that
-// clamd did not answer ended ctx (see liveness); ErrScannerUnavailable for
-// the ScanTimeout (ctx past its deadline while parent is not), timeouts and
-// I/O errors; err
+// clamd did not answer ended ctx (see liveness); for the ScanTimeout (ctx
+// past its deadline while parent is not), ErrScannerBusy when clamd
+// answers a PING (the latest one, or one sent now) and ErrScannerUnavailable
+// when it does not; ErrScannerUnavailable for timeouts and I/O errors; err
 // itself, with context, when it already wraps ErrScannerUnavailable or
 // ErrScanLimit.
 func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
+	case expired(parent):
+		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.DeadlineExceeded)
 	case errors.Is(context.Cause(ctx), filestore.ErrScannerUnavailable):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.Cause(ctx))
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v: %w", c.ep, op, c.opts.ScanTimeout, filestore.ErrScannerUnavailable)
+	case expired(ctx):
+		// ScanTimeout. A clamd that answers PING is busy, not down: its
+		// threads or this client's connections were taken all along, or
+		// the content took it that long.
+		if perr := c.probe(parent, true); perr != nil {
+			return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v: %w", c.ep, op, c.opts.ScanTimeout, perr)
+		}
+		if parent.Err() != nil {
+			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
+		}
+		return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v, and clamd answers PING: %w", c.ep, op, c.opts.ScanTimeout, filestore.ErrScannerBusy)
 	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -169,4 +183,16 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	default:
 		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)
 	}
+}
+
+// expired reports whether ctx's deadline has passed, even when ctx does not
+// say so yet: an operation bounded by the same deadline (a dial, a
+// connection's deadline) can fail with its own timeout just before ctx's
+// timer ends ctx.
+func expired(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

@@ -55,7 +55,7 @@ func ExampleNew() {
 	case errors.As(err, &infected):
 		fmt.Println("refused:", infected.Signature)
 	case errors.Is(err, filestore.ErrScannerUnavailable):
-		fmt.Println("clamd does not answer: nothing stored, try again later")
+		fmt.Println("clamd is down or busy: nothing stored, try again later")
 	case err != nil:
 		log.Fatal(err)
 	}

@@ -164,11 +164,13 @@ func TestScanFaults(t *testing.T) {
 			wantRead: -1,
 		},
 		{
-			name:    "never answers: ScanTimeout",
-			fake:    &fakeClamd{instream: readNeverAnswer},
-			opts:    scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond},
+			name: "never answers: ScanTimeout",
+			fake: &fakeClamd{instream: readNeverAnswer},
+			// The fake serves one connection at a time, so the PING that
+			// ScanTimeout sends waits in its backlog: not busy but frozen.
+			opts:    scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond},
 			give:    noiseThen(1<<20, nil),
-			wantErr: filestore.ErrScannerUnavailable, wantMsg: "no verdict within ScanTimeout 300ms",
+			wantErr: filestore.ErrScannerUnavailable, wantMsg: "no verdict within ScanTimeout 300ms: no answer to PING within ProbeTimeout 100ms",
 			wantRead: 1 << 20,
 		},
 		{

@@ -221,3 +221,31 @@ func TestScanBusyClamd(t *testing.T) {
 		})
 	}
 }
+
+// TestScanBusyTimeout: a clamd that answers PING but never gives its
+// verdict is busy, not down: the scan waiting for the verdict ends at its
+// ScanTimeout with ErrScannerBusy, not ErrScannerUnavailable (which
+// fail-open would store as unscanned). TestScanSlotWaitBusy is the same
+// for a scan that waits for a connection.
+func TestScanBusyTimeout(t *testing.T) {
+	b := &busyClamd{pings: -1} // never enough PINGs: no verdict
+	addr := startBusy(t, b)
+	clam := newClam(t, addr, &scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond,
+		ProbeAfter: 50 * time.Millisecond, ProbeTimeout: 10 * time.Second})
+	const size = 256 << 10
+	c := &counter{r: noiseThen(size, nil)}
+	res, err := clam.Scan(t.Context(), c)
+	if !errors.Is(err, filestore.ErrScannerBusy) || errors.Is(err, filestore.ErrScannerUnavailable) ||
+		!strings.Contains(err.Error(), "INSTREAM: no verdict within ScanTimeout 300ms, and clamd answers PING") {
+		t.Errorf("Scan error = %v; want ErrScannerBusy, not ErrScannerUnavailable, waiting for the verdict", err)
+	}
+	if res != nil || c.n != size {
+		t.Errorf("Scan = %v after reading %d bytes; want no result after %d", res, c.n, size)
+	}
+	if n := b.answers.Load(); n == 0 {
+		t.Error("clamd answered no PING; the busy verdict needs one")
+	}
+	if n := b.streamed.Load(); n != size {
+		t.Errorf("clamd read %d bytes of streams, want %d", n, size)
+	}
+}

@@ -22,10 +22,14 @@ type Options struct {
 	// of connections (see MaxPerTenant; at once without a tenant), through
 	// the wait for a free connection slot, to the verdict, including the
 	// time spent waiting for the content reader. The wait for the share
-	// itself is bounded by ctx only. A Scan that runs out of it before the content has ended gives
-	// up with an error wrapping filestore.ErrScanIncomplete (the content
-	// came too slowly), one that runs out of it later with one wrapping
-	// filestore.ErrScannerUnavailable. Default 10m.
+	// itself is bounded by ctx only. A Scan that runs out of it before the
+	// content has ended gives up with an error wrapping
+	// filestore.ErrScanIncomplete (the content came too slowly). One that
+	// runs out of it while waiting for a slot or for the verdict checks
+	// clamd with a PING: it gives up with an error wrapping
+	// filestore.ErrScannerBusy when clamd answers (Put then refuses the
+	// upload even under fail-open), with one wrapping
+	// filestore.ErrScannerUnavailable when it does not. Default 10m.
 	ScanTimeout time.Duration
 	// StallTimeout bounds how long a Scan waits for its reader to deliver
 	// one chunk (ChunkSize bytes, or the end of the content). A reader that

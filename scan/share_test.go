@@ -188,3 +188,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// TestScanSlotWaitBusy: a scan that waits out its ScanTimeout for a
+// connection while the real clamd answers PING ends with ErrScannerBusy
+// (Put refuses it under either policy), not ErrScannerUnavailable (which
+// fail-open stores as unscanned), having read nothing. The connections are
+// taken by hand: a scan holding one would itself end at its ScanTimeout,
+// before the waiter's.
+func TestScanSlotWaitBusy(t *testing.T) {
+	c, err := New(testenv.ClamdAddr(t), &Options{MaxConcurrent: 2, ScanTimeout: 300 * time.Millisecond, ProbeAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(c.slots) {
+		c.slots <- struct{}{}
+	}
+	r := &countingReader{r: strings.NewReader("content")}
+	res, err := c.Scan(tenantctx.With(t.Context(), "carol"), r)
+	if !errors.Is(err, filestore.ErrScannerBusy) || errors.Is(err, filestore.ErrScannerUnavailable) ||
+		!strings.Contains(err.Error(), "waiting for a free connection: no verdict within ScanTimeout 300ms, and clamd answers PING") {
+		t.Errorf("Scan error = %v; want ErrScannerBusy, not ErrScannerUnavailable, waiting for a connection", err)
+	}
+	if res != nil || r.n.Load() != 0 {
+		t.Errorf("Scan = %v after reading %d bytes; want no result, nothing read", res, r.n.Load())
+	}
+	if n := c.tenants.Len(); n != 0 {
+		t.Errorf("%d tenants' shares kept after the scan ended, want none", n)
+	}
+	<-c.slots
+	res, err = c.Scan(t.Context(), strings.NewReader("content"))
+	if err != nil || res.Signature != "" {
+		t.Errorf("Scan once a connection is free = %v, %v; want a clean verdict", res, err)
+	}
+}
