@@ -93,6 +93,16 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 // path, which is serial. A WAL of 4000 pages is about 16 MiB.
 const walAutocheckpoint = 4000
 
+// walSizeLimit is the size, in bytes, to which SQLite truncates the WAL
+// file when it starts writing it from the beginning again after a
+// checkpoint (journal_size_limit). A checkpoint copies the WAL into the
+// database but cannot start the WAL over while a reader still uses an
+// older snapshot, so a burst of commits during a long read (a large
+// listing, a GC pass, inline content of up to 64 KiB per upload) grows
+// the file far past walAutocheckpoint's 16 MiB, and without a limit
+// SQLite keeps it at that high-water mark for good.
+const walSizeLimit = 64 << 20
+
 // defaultConnectTimeout bounds the opening of a PostgreSQL connection when
 // the URL sets no connect_timeout.
 const defaultConnectTimeout = 10 * time.Second
@@ -190,6 +200,7 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		// without waiting). useWAL sets it once, with retries.
 		params.Add("_pragma", "synchronous(FULL)")
 		params.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutocheckpoint))
+		params.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 		// SQLite decodes %XX in a URI's path and would end it at '#'.
 		dsn = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path) + "?" + params.Encode()
 	}

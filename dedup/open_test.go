@@ -31,8 +31,9 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		BusyTimeout int
 		ForeignKeys int
 		Checkpoint  int
+		SizeLimit   int64
 	}
-	want := settings{JournalMode: "wal", Synchronous: 2, BusyTimeout: 15000, ForeignKeys: 1, Checkpoint: 4000}
+	want := settings{JournalMode: "wal", Synchronous: 2, BusyTimeout: 15000, ForeignKeys: 1, Checkpoint: 4000, SizeLimit: 64 << 20}
 	// Hold several connections at once so that the pool opens new ones.
 	for i := range 4 {
 		conn, err := db.Conn(ctx)
@@ -50,6 +51,7 @@ func TestOpenSQLiteSettings(t *testing.T) {
 			{"PRAGMA busy_timeout", &got.BusyTimeout},
 			{"PRAGMA foreign_keys", &got.ForeignKeys},
 			{"PRAGMA wal_autocheckpoint", &got.Checkpoint},
+			{"PRAGMA journal_size_limit", &got.SizeLimit},
 		} {
 			if err := conn.QueryRowContext(ctx, q.pragma).Scan(q.dst); err != nil {
 				t.Fatalf("connection %d: %s: %v", i, q.pragma, err)
@@ -253,4 +255,68 @@ func TestOpenPostgresConnectTimeout(t *testing.T) {
 			t.Errorf("OpenDB(%q): %v (the caller's deadline passed: %v); want a connect timeout", suffix, err, ctxErr != nil)
 		}
 	}
+}
+
+// TestSQLiteWALShrinks: commits made while a reader holds an old snapshot
+// grow the WAL past its checkpoint size, since no checkpoint can start it
+// over; once the reader is gone, the WAL file shrinks back to at most
+// journal_size_limit (64 MiB) instead of keeping its high-water mark.
+// Without the limit it stayed at 96 MiB.
+func TestSQLiteWALShrinks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := dedup.OpenDB(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE scratch (b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	const limit = 64 << 20
+	reader, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	// A read transaction holds its snapshot until it ends.
+	var n int
+	if _, err := reader.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM scratch").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for range 96 {
+		if _, err := db.ExecContext(ctx, "INSERT INTO scratch (b) VALUES (randomblob(1048576))"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := walSize()
+	if grown <= limit {
+		t.Fatalf("WAL is %d bytes after 96 MiB written under an old snapshot, want more than %d (the test needs it)", grown, limit)
+	}
+	t.Logf("WAL: %d bytes under the old snapshot", grown)
+	if _, err := reader.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	// The next commits checkpoint the whole WAL and start it over.
+	for range 3 {
+		if _, err := db.ExecContext(ctx, "DELETE FROM scratch WHERE rowid = (SELECT min(rowid) FROM scratch)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := walSize()
+	if got > limit {
+		t.Errorf("WAL is %d bytes once the reader has gone, want at most %d", got, limit)
+	}
+	t.Logf("WAL: %d bytes once the reader has gone", got)
 }
