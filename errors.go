@@ -30,16 +30,19 @@ var (
 	// ErrInfected: the scanner found malware; errors.As with *InfectedError
 	// gives the signature.
 	ErrInfected = errors.New("filestore: content infected")
-	// ErrScannerUnavailable: the scanner could not give a verdict and the
-	// policy is fail-closed.
+	// ErrScannerUnavailable: the scanner gave no verdict and the upload is
+	// refused: under fail-closed, or because the scanner is busy (see
+	// ErrScannerBusy).
 	ErrScannerUnavailable = errors.New("filestore: scanner unavailable")
 	// ErrScannerBusy: the scanner is up (it answers) but gave no verdict
-	// within its time limit: all of its capacity was taken, or the content
-	// took it that long. Scanners return it; Put refuses the upload with an
-	// error wrapping both ErrScannerUnavailable and ErrScannerBusy under
-	// either policy: fail-open is for a scanner that is down, while a busy
-	// one can be kept busy on purpose, and storing what it had no time for
-	// as "unscanned" would let content past it.
+	// within its time limits: all of its capacity was taken, or the content
+	// took it that long. Scanners may return it. Put refuses the upload
+	// with an error wrapping both ErrScannerUnavailable and ErrScannerBusy
+	// under either policy, and under fail-open also when a scanner that
+	// gave no verdict for another reason still answers Ping (a Pinger):
+	// fail-open is for a scanner that is down, while a busy one can be kept
+	// busy on purpose, and storing what it had no time for as "unscanned"
+	// would let content past it.
 	ErrScannerBusy = errors.New("filestore: scanner busy")
 	// ErrScanLimit: the content exceeds what the scanner can scan. Scanners
 	// return it; Put turns it into the configured oversize rule.
@@ -49,8 +52,9 @@ var (
 	// content stalled, came too slowly or did not end within the scan's
 	// time limit. Scanners return it; Put then scans the complete content
 	// again after the upload pass, from the staged copy, and that verdict
-	// decides (a second ErrScanIncomplete counts as the scanner being
-	// unavailable).
+	// decides (a second ErrScanIncomplete counts as the scanner giving no
+	// verdict: refused under fail-closed, and under fail-open unless the
+	// scanner is down; see ErrScannerBusy).
 	ErrScanIncomplete = errors.New("filestore: scan incomplete: the content came too slowly")
 	// ErrTypeNotAllowed: the sniffed content type is not in the allow list.
 	ErrTypeNotAllowed = errors.New("filestore: content type not allowed")

@@ -140,7 +140,10 @@ type Options struct {
 // the complete content again after the upload pass, and only if that scan
 // too gives no verdict does the policy apply. Nor is a busy scanner
 // (ErrScannerBusy: up, but without time for this content): Put refuses
-// that upload with ErrScannerUnavailable under either policy.
+// that upload with ErrScannerUnavailable under either policy. Under
+// FailOpen, Put checks that a scanner which gave no verdict is down before
+// it stores unscanned: a Pinger that answers Ping within 5 seconds is
+// busy, not down.
 type ScanPolicy string
 
 // Scan policies.
@@ -148,7 +151,8 @@ const (
 	// FailClosed refuses the upload with ErrScannerUnavailable.
 	FailClosed ScanPolicy = "fail-closed"
 	// FailOpen stores the file with scan status "unscanned" and logs a
-	// warning.
+	// warning, when the scanner is down: it does not answer Ping, or is
+	// not a Pinger.
 	FailOpen ScanPolicy = "fail-open"
 )
 

@@ -688,7 +688,18 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 		s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr)
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
 	case s.opts.ScanPolicy == FailOpen:
-		s.log.WarnContext(ctx, "filestore: scanner unavailable, stored unscanned (fail-open)", "owner", owner, "name", name, "error", scanErr)
+		// Only a scanner that is down lets content in unscanned: one that
+		// still answers (a second incomplete scan, a timeout the scanner
+		// did not tell from a busy one) is busy.
+		perr := s.pingScanner(ctx)
+		if ctx.Err() != nil {
+			return ScanInfo{}, fmt.Errorf("filestore: put: %w", ctx.Err())
+		}
+		if perr == nil {
+			s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr, "ping", "answered")
+			return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w: the scanner gave no verdict, yet answers Ping: %w", ErrScannerUnavailable, ErrScannerBusy, scanErr)
+		}
+		s.log.WarnContext(ctx, "filestore: scanner unavailable, stored unscanned (fail-open)", "owner", owner, "name", name, "error", scanErr, "ping", perr)
 		return unscanned, nil
 	default:
 		if scanErr == nil {
@@ -696,6 +707,24 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 		}
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
 	}
+}
+
+// pingScannerWithin bounds the Ping with which Put checks, under
+// fail-open, that a scanner which gave no verdict is down.
+const pingScannerWithin = 5 * time.Second
+
+// pingScanner returns nil when the scanner answers Ping within
+// pingScannerWithin (it is up, so the upload that it gave no verdict on
+// is refused as busy), and an error saying why it counts as down
+// otherwise: it failed the Ping, or it is not a Pinger and so cannot tell.
+func (s *Service) pingScanner(ctx context.Context) error {
+	p, ok := s.opts.Scanner.(Pinger)
+	if !ok {
+		return errors.New("the scanner is not a Pinger")
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingScannerWithin)
+	defer cancel()
+	return p.Ping(pctx)
 }
 
 // declaredType is the content type the client declared, for the

@@ -150,13 +150,13 @@ func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
 }
 
 // fail turns err from an operation op into the error a caller sees: the
-// caller's context error when parent is done; ctx's cause when a PING that
-// clamd did not answer ended ctx (see liveness); for the ScanTimeout (ctx
-// past its deadline while parent is not), ErrScannerBusy when clamd
-// answers a PING (the latest one, or one sent now) and ErrScannerUnavailable
-// when it does not; ErrScannerUnavailable for timeouts and I/O errors; err
-// itself, with context, when it already wraps ErrScannerUnavailable or
-// ErrScanLimit.
+// caller's context error when parent is done (or past its deadline); ctx's
+// cause when a PING that clamd did not answer ended ctx (see liveness);
+// for a timeout (ScanTimeout: ctx past its deadline while parent is not;
+// or ReadTimeout on one reply or write), ErrScannerBusy when clamd answers
+// a PING sent now (see pingNow) and ErrScannerUnavailable when it does
+// not; ErrScannerUnavailable for I/O errors; err itself, with context,
+// when it already wraps ErrScannerUnavailable or ErrScanLimit.
 func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	switch {
 	case parent.Err() != nil:
@@ -165,24 +165,49 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.DeadlineExceeded)
 	case errors.Is(context.Cause(ctx), filestore.ErrScannerUnavailable):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.Cause(ctx))
-	case expired(ctx):
-		// ScanTimeout. A clamd that answers PING is busy, not down: its
-		// threads or this client's connections were taken all along, or
-		// the content took it that long.
-		if perr := c.probe(parent, true); perr != nil {
-			return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v: %w", c.ep, op, c.opts.ScanTimeout, perr)
+	case expired(ctx), errors.Is(err, os.ErrDeadlineExceeded):
+		// A timeout. A clamd that answers PING is busy, not down: its
+		// threads or this client's connections were taken, or the
+		// content takes it that long.
+		limit := fmt.Sprintf("no verdict within ScanTimeout %v", c.opts.ScanTimeout)
+		if !expired(ctx) {
+			limit = fmt.Sprintf("no answer within ReadTimeout %v", c.opts.ReadTimeout)
+		} else {
+			err = context.DeadlineExceeded
 		}
-		if parent.Err() != nil {
+		perr := c.pingNow(parent)
+		switch {
+		case parent.Err() != nil:
 			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
+		case perr != nil:
+			return fmt.Errorf("scan: clamd %s: %s: %s, and %w: %w: %w", c.ep, op, limit, perr, filestore.ErrScannerUnavailable, err)
 		}
-		return fmt.Errorf("scan: clamd %s: %s: no verdict within ScanTimeout %v, and clamd answers PING: %w", c.ep, op, c.opts.ScanTimeout, filestore.ErrScannerBusy)
+		return fmt.Errorf("scan: clamd %s: %s: %s, and clamd answers PING: %w", c.ep, op, limit, filestore.ErrScannerBusy)
 	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, err)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("scan: clamd %s: %s: no answer within ReadTimeout %v: %w: %w", c.ep, op, c.opts.ReadTimeout, filestore.ErrScannerUnavailable, err)
 	default:
 		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)
 	}
+}
+
+// pingNow sends clamd a PING on a new connection and waits ProbeTimeout for
+// its PONG: nil when it came, else an error saying what happened instead.
+// Unlike probe, it neither uses nor records the liveness state: it decides
+// for one Scan whether the clamd that kept it waiting is busy or down, and
+// a PING cut short by ctx decides nothing for the others.
+func (c *ClamAV) pingNow(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
+	defer cancel()
+	reply, err := c.command(pctx, cmdPing)
+	switch {
+	case err != nil && (pctx.Err() != nil || expired(pctx)):
+		return fmt.Errorf("no answer to PING within ProbeTimeout %v", c.opts.ProbeTimeout)
+	case err != nil:
+		return fmt.Errorf("no answer to PING: %w", err)
+	case reply != replyPong:
+		return fmt.Errorf("PING answered %q, not PONG", reply)
+	}
+	return nil
 }
 
 // expired reports whether ctx's deadline has passed, even when ctx does not

@@ -135,7 +135,9 @@ var (
 // TestScanFaults runs Scan against misbehaving clamds: each ends with the
 // expected error, and Scan leaves no goroutine behind.
 func TestScanFaults(t *testing.T) {
-	fast := scan.Options{DialTimeout: time.Second, ReadTimeout: 200 * time.Millisecond}
+	// The fake serves one connection at a time: a PING waits behind the
+	// stream, so a timeout is never taken for a busy clamd.
+	fast := scan.Options{DialTimeout: time.Second, ReadTimeout: 200 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond}
 	// Only a PING that gets no answer can end these scans early.
 	frozen := scan.Options{ReadTimeout: time.Hour, ScanTimeout: time.Hour, ProbeAfter: 50 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond}
 	tests := []struct {
@@ -170,15 +172,16 @@ func TestScanFaults(t *testing.T) {
 			// ScanTimeout sends waits in its backlog: not busy but frozen.
 			opts:    scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond},
 			give:    noiseThen(1<<20, nil),
-			wantErr: filestore.ErrScannerUnavailable, wantMsg: "no verdict within ScanTimeout 300ms: no answer to PING within ProbeTimeout 100ms",
+			wantErr: filestore.ErrScannerUnavailable, wantMsg: "no verdict within ScanTimeout 300ms, and no answer to PING within ProbeTimeout 100ms",
 			wantRead: 1 << 20,
 		},
 		{
-			name:    "never answers VERSION: nothing read",
-			fake:    &fakeClamd{hangVersion: true},
-			opts:    fast,
+			name: "never answers VERSION: nothing read",
+			fake: &fakeClamd{hangVersion: true},
+			// ReadTimeout before ProbeTimeout, which also bounds VERSION.
+			opts:    scan.Options{DialTimeout: time.Second, ReadTimeout: 200 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond},
 			give:    newNoise(4),
-			wantErr: os.ErrDeadlineExceeded, wantMsg: "VERSION: ",
+			wantErr: os.ErrDeadlineExceeded, wantMsg: "VERSION: no answer within ReadTimeout 200ms, and no answer to PING",
 			wantRead: 0,
 		},
 		{

@@ -42,11 +42,13 @@ const engineName = "clamav"
 //     the slot freed as soon as the scan gives up, even while a Read of r
 //     is still pending; Scan returns once that Read does;
 //   - wrapping filestore.ErrScannerBusy when ScanTimeout ends while the
-//     Scan waits for a slot or for the verdict and clamd still answers
-//     PING: clamd is up but had no time for this content;
+//     Scan waits for a slot or for the verdict, or ReadTimeout ends a wait
+//     for clamd to take a chunk or give the verdict, and clamd then answers
+//     a PING within ProbeTimeout: clamd is up but had no time for this
+//     content (so a Scan can last ProbeTimeout beyond those limits);
 //   - wrapping filestore.ErrScannerUnavailable when clamd cannot be reached,
-//     answers an error or nonsense, misses DialTimeout or ReadTimeout, or
-//     misses ScanTimeout and then answers no PING either, or when it has
+//     answers an error or nonsense, misses DialTimeout, or misses
+//     ScanTimeout or ReadTimeout and then answers no PING either, or when it has
 //     kept the Scan waiting ProbeAfter and then answers no PING within
 //     ProbeTimeout (a frozen clamd; see Options.ProbeAfter): every Scan
 //     under way or queued ends at once, and later ones, before reading r,

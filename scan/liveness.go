@@ -86,7 +86,9 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 
 	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
 	reply, err := c.command(pctx, cmdPing)
-	timedOut := err != nil && pctx.Err() != nil
+	// A dial or read bounded by pctx's deadline can report its own
+	// timeout just before pctx's timer ends pctx.
+	timedOut := err != nil && (pctx.Err() != nil || expired(pctx))
 	cancel()
 	switch {
 	case timedOut:
@@ -102,7 +104,9 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 	defer l.mu.Unlock()
 	l.probing = nil
 	close(ch)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || expired(ctx) {
+		// ctx (a scan's ScanTimeout), not ProbeTimeout, cut the PING
+		// short: it says nothing about clamd.
 		return nil
 	}
 	l.at, l.err = time.Now(), err

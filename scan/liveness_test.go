@@ -224,28 +224,42 @@ func TestScanBusyClamd(t *testing.T) {
 
 // TestScanBusyTimeout: a clamd that answers PING but never gives its
 // verdict is busy, not down: the scan waiting for the verdict ends at its
-// ScanTimeout with ErrScannerBusy, not ErrScannerUnavailable (which
+// ScanTimeout, or at ReadTimeout when that comes first (the defaults: 60s
+// and 10m), with ErrScannerBusy, not ErrScannerUnavailable (which
 // fail-open would store as unscanned). TestScanSlotWaitBusy is the same
 // for a scan that waits for a connection.
 func TestScanBusyTimeout(t *testing.T) {
-	b := &busyClamd{pings: -1} // never enough PINGs: no verdict
-	addr := startBusy(t, b)
-	clam := newClam(t, addr, &scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond,
-		ProbeAfter: 50 * time.Millisecond, ProbeTimeout: 10 * time.Second})
-	const size = 256 << 10
-	c := &counter{r: noiseThen(size, nil)}
-	res, err := clam.Scan(t.Context(), c)
-	if !errors.Is(err, filestore.ErrScannerBusy) || errors.Is(err, filestore.ErrScannerUnavailable) ||
-		!strings.Contains(err.Error(), "INSTREAM: no verdict within ScanTimeout 300ms, and clamd answers PING") {
-		t.Errorf("Scan error = %v; want ErrScannerBusy, not ErrScannerUnavailable, waiting for the verdict", err)
-	}
-	if res != nil || c.n != size {
-		t.Errorf("Scan = %v after reading %d bytes; want no result after %d", res, c.n, size)
-	}
-	if n := b.answers.Load(); n == 0 {
-		t.Error("clamd answered no PING; the busy verdict needs one")
-	}
-	if n := b.streamed.Load(); n != size {
-		t.Errorf("clamd read %d bytes of streams, want %d", n, size)
+	for _, tt := range []struct {
+		name string
+		opts scan.Options
+		want string
+	}{
+		{"ScanTimeout", scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond},
+			"INSTREAM: no verdict within ScanTimeout 300ms, and clamd answers PING"},
+		{"ReadTimeout", scan.Options{ReadTimeout: 300 * time.Millisecond, ScanTimeout: 3 * time.Second},
+			"INSTREAM: no answer within ReadTimeout 300ms, and clamd answers PING"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &busyClamd{pings: -1} // never enough PINGs: no verdict
+			addr := startBusy(t, b)
+			opts := tt.opts
+			opts.ProbeAfter, opts.ProbeTimeout = 50*time.Millisecond, 10*time.Second
+			clam := newClam(t, addr, &opts)
+			const size = 256 << 10
+			c := &counter{r: noiseThen(size, nil)}
+			res, err := clam.Scan(t.Context(), c)
+			if !errors.Is(err, filestore.ErrScannerBusy) || errors.Is(err, filestore.ErrScannerUnavailable) || !strings.Contains(errString(err), tt.want) {
+				t.Errorf("Scan error = %v; want ErrScannerBusy, not ErrScannerUnavailable, with %q", err, tt.want)
+			}
+			if res != nil || c.n != size {
+				t.Errorf("Scan = %v after reading %d bytes; want no result after %d", res, c.n, size)
+			}
+			if n := b.answers.Load(); n == 0 {
+				t.Error("clamd answered no PING; the busy verdict needs one")
+			}
+			if n := b.streamed.Load(); n != size {
+				t.Errorf("clamd read %d bytes of streams, want %d", n, size)
+			}
+		})
 	}
 }

@@ -26,10 +26,12 @@ type Options struct {
 	// content has ended gives up with an error wrapping
 	// filestore.ErrScanIncomplete (the content came too slowly). One that
 	// runs out of it while waiting for a slot or for the verdict checks
-	// clamd with a PING: it gives up with an error wrapping
+	// clamd with a PING (within ProbeTimeout, which the Scan can take
+	// beyond ScanTimeout): it gives up with an error wrapping
 	// filestore.ErrScannerBusy when clamd answers (Put then refuses the
 	// upload even under fail-open), with one wrapping
-	// filestore.ErrScannerUnavailable when it does not. Default 10m.
+	// filestore.ErrScannerUnavailable when it does not. ReadTimeout's end
+	// is checked the same way. Default 10m.
 	ScanTimeout time.Duration
 	// StallTimeout bounds how long a Scan waits for its reader to deliver
 	// one chunk (ChunkSize bytes, or the end of the content). A reader that

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -189,34 +190,49 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestScanSlotWaitBusy: a scan that waits out its ScanTimeout for a
-// connection while the real clamd answers PING ends with ErrScannerBusy
-// (Put refuses it under either policy), not ErrScannerUnavailable (which
+// TestScanSlotWaitBusy: scans that wait out their ScanTimeout for a
+// connection while the real clamd answers PING end with ErrScannerBusy
+// (Put refuses them under either policy), not ErrScannerUnavailable (which
 // fail-open stores as unscanned), having read nothing. The connections are
 // taken by hand: a scan holding one would itself end at its ScanTimeout,
-// before the waiter's.
+// before the waiters'. Many waiters, probing every 20ms: a PING that a
+// waiter's ScanTimeout cut short must not count as clamd down (it once did
+// in about 7 of 100 such scans under -race, and then ended them all as
+// unavailable).
 func TestScanSlotWaitBusy(t *testing.T) {
-	c, err := New(testenv.ClamdAddr(t), &Options{MaxConcurrent: 2, ScanTimeout: 300 * time.Millisecond, ProbeAfter: 100 * time.Millisecond})
+	c, err := New(testenv.ClamdAddr(t), &Options{MaxConcurrent: 2, MaxPerTenant: 2, ScanTimeout: 300 * time.Millisecond, ProbeAfter: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range cap(c.slots) {
 		c.slots <- struct{}{}
 	}
-	r := &countingReader{r: strings.NewReader("content")}
-	res, err := c.Scan(tenantctx.With(t.Context(), "carol"), r)
-	if !errors.Is(err, filestore.ErrScannerBusy) || errors.Is(err, filestore.ErrScannerUnavailable) ||
-		!strings.Contains(err.Error(), "waiting for a free connection: no verdict within ScanTimeout 300ms, and clamd answers PING") {
-		t.Errorf("Scan error = %v; want ErrScannerBusy, not ErrScannerUnavailable, waiting for a connection", err)
+	const waiters = 40
+	readers := make([]*countingReader, waiters)
+	results := make([]<-chan scanResult, waiters)
+	for i := range waiters {
+		readers[i] = &countingReader{r: strings.NewReader("content")}
+		ctx := t.Context()
+		if i%2 == 0 {
+			ctx = tenantctx.With(ctx, fmt.Sprintf("owner%d", i))
+		}
+		results[i] = goScan(c, ctx, readers[i])
 	}
-	if res != nil || r.n.Load() != 0 {
-		t.Errorf("Scan = %v after reading %d bytes; want no result, nothing read", res, r.n.Load())
+	for i, ch := range results {
+		r := <-ch
+		if !errors.Is(r.err, filestore.ErrScannerBusy) || errors.Is(r.err, filestore.ErrScannerUnavailable) ||
+			!strings.Contains(r.err.Error(), "waiting for a free connection: no verdict within ScanTimeout 300ms, and clamd answers PING") {
+			t.Errorf("scan %d error = %v; want ErrScannerBusy, not ErrScannerUnavailable, waiting for a connection", i, r.err)
+		}
+		if r.res != nil || readers[i].n.Load() != 0 {
+			t.Errorf("scan %d = %v after reading %d bytes; want no result, nothing read", i, r.res, readers[i].n.Load())
+		}
 	}
 	if n := c.tenants.Len(); n != 0 {
-		t.Errorf("%d tenants' shares kept after the scan ended, want none", n)
+		t.Errorf("%d tenants' shares kept after the scans ended, want none", n)
 	}
 	<-c.slots
-	res, err = c.Scan(t.Context(), strings.NewReader("content"))
+	res, err := c.Scan(t.Context(), strings.NewReader("content"))
 	if err != nil || res.Signature != "" {
 		t.Errorf("Scan once a connection is free = %v, %v; want a clean verdict", res, err)
 	}

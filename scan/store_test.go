@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +312,68 @@ func TestStoreOversize(t *testing.T) {
 		t.Errorf("Put small: File.Scan (-want +got):\n%s", diff)
 	}
 	wantInfected(t, nil, firstErr(reject.put("eicar.com", noiseThen(256<<10, eicar(t)))), sigEICAR)
+}
+
+// noVerdict is a fault-injecting Scanner: its Scan reads nothing and gives
+// no verdict but err, while Ping (and Version) go to a real clamd.
+type noVerdict struct {
+	*scan.ClamAV
+	err   error
+	scans atomic.Int32
+}
+
+func (n *noVerdict) Scan(context.Context, io.Reader) (*filestore.ScanResult, error) {
+	n.scans.Add(1)
+	return nil, n.err
+}
+
+// TestPutFailOpenPingsScanner: under fail-open, a scanner that gave no
+// verdict lets the upload in unscanned only when it is down. When it still
+// answers Ping (the real clamd, up), the upload is refused as busy and
+// nothing is stored, whether the scan said "unavailable" or came back
+// incomplete twice (the stream's scan, then the staged copy's); with the
+// clamd stopped, the upload is stored unscanned as before.
+func TestPutFailOpenPingsScanner(t *testing.T) {
+	up := newClam(t, testenv.ClamdAddr(t), nil)
+	stopped := startTestClamd(t)
+	down := newClam(t, stopped.addr, &scan.Options{DialTimeout: time.Second, ReadTimeout: time.Second})
+	stopped.stop()
+	unavailable := fmt.Errorf("injected: %w", filestore.ErrScannerUnavailable)
+	incomplete := fmt.Errorf("injected: %w", filestore.ErrScanIncomplete)
+	for _, tt := range []struct {
+		name      string
+		clam      *scan.ClamAV
+		err       error
+		wantScans int32
+		wantBusy  bool
+	}{
+		{"unavailable, clamd up", up, unavailable, 1, true},
+		{"incomplete twice, clamd up", up, incomplete, 2, true},
+		{"unavailable, clamd down", down, unavailable, 1, false},
+		{"incomplete twice, clamd down", down, incomplete, 2, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := &noVerdict{ClamAV: tt.clam, err: tt.err}
+			st := openStore(t, sc, filestore.FailOpen, "")
+			f, err := st.put("eicar.com", bytes.NewReader(eicar(t)))
+			if n := sc.scans.Load(); n != tt.wantScans {
+				t.Errorf("%d scans, want %d", n, tt.wantScans)
+			}
+			if !tt.wantBusy {
+				if err != nil || f.Scan != unscanned {
+					t.Fatalf("Put with clamd down = %+v, %v; want stored unscanned", f, err)
+				}
+				return
+			}
+			if !errors.Is(err, filestore.ErrScannerUnavailable) || !errors.Is(err, filestore.ErrScannerBusy) {
+				t.Errorf("Put with clamd up = %+v, %v; want ErrScannerUnavailable and ErrScannerBusy", f, err)
+			}
+			if n := st.fileCount(t); n != 0 {
+				t.Errorf("store holds %d files, want 0", n)
+			}
+			if files := st.blobFiles(t); len(files) != 0 {
+				t.Errorf("bucket holds %q after Collect, want nothing", files)
+			}
+		})
+	}
 }
