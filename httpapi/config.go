@@ -53,6 +53,26 @@ type Config struct {
 	// turns the cap off. cmd/filestored's --max-uploads.
 	MaxUploads int
 
+	// MaxDownloadsPerOwner is how many GETs of content one owner may have
+	// in progress at once, counted from before the object is opened until
+	// the handler returns (the body fully written, or the client gone);
+	// one more is answered 429 (rate_limited, with Retry-After: 1) without
+	// opening the object. HEAD is not counted: it holds nothing for long.
+	// Each download in progress holds a connection, an open object (a
+	// file descriptor of a local bucket) and goroutines, and one that is
+	// read slowly enough to beat BodyTimeout is never cut: without a cap,
+	// one owner's slow readers could spend the process's file descriptors
+	// for everyone. Default 64 (DefaultMaxDownloadsPerOwner); negative
+	// turns the cap off. cmd/filestored's --downloads-per-user.
+	MaxDownloadsPerOwner int
+	// MaxDownloads is how many GETs of content the Handler has in
+	// progress at once, over all owners; one more is answered 503
+	// (unavailable, with Retry-After) without opening the object, so that
+	// many owners together cannot spend the file descriptors either.
+	// Default 1024 (DefaultMaxDownloads); negative turns the cap off.
+	// cmd/filestored's --max-downloads.
+	MaxDownloads int
+
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For is believed. The client IP is then the right-most
 	// X-Forwarded-For entry that is not itself a trusted proxy. Empty: the
@@ -104,6 +124,10 @@ const (
 	DefaultMaxUploadsPerOwner = 64
 	// DefaultMaxUploads is Config.MaxUploads's default.
 	DefaultMaxUploads = 256
+	// DefaultMaxDownloadsPerOwner is Config.MaxDownloadsPerOwner's default.
+	DefaultMaxDownloadsPerOwner = 64
+	// DefaultMaxDownloads is Config.MaxDownloads's default.
+	DefaultMaxDownloads = 1024
 )
 
 // ErrInvalidConfig is wrapped by the errors New returns for a nil Store or
@@ -145,6 +169,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxUploads == 0 {
 		c.MaxUploads = DefaultMaxUploads
+	}
+	if c.MaxDownloadsPerOwner == 0 {
+		c.MaxDownloadsPerOwner = DefaultMaxDownloadsPerOwner
+	}
+	if c.MaxDownloads == 0 {
+		c.MaxDownloads = DefaultMaxDownloads
 	}
 	for _, r := range []float64{c.RateIP, c.RateUser} {
 		// NaN passes "< 0"; it and the infinities would turn limiting off.

@@ -22,8 +22,17 @@ import (
 // thousands of ranges as cheap as one GET (see fixRange). The content is
 // copied through Write in 32 KiB pieces, not handed to sendfile: over
 // loopback, sendfile of a local object's *os.File was measured slower (see
-// docs/benchmarks.md).
+// docs/benchmarks.md). A GET is counted in the downloads gate until it
+// returns, and refused before the object is opened when its owner or the
+// server has its cap in progress; a HEAD, which holds nothing for long, is
+// not counted.
 func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
+	if r.Method != http.MethodHead {
+		if err := h.admit(w, h.downloads, c.Owner); err != nil {
+			return err
+		}
+		defer h.downloads.release(c.Owner)
+	}
 	id, err := fileID(r)
 	if err != nil {
 		return err

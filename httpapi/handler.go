@@ -35,10 +35,12 @@ type Handler struct {
 	mux     *http.ServeMux
 	routes  map[string]*route // by pattern
 	metrics *metrics
-	ipLim   *limiter    // nil when off
-	userLim *limiter    // nil when off
-	uploads *uploadGate // nil when off
-	openapi []byte
+	ipLim   *limiter // nil when off
+	userLim *limiter // nil when off
+	uploads *gate    // nil when off
+	// downloads gates GETs of content; nil when off.
+	downloads *gate
+	openapi   []byte
 	// openapiETag is the document's ETag (it never changes after New).
 	openapiETag string
 	ready       readiness
@@ -91,15 +93,16 @@ func New(store filestore.Store, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		store:   store,
-		cfg:     cfg,
-		mux:     http.NewServeMux(),
-		routes:  make(map[string]*route),
-		metrics: m,
-		ipLim:   newLimiter("ip", cfg.RateIP, cfg.RateMaxKeys),
-		userLim: newLimiter("owner", cfg.RateUser, cfg.RateMaxKeys),
-		uploads: newUploadGate(cfg.MaxUploadsPerOwner, cfg.MaxUploads),
-		openapi: doc,
+		store:     store,
+		cfg:       cfg,
+		mux:       http.NewServeMux(),
+		routes:    make(map[string]*route),
+		metrics:   m,
+		ipLim:     newLimiter("ip", cfg.RateIP, cfg.RateMaxKeys),
+		userLim:   newLimiter("owner", cfg.RateUser, cfg.RateMaxKeys),
+		uploads:   newGate("uploads", cfg.MaxUploadsPerOwner, cfg.MaxUploads),
+		downloads: newGate("downloads", cfg.MaxDownloadsPerOwner, cfg.MaxDownloads),
+		openapi:   doc,
 	}
 	sum := sha256.Sum256(doc)
 	h.openapiETag = `"` + hex.EncodeToString(sum[:16]) + `"`

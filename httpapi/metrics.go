@@ -119,7 +119,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, *prometheus.Registry, error
 		}, []string{"verdict"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "filestore_rate_limited_total",
-			Help: "Requests refused with 429, by limiter (ip or owner; uploads: an owner over its uploads in progress).",
+			Help: "Requests refused with 429, by limiter (ip or owner; uploads, downloads: an owner over its uploads, or downloads of content, in progress).",
 		}, []string{"limiter"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "filestore_http_requests_in_flight",

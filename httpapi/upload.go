@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"mime"
@@ -39,25 +38,9 @@ const (
 // multipart/form-data body with one part named file. The body streams into
 // Store.Put; nothing holds it whole, and its size need not be known.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
-	refusal := h.uploads.acquire(c.Owner)
-	if refusal != admitted {
-		// The RateLimit fields describe the request rate's bucket, which
-		// still had tokens: they would contradict this refusal.
-		for _, f := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
-			w.Header().Del(f)
-		}
-	}
-	switch refusal {
-	case serverFull:
-		// The server's capacity, not this client's rate: a 503 (with
-		// Retry-After) before the body is read.
-		return &httpError{status: http.StatusServiceUnavailable, code: codeUnavailable,
-			detail: fmt.Sprintf("the server has %d uploads in progress, the most it takes at once; retry shortly", h.cfg.MaxUploads)}
-	case ownerFull:
-		h.metrics.rateLimited.WithLabelValues("uploads").Inc()
-		w.Header().Set("Retry-After", "1")
-		return &httpError{status: http.StatusTooManyRequests, code: codeRateLimited,
-			detail: fmt.Sprintf("this owner has %d uploads in progress, the most allowed at once; retry when one has finished", h.cfg.MaxUploadsPerOwner)}
+	// Refused before the body is read (and before any 100 Continue).
+	if err := h.admit(w, h.uploads, c.Owner); err != nil {
+		return err
 	}
 	defer h.uploads.release(c.Owner)
 	q := r.URL.Query()

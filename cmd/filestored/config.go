@@ -49,6 +49,8 @@ type config struct {
 	rateUser        float64
 	uploadsPerUser  int
 	maxUploads      int
+	userDownloads   int
+	maxDownloads    int
 	trashRetention  time.Duration
 	gcInterval      time.Duration
 	trustedProxies  string
@@ -61,14 +63,19 @@ type config struct {
 	logLevel        string
 }
 
-// maxUploadsPerOwner is httpapi.Config.MaxUploadsPerOwner for
-// --uploads-per-user, whose 0 turns the cap off.
-func (c *config) maxUploadsPerOwner() int {
-	if c.uploadsPerUser == 0 {
+// gateCap is the httpapi.Config cap of uploads or downloads in progress
+// for the value of a flag whose 0 turns the cap off: that value, or -1 (off)
+// for 0, which httpapi would take for its default.
+func gateCap(flagValue int) int {
+	if flagValue == 0 {
 		return -1
 	}
-	return c.uploadsPerUser
+	return flagValue
 }
+
+// maxUploadsPerOwner is httpapi.Config.MaxUploadsPerOwner for
+// --uploads-per-user, whose 0 turns the cap off.
+func (c *config) maxUploadsPerOwner() int { return gateCap(c.uploadsPerUser) }
 
 // scanOptions is the scan.Options of the --clamd-* flags, logging to
 // logger.
@@ -95,12 +102,15 @@ func (c *config) storeDBTryTimeout() time.Duration {
 
 // maxUploadsInAll is httpapi.Config.MaxUploads for --max-uploads, whose 0
 // turns the cap off.
-func (c *config) maxUploadsInAll() int {
-	if c.maxUploads == 0 {
-		return -1
-	}
-	return c.maxUploads
-}
+func (c *config) maxUploadsInAll() int { return gateCap(c.maxUploads) }
+
+// maxDownloadsPerOwner is httpapi.Config.MaxDownloadsPerOwner for
+// --downloads-per-user, whose 0 turns the cap off.
+func (c *config) maxDownloadsPerOwner() int { return gateCap(c.userDownloads) }
+
+// maxDownloadsInAll is httpapi.Config.MaxDownloads for --max-downloads,
+// whose 0 turns the cap off.
+func (c *config) maxDownloadsInAll() int { return gateCap(c.maxDownloads) }
 
 // memoryDatabase is the catalogue URL that keeps nothing, the only one a
 // mem:// bucket may go with.
@@ -154,6 +164,8 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.Float64Var(&c.rateUser, "rate-user", 20, "requests per second per owner, burst twice that; 0 turns it off")
 	fs.IntVar(&c.uploadsPerUser, "uploads-per-user", httpapi.DefaultMaxUploadsPerOwner, "uploads one owner may have in progress at once (one more is answered 429); 0 turns the cap off")
 	fs.IntVar(&c.maxUploads, "max-uploads", httpapi.DefaultMaxUploads, "uploads the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
+	fs.IntVar(&c.userDownloads, "downloads-per-user", httpapi.DefaultMaxDownloadsPerOwner, "downloads of content (GETs) one owner may have in progress at once (one more is answered 429 without opening the file); 0 turns the cap off")
+	fs.IntVar(&c.maxDownloads, "max-downloads", httpapi.DefaultMaxDownloads, "downloads of content (GETs) the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
@@ -250,6 +262,12 @@ func (c *config) resolve() error {
 	}
 	if c.maxUploads < 0 {
 		return fmt.Errorf("%w: --max-uploads must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.userDownloads < 0 {
+		return fmt.Errorf("%w: --downloads-per-user must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.maxDownloads < 0 {
+		return fmt.Errorf("%w: --max-downloads must not be negative (0 turns the cap off)", errUsage)
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)

@@ -56,6 +56,14 @@ func (s *server) token(t *testing.T, args ...string) string {
 
 func (s *server) request(t *testing.T, method, path, tok string, body io.Reader) (int, []byte) {
 	t.Helper()
+	res, b := s.response(t, method, path, tok, body)
+	return res.StatusCode, b
+}
+
+// response sends a request with the bearer token tok ("" for none) and
+// returns the answer with its body read.
+func (s *server) response(t *testing.T, method, path, tok string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.addr+path, body)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +77,7 @@ func (s *server) request(t *testing.T, method, path, tok string, body io.Reader)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return res, b
 }
 
 func TestRunServes(t *testing.T) {

@@ -79,14 +79,16 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 
 	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
-		Auth:               httpapi.JWT(verifier),
-		MaxSize:            int64(c.maxSize),
-		RateIP:             c.rateIP,
-		RateUser:           c.rateUser,
-		TrustedProxies:     proxies,
-		MaxUploadsPerOwner: c.maxUploadsPerOwner(),
-		MaxUploads:         c.maxUploadsInAll(),
-		Logger:             logger,
+		Auth:                 httpapi.JWT(verifier),
+		MaxSize:              int64(c.maxSize),
+		RateIP:               c.rateIP,
+		RateUser:             c.rateUser,
+		TrustedProxies:       proxies,
+		MaxUploadsPerOwner:   c.maxUploadsPerOwner(),
+		MaxUploads:           c.maxUploadsInAll(),
+		MaxDownloadsPerOwner: c.maxDownloadsPerOwner(),
+		MaxDownloads:         c.maxDownloadsInAll(),
+		Logger:               logger,
 	})
 	if err != nil {
 		return err
