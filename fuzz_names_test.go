@@ -2,6 +2,7 @@ package filestore_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -16,11 +17,15 @@ import (
 //
 //	go test -run '^$' -fuzz '^FuzzCleanName$' -fuzztime 20s .
 
-// forbiddenInName reports whether r may not appear in a name, by the rule
-// of CleanName's documentation, spelled out independently of it: "/", "\",
-// C0 controls and NUL, DEL, C1 controls, the bidi controls U+061C,
-// U+200E, U+200F, U+202A-U+202E, U+2066-U+2069, and the invisible U+200B,
-// U+2060, U+FEFF, U+2028, U+2029.
+// forbiddenInName reports whether r may not appear in a name whatever
+// surrounds it, by the rule of CleanName's documentation, spelled out
+// independently of it: "/", "\", C0 controls and NUL, DEL, C1 controls,
+// the bidi controls U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069,
+// U+2028, U+2029, and the invisible format characters (Cf) and other
+// default-ignorable code points, except ZWJ, ZWNJ, U+034F, the prepended
+// concatenation marks, the Egyptian hieroglyph format controls, and the
+// variation selectors and tags, which depend on their neighbours
+// (forbiddenInContext).
 func forbiddenInName(r rune) bool {
 	switch {
 	case r == '/' || r == '\\':
@@ -31,10 +36,37 @@ func forbiddenInName(r rune) bool {
 		return true
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 		return true
-	case r == 0x200b || r == 0x2060 || r == 0xfeff || r == 0x2028 || r == 0x2029:
+	case r == 0x2028 || r == 0x2029:
 		return true
+	case r == 0x200c || r == 0x200d || r == 0x034f, r >= 0x13430 && r <= 0x1343f,
+		r >= 0xe0020 && r <= 0xe007f, unicode.Is(unicode.Variation_Selector, r),
+		unicode.Is(unicode.Prepended_Concatenation_Mark, r):
+		return false
 	}
-	return false
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// flagTags matches the tags of emoji tag sequences (U+1F3F4, tags
+// U+E0020-U+E007E, U+E007F), the only places where tags are allowed.
+var flagTags = regexp.MustCompile("\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F")
+
+// forbiddenInContext reports whether n (in NFC) has a variation selector
+// after nothing, after another variation selector or after an ASCII
+// character other than a digit, "#" or "*", or a tag character outside an
+// emoji tag sequence.
+func forbiddenInContext(n string) bool {
+	rs := []rune(n)
+	for i, r := range rs {
+		if !unicode.Is(unicode.Variation_Selector, r) {
+			continue
+		}
+		if i == 0 || unicode.Is(unicode.Variation_Selector, rs[i-1]) ||
+			(rs[i-1] < 0x80 && !strings.ContainsRune("0123456789#*", rs[i-1])) {
+			return true
+		}
+	}
+	rest := flagTags.ReplaceAllString(n, "\U0001F3F4")
+	return strings.IndexFunc(rest, func(r rune) bool { return r >= 0xe0020 && r <= 0xe007f }) >= 0
 }
 
 // nameOK is the documented rule as an oracle: whether CleanName must
@@ -47,7 +79,7 @@ func nameOK(s string) (string, bool) {
 	if n == "." || n == ".." || len(n) > filestore.MaxNameBytes || strings.IndexFunc(n, func(r rune) bool { return !unicode.IsSpace(r) }) < 0 {
 		return "", false
 	}
-	if strings.IndexFunc(n, forbiddenInName) >= 0 {
+	if strings.IndexFunc(n, forbiddenInName) >= 0 || forbiddenInContext(n) {
 		return "", false
 	}
 	return n, true
@@ -87,6 +119,7 @@ func checkName(t *testing.T, in string) {
 func FuzzCleanName(f *testing.F) {
 	f.Add("report.pdf")
 	f.Add("e\u0301.txt")
+	f.Add("\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F x\ufe0f")
 	f.Fuzz(func(t *testing.T, in string) { checkName(t, in) })
 }
 

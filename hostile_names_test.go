@@ -23,11 +23,15 @@ import (
 // either refused (anything with "/" or "\", ".", "..") or inert (percent
 // encodings are just characters). Refused: NUL and other C0/C1 controls and
 // DEL, bidi controls (U+061C, U+200E, U+200F, U+202A-U+202E,
-// U+2066-U+2069), invisible characters with no use in a name (U+200B,
-// U+2060, U+FEFF, U+2028, U+2029), invalid UTF-8. Allowed and kept: ZWJ and
-// ZWNJ (U+200D, U+200C), needed in emoji sequences and in Persian and Indic
-// scripts — so "a\u200db" and "ab" are two different names, as "rеport"
-// with a Cyrillic е is not "report".
+// U+2066-U+2069), invisible characters with no use in a name (format
+// characters such as U+00AD, U+200B, U+2060, U+2061-U+2064, U+FEFF and
+// U+FFF9-U+FFFB; other default-ignorables such as the Hangul fillers
+// U+3164 and U+FFA0; U+2028, U+2029; a variation selector after an ASCII
+// letter; tag characters outside an emoji flag), invalid UTF-8. Allowed and
+// kept: ZWJ and ZWNJ (U+200D, U+200C), needed in emoji sequences and in
+// Persian and Indic scripts — so "a\u200db" and "ab" are two different
+// names, as "rеport" with a Cyrillic е is not "report" — and variation
+// selectors and tags where emoji and CJK text use them.
 
 // hostileNames are hostile or look-alike names that are valid: each must
 // be stored under exactly this name (they are all NFC already).
@@ -37,7 +41,12 @@ var hostileNames = []string{
 	"CON", "nul.txt", "a:b", "file.txt::$DATA", "~", "$HOME", "`id`", "'; DROP TABLE files; --",
 	"report\u200d.pdf", "r\u0435port.pdf",
 	"\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+	englandFlag + ".png", "\u2764\ufe0f.txt", "1\ufe0f\u20e3 #\ufe0f\u20e3.txt", "\u845b\U000E0100\u57ce.txt",
+	"\u0600\u0661\u0662.txt", "a\u034f\u0300b.txt",
 }
+
+// englandFlag is an emoji tag sequence: U+1F3F4, the tags "gbeng", U+E007F.
+const englandFlag = "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"
 
 // refusedNames break the naming rule as names, refusedFolders as folders.
 var (
@@ -45,6 +54,11 @@ var (
 		"..", ".", "../x", "a/../../b", `..\x`, `a\b`, "/etc/passwd", "x/", "a\x00", "\x00", "\x00.txt",
 		"x\u202egpj.exe", "\u200e", "\u200fx", "\u061c", "\u2066x\u2069", "a\x1b[31m", "a\u0085b", "\xc0\xaf",
 		"report\u200b.pdf", "\ufeffbom.txt", "word\u2060joiner", "line\u2028separator", "para\u2029",
+		"invoice\u00ad.pdf", "invoice.pdf\u2064", "invoice.pdf\u2061", "invoice.pdf\u180e", "invoice\U000E0020.pdf",
+		"\u3164", "a\u3164b", "\uffa0.txt", "\u115f.txt", "x\ufff9y\ufffbz", "x\U0001BCA0", "x\U0001D173",
+		"report.pdf\ufe0f", "\ufe0fx", "a\ufe0f\ufe0f", "x\U000E0100",
+		"\U000E007F", "\U0001F3F4\U000E007F", "\U0001F3F4\U000E0067\U000E0062", "x\U000E0067\U000E007F",
+		englandFlag[:len(englandFlag)-4] + "x\U000E007F", "\U0001F3F4\U000E0001\U000E007F",
 	}
 	refusedFolders = []string{"..", "../x", "a/..", "a/./b", "/abs", "a\\b", "a\x00", "a//b", "x/", "\u202e"}
 )

@@ -21,11 +21,13 @@ const (
 // longer than MaxNameBytes, not UTF-8, or containing "/", "\", NUL, a
 // control character (C0, DEL, C1), a bidi control (U+061C, U+200E,
 // U+200F, U+202A-U+202E, U+2066-U+2069), or an invisible character with no
-// use in a name (U+200B zero width space, U+2060 word joiner, U+FEFF zero
-// width no-break space, U+2028 and U+2029 line and paragraph separators).
-// The zero width joiner and non-joiner (U+200D, U+200C) stay allowed: emoji
-// sequences and Persian and Indic scripts need them. A valid name is kept
-// byte-exact after NFC: it is never rewritten into another name.
+// use in a name (see invisible): such characters let two names that
+// display alike live side by side, or hide what a name ends with. The zero
+// width joiner and non-joiner (U+200D, U+200C) stay allowed, as do
+// variation selectors after a character that takes them and tag
+// characters in an emoji tag sequence (flags such as England's): emoji
+// sequences and Persian, Indic and CJK text need them. A valid name is
+// kept byte-exact after NFC: it is never rewritten into another name.
 func CleanName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
@@ -39,7 +41,8 @@ func CleanName(name string) (string, error) {
 	case len(n) > MaxNameBytes:
 		return "", fmt.Errorf("%w: longer than %d bytes", ErrInvalidName, MaxNameBytes)
 	}
-	for _, r := range n {
+	prev := rune(-1)
+	for i, r := range n {
 		switch {
 		case r == '/' || r == '\\':
 			return "", fmt.Errorf("%w: contains a path separator", ErrInvalidName)
@@ -47,18 +50,71 @@ func CleanName(name string) (string, error) {
 			return "", fmt.Errorf("%w: contains control character %U", ErrInvalidName, r)
 		case unicode.Is(unicode.Bidi_Control, r):
 			return "", fmt.Errorf("%w: contains bidi control %U", ErrInvalidName, r)
-		case invisible(r):
+		case invisible(n, i, prev, r):
 			return "", fmt.Errorf("%w: contains invisible character %U", ErrInvalidName, r)
 		}
+		prev = r
 	}
 	return n, nil
 }
 
-// invisible reports whether r is an invisible character that names refuse.
-func invisible(r rune) bool {
-	switch r {
-	case '\u200B', '\u2060', '\uFEFF', '\u2028', '\u2029':
+// invisible reports whether r, at byte offset i of name after prev (-1 at
+// the start), is an invisible character that names refuse: a format
+// character (Unicode category Cf, such as U+00AD soft hyphen, U+200B zero
+// width space, U+2060 word joiner, U+2061-U+2064, U+FEFF, U+FFF9-U+FFFB),
+// another default-ignorable code point (such as the Hangul fillers U+115F,
+// U+1160, U+3164 and U+FFA0), or a line or paragraph separator (U+2028,
+// U+2029). Excepted, because text needs them: the zero width joiner and
+// non-joiner; the prepended concatenation marks (U+0600-U+0605 and the
+// like, which are visible) and the Egyptian hieroglyph format controls; a
+// variation selector after a character other than ASCII (or after an
+// ASCII digit, "#" or "*", as in keycap emoji); and tag characters that
+// follow U+1F3F4 (waving black flag) up to U+E007F (cancel tag), as in
+// the flags of England, Scotland and Wales. The combining grapheme joiner
+// U+034F stays allowed too.
+func invisible(name string, i int, prev, r rune) bool {
+	switch {
+	case r == '\u2028' || r == '\u2029':
 		return true
+	case r == '\u200C' || r == '\u200D' || r == '\u034F':
+		return false
+	case unicode.Is(unicode.Variation_Selector, r):
+		return prev < 0 || unicode.Is(unicode.Variation_Selector, prev) ||
+			(prev < utf8.RuneSelf && !('0' <= prev && prev <= '9') && prev != '#' && prev != '*')
+	case r >= 0xE0020 && r <= 0xE007F:
+		return !inFlagTags(name, i)
+	case unicode.Is(unicode.Prepended_Concatenation_Mark, r), r >= 0x13430 && r <= 0x1343F:
+		return false
+	}
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+}
+
+// inFlagTags reports whether the tag character at byte offset i of name is
+// part of an emoji tag sequence: U+1F3F4, then tag characters
+// (U+E0020-U+E007E), then U+E007F.
+func inFlagTags(name string, i int) bool {
+	j := i // back over the tags before i, to the flag
+	for {
+		r, size := utf8.DecodeLastRuneInString(name[:j])
+		if r == 0x1F3F4 {
+			break
+		}
+		if size == 0 || r < 0xE0020 || r > 0xE007E {
+			return false
+		}
+		j -= size
+	}
+	at, size := utf8.DecodeRuneInString(name[i:])
+	if at == 0xE007F {
+		return j < i // the cancel tag ends a run of at least one tag
+	}
+	for _, r := range name[i+size:] { // on to the cancel tag
+		switch {
+		case r == 0xE007F:
+			return true
+		case r < 0xE0020 || r > 0xE007E:
+			return false
+		}
 	}
 	return false
 }
