@@ -110,11 +110,15 @@
 // ("image/jpg" is image/jpeg, "audio/x-wav" audio/wav). A type no pattern
 // matches gives an error wrapping filestore.ErrTypeNotAllowed.
 //
-// The mismatch rule: when the content is of a known binary type, the
-// name's extension and the declared content type (MetaInput.DeclaredType),
-// each when it claims something, must claim that type's family; otherwise
-// the error wraps filestore.ErrTypeMismatch. Text and
-// application/octet-stream content is never rejected by this rule, nor is
+// The mismatch rule: when the content is of a known type, the name's
+// extension (read after any trailing dots, white space and invisible
+// characters: "report.pdf." claims PDF) and the declared content type
+// (MetaInput.DeclaredType), each when it claims something, must claim that
+// type's family; otherwise the error wraps filestore.ErrTypeMismatch. Text
+// content claimed as a binary format ("cat.png" holding HTML) is such a
+// mismatch, except against the legacy Office formats (doc, xls, ppt, ...),
+// whose names RTF, HTML and CSV files commonly carry. Unknown
+// (application/octet-stream) content is never rejected by this rule, nor is
 // anything against an extension or a declared type the table does not
 // list (".dat", "application/x-custom"); "" and application/octet-stream
 // claim nothing. The rule comes first: a disguised file is reported as a

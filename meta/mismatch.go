@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/filestore-go/filestore"
 )
@@ -103,8 +104,14 @@ func family(t string) string {
 }
 
 // extensionClaim is what a file name's extension claims: the families its
-// content may be; nil when the extension claims nothing checkable.
+// content may be; nil when the extension claims nothing checkable. The
+// extension is read after trailing dots, white space and invisible
+// characters, which Windows drops when it saves a file (or no one sees):
+// "report.pdf." and "report.pdf " claim PDF.
 func extensionClaim(name string) []string {
+	name = strings.TrimRightFunc(name, func(r rune) bool {
+		return r == '.' || unicode.IsSpace(r) || unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+	})
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	switch ext {
 	case "jpg", "jpeg", "jpe", "jfif", "jif", "pjpeg", "pjp":
@@ -225,23 +232,34 @@ func declaredClaim(declared string, tail []tailType) []string {
 }
 
 // checkMismatch applies the mismatch rule: when the content is of a known
-// binary type, the extension and the declared type, each when it claims
-// something, must claim its family. Text and unknown content are never
-// rejected by this rule.
+// type, the extension and the declared type, each when it claims
+// something, must admit its family (see admits). Unknown content
+// (application/octet-stream) is never rejected by this rule.
 func checkMismatch(name, declared, sniffed string, tail []tailType) error {
 	f := family(sniffed)
-	if sniffed == typeOctetStream || f == famText {
+	if sniffed == typeOctetStream {
 		return nil
 	}
-	if c := extensionClaim(name); c != nil && !slices.Contains(c, f) {
+	if c := extensionClaim(name); c != nil && !admits(c, f) {
 		return fmt.Errorf("meta: the extension of %q claims %s, but the content is %s: %w",
 			name, claimed(c), sniffed, filestore.ErrTypeMismatch)
 	}
-	if c := declaredClaim(declared, tail); c != nil && !slices.Contains(c, f) {
+	if c := declaredClaim(declared, tail); c != nil && !admits(c, f) {
 		return fmt.Errorf("meta: the declared content type %q claims %s, but the content is %s: %w",
 			declared, claimed(c), sniffed, filestore.ErrTypeMismatch)
 	}
 	return nil
+}
+
+// admits reports whether a claim admits content of family f: it names f,
+// or f is text and the claim is of a legacy Office format (.doc, .xls,
+// .ppt), whose names RTF, HTML and CSV files commonly carry and Office
+// opens. Text never passes for any other binary format: every binary
+// family has a signature that is sniffed before text, and text is only
+// content whose first MiB holds no control byte that binary formats are
+// full of.
+func admits(claim []string, f string) bool {
+	return slices.Contains(claim, f) || (f == famText && slices.Contains(claim, famCFB))
 }
 
 // claimed names the types of the families of a claim, for messages.

@@ -143,11 +143,30 @@ func TestMismatchRule(t *testing.T) {
 		{"x", "", elfBytes(), outcome{Type: "application/x-executable"}},
 		{"x.dat", "application/x-something-else", elfBytes(), outcome{Type: "application/x-executable"}},
 		{"x.jpg", "not a media type", jpg, outcome{Type: "image/jpeg"}},
-		// Text and unknown content is not rejected for an extension the
-		// sniffer cannot confirm.
-		{"photo.jpg", "", []byte("just some text\n"), outcome{Type: "text/plain; charset=utf-8"}},
-		{"report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", []byte("plain words\n"), outcome{Type: "text/plain; charset=utf-8"}},
+		// Text claimed as a binary format is disguised too (it was let
+		// through until an audit stored HTML as cat.png), except against
+		// legacy Office names, which RTF, HTML and CSV files often carry.
+		{"photo.jpg", "", []byte("just some text\n"), mismatch},
+		{"cat.png", "image/png", []byte("<!DOCTYPE html><script>alert(1)</script>"), mismatch},
+		{"upload", "application/pdf", []byte("<html><body>x</body></html>"), mismatch},
+		{"logo.jpg", "", []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), mismatch},
+		{"report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", []byte("plain words\n"), mismatch},
+		{"setup.exe", "", []byte("echo hi\n"), mismatch},
+		{"table.xls", "", []byte("<table><tr><td>1</td></tr></table>"), outcome{Type: "text/html; charset=utf-8"}},
+		{"letter.doc", "application/msword", []byte(`{\rtf1\ansi hello}`), outcome{Type: "application/rtf"}},
 		{"data.csv", "text/csv", []byte("a,b\n1,2\n"), outcome{Type: "text/plain; charset=utf-8"}},
+		{"logo.svg", "image/svg+xml", []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), outcome{Type: "text/plain; charset=utf-8"}},
+		// What Windows drops or no one sees at the end of a name does not
+		// hide the extension.
+		{"report.pdf.", "", pngBytes(t, 3, 2), mismatch},
+		{"report.pdf ", "", peBytes(), mismatch},
+		{"report.pdf\u3000", "", peBytes(), mismatch},
+		{"report.pdf\u2064", "", peBytes(), mismatch},
+		{"report.pdf. . ", "", []byte("text\n"), mismatch},
+		{"photo.png.", "", pngBytes(t, 3, 2), outcome{Type: "image/png"}},
+		{"notes.", "", peBytes(), outcome{Type: "application/vnd.microsoft.portable-executable"}},
+		// Unknown content is not rejected for an extension the sniffer
+		// cannot confirm.
 		{"photo.jpg", "image/jpeg", unknownBytes(), outcome{Type: "application/octet-stream"}},
 		{"archive.xyz", "", unknownBytes(), outcome{Type: "application/octet-stream"}},
 		{"song.mp3", "audio/mpeg", nil, outcome{Type: "application/octet-stream"}},
