@@ -44,6 +44,12 @@ var (
 	// busy on purpose, and storing what it had no time for as "unscanned"
 	// would let content past it.
 	ErrScannerBusy = errors.New("filestore: scanner busy")
+	// ErrScannerDown: the scanner was checked and does not answer (for
+	// clamd: no PONG to a PING). Scanners wrap it, with
+	// ErrScannerUnavailable, when their own check failed; Put under
+	// fail-open then stores unscanned at once, without a Ping of its own
+	// (see ErrScannerBusy).
+	ErrScannerDown = errors.New("filestore: scanner down")
 	// ErrScanLimit: the content exceeds what the scanner can scan. Scanners
 	// return it; Put turns it into the configured oversize rule.
 	ErrScanLimit = errors.New("filestore: content exceeds the scanner's limit")

@@ -691,7 +691,10 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 		// Only a scanner that is down lets content in unscanned: one that
 		// still answers (a second incomplete scan, a timeout the scanner
 		// did not tell from a busy one) is busy.
-		perr := s.pingScanner(ctx)
+		var perr error = scanErr // a scanner that found itself down
+		if !errors.Is(scanErr, ErrScannerDown) {
+			perr = s.pingScanner(ctx)
+		}
 		if ctx.Err() != nil {
 			return ScanInfo{}, fmt.Errorf("filestore: put: %w", ctx.Err())
 		}
@@ -714,9 +717,11 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 const pingScannerWithin = 5 * time.Second
 
 // pingScanner returns nil when the scanner answers Ping within
-// pingScannerWithin (it is up, so the upload that it gave no verdict on
-// is refused as busy), and an error saying why it counts as down
-// otherwise: it failed the Ping, or it is not a Pinger and so cannot tell.
+// pingScannerWithin, or says it is busy (it is up, so the upload that it
+// gave no verdict on is refused as busy), and an error saying why it
+// counts as down otherwise: it failed the Ping, or it is not a Pinger and
+// so cannot tell. Put does not call it for a scan error that wraps
+// ErrScannerDown: the scanner has just checked itself.
 func (s *Service) pingScanner(ctx context.Context) error {
 	p, ok := s.opts.Scanner.(Pinger)
 	if !ok {
@@ -724,7 +729,10 @@ func (s *Service) pingScanner(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingScannerWithin)
 	defer cancel()
-	return p.Ping(pctx)
+	if err := p.Ping(pctx); err != nil && !errors.Is(err, ErrScannerBusy) {
+		return err
+	}
+	return nil
 }
 
 // declaredType is the content type the client declared, for the

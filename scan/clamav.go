@@ -95,16 +95,21 @@ func New(addr string, opts *Options) (*ClamAV, error) {
 }
 
 // Ping checks that clamd answers PING with PONG, within DialTimeout and
-// ReadTimeout. It does not wait for a scan slot, so it answers while every
-// slot is busy. An error wraps filestore.ErrScannerUnavailable, or ctx's
-// error when ctx ends first.
+// ProbeTimeout, on a new connection (or takes the outcome of a Scan's PING
+// under way); it does not wait for a scan slot, so it answers while every
+// slot is busy. An error wraps filestore.ErrScannerUnavailable and
+// filestore.ErrScannerDown, and a failure ends every Scan under way or
+// queued, as a Scan's own unanswered PING does (see Options.ProbeAfter).
+// When ctx ends first, the error wraps ctx's.
 func (c *ClamAV) Ping(ctx context.Context) error {
-	reply, err := c.command(ctx, cmdPing)
-	if err == nil && reply != replyPong {
-		err = fmt.Errorf("unexpected reply %q: %w", reply, filestore.ErrScannerUnavailable)
-	}
-	if err != nil {
-		return c.fail(ctx, ctx, "PING", err)
+	err := c.probe(ctx, true, true)
+	switch {
+	case err != nil:
+		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, ctx.Err())
+	case expired(ctx):
+		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, context.DeadlineExceeded)
 	}
 	return nil
 }
@@ -154,8 +159,9 @@ func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
 // cause when a PING that clamd did not answer ended ctx (see liveness);
 // for a timeout (ScanTimeout: ctx past its deadline while parent is not;
 // or ReadTimeout on one reply or write), ErrScannerBusy when clamd answers
-// a PING sent now (see pingNow) and ErrScannerUnavailable when it does
-// not; ErrScannerUnavailable for I/O errors; err itself, with context,
+// a PING that it sends now, or that another scan had under way (a fresh
+// probe), and ErrScannerUnavailable when it does not or did not within
+// ProbeAfter; ErrScannerUnavailable for I/O errors; err itself, with context,
 // when it already wraps ErrScannerUnavailable or ErrScanLimit.
 func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	switch {
@@ -175,10 +181,12 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 		} else {
 			err = context.DeadlineExceeded
 		}
-		perr := c.pingNow(parent)
+		perr := c.probe(parent, true, true)
 		switch {
 		case parent.Err() != nil:
 			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
+		case expired(parent):
+			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.DeadlineExceeded)
 		case perr != nil:
 			return fmt.Errorf("scan: clamd %s: %s: %s, and %w: %w: %w", c.ep, op, limit, perr, filestore.ErrScannerUnavailable, err)
 		}
@@ -188,26 +196,6 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	default:
 		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)
 	}
-}
-
-// pingNow sends clamd a PING on a new connection and waits ProbeTimeout for
-// its PONG: nil when it came, else an error saying what happened instead.
-// Unlike probe, it neither uses nor records the liveness state: it decides
-// for one Scan whether the clamd that kept it waiting is busy or down, and
-// a PING cut short by ctx decides nothing for the others.
-func (c *ClamAV) pingNow(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
-	defer cancel()
-	reply, err := c.command(pctx, cmdPing)
-	switch {
-	case err != nil && (pctx.Err() != nil || expired(pctx)):
-		return fmt.Errorf("no answer to PING within ProbeTimeout %v", c.opts.ProbeTimeout)
-	case err != nil:
-		return fmt.Errorf("no answer to PING: %w", err)
-	case reply != replyPong:
-		return fmt.Errorf("PING answered %q, not PONG", reply)
-	}
-	return nil
 }
 
 // expired reports whether ctx's deadline has passed, even when ctx does not

@@ -399,7 +399,7 @@ func TestPingFaults(t *testing.T) {
 		fake    *fakeClamd
 		wantMsg string
 	}{
-		{"never answers", &fakeClamd{hangVersion: true}, "no answer within ReadTimeout"},
+		{"never answers", &fakeClamd{hangVersion: true}, "PING: no answer to PING within ReadTimeout 200ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,7 +83,7 @@ func (c *ClamAV) Scan(ctx context.Context, r io.Reader) (*filestore.ScanResult, 
 	defer stall(nil)
 	defer c.live.register(stall)()
 	if c.live.down.Load() {
-		err := c.probe(sctx, true)
+		err := c.probe(sctx, true, false)
 		if err == nil {
 			err = sctx.Err()
 		}
@@ -213,7 +213,7 @@ func (c *ClamAV) instream(ctx context.Context, r io.Reader, onStall func()) (sig
 			if !probe || !errors.Is(err, os.ErrDeadlineExceeded) {
 				return err
 			}
-			c.probe(ctx, false)
+			c.probe(ctx, false, false)
 		}
 	}
 	writeErr := write([]byte(cmdInstream))
@@ -332,7 +332,7 @@ func (c *ClamAV) waitSlot(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			c.probe(ctx, false)
+			c.probe(ctx, false, false)
 			t.Reset(c.opts.ProbeAfter)
 		}
 	}
@@ -352,7 +352,7 @@ func (c *ClamAV) awaitReply(ctx context.Context, replies <-chan reply) reply {
 		case r := <-replies:
 			return r
 		case <-t.C:
-			c.probe(ctx, false)
+			c.probe(ctx, false, false)
 			t.Reset(c.opts.ProbeAfter)
 		}
 	}

@@ -2,7 +2,9 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ type liveness struct {
 	probing chan struct{} // closed when the PING under way ends; nil: none
 	at      time.Time     // when the latest PING ended; zero: none yet
 	err     error         // its outcome: nil for PONG
+	pings   uint64        // how many PINGs have had an outcome recorded
 	next    uint64
 	scans   map[uint64]context.CancelCauseFunc // the scans that a failed PING ends
 }
@@ -53,15 +56,20 @@ func (l *liveness) register(end context.CancelCauseFunc) (unregister func()) {
 // latest PING ended less than ProbeAfter ago or one is under way: then wait
 // says whether to wait for its outcome (a new Scan while clamd is down) or
 // to go on at once (a Scan that is waiting anyway: the failure of that PING
-// reaches every registered scan). It returns the outcome of the latest
-// PING, nil when it answered or when one is under way and not waited for,
-// and an error wrapping filestore.ErrScannerUnavailable when it did not
-// answer: that error is also the cause with which every registered scan
-// has then ended. A PING that ctx ends counts for nothing and gives nil;
-// ctx's own end is for the caller to see.
-func (c *ClamAV) probe(ctx context.Context, wait bool) error {
+// reaches every registered scan). A fresh probe takes no outcome from
+// before it was called: it sends a PING of its own unless it waited for
+// one under way, whose outcome it then takes. It
+// returns the outcome of the latest PING, nil when it answered or when one
+// is under way and not waited for, and an error wrapping
+// filestore.ErrScannerUnavailable and filestore.ErrScannerDown when it did
+// not answer: that error is also the cause with which every registered
+// scan has then ended. A PING
+// that ctx ends, or that ctx's deadline cuts short, counts for nothing and
+// gives nil; ctx's own end is for the caller to see.
+func (c *ClamAV) probe(ctx context.Context, wait, fresh bool) error {
 	l := &c.live
 	l.mu.Lock()
+	seen := l.pings
 	for l.probing != nil {
 		ch := l.probing
 		l.mu.Unlock()
@@ -75,7 +83,8 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 		}
 		l.mu.Lock()
 	}
-	if !l.at.IsZero() && time.Since(l.at) < c.opts.ProbeAfter {
+	// An outcome recorded while this probe waited is as fresh as its own.
+	if !l.at.IsZero() && (l.pings != seen || !fresh && time.Since(l.at) < c.opts.ProbeAfter) {
 		err := l.err
 		l.mu.Unlock()
 		return err
@@ -93,11 +102,13 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 	switch {
 	case timedOut:
 		// Not pctx's error: the caller's context has not ended.
-		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable)
+		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable, filestore.ErrScannerDown)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("no answer to PING within ReadTimeout %v: %w: %w: %w", c.opts.ReadTimeout, filestore.ErrScannerUnavailable, filestore.ErrScannerDown, err)
 	case err != nil:
-		err = fmt.Errorf("no answer to PING within ProbeTimeout %v: %w: %w", c.opts.ProbeTimeout, filestore.ErrScannerUnavailable, err)
+		err = fmt.Errorf("PING failed: %w: %w: %w", filestore.ErrScannerUnavailable, filestore.ErrScannerDown, err)
 	case reply != replyPong:
-		err = fmt.Errorf("PING answered %q, not PONG: %w", reply, filestore.ErrScannerUnavailable)
+		err = fmt.Errorf("PING answered %q, not PONG: %w: %w", reply, filestore.ErrScannerUnavailable, filestore.ErrScannerDown)
 	}
 
 	l.mu.Lock()
@@ -110,6 +121,7 @@ func (c *ClamAV) probe(ctx context.Context, wait bool) error {
 		return nil
 	}
 	l.at, l.err = time.Now(), err
+	l.pings++
 	l.down.Store(err != nil)
 	if err != nil {
 		for _, end := range l.scans {

@@ -125,6 +125,16 @@ type busyClamd struct {
 func startBusy(t *testing.T, b *busyClamd) string {
 	t.Helper()
 	b.enough = make(chan struct{})
+	return serveAll(t, b.serve)
+}
+
+// serveAll listens on 127.0.0.1 and serves every connection at once, in a
+// goroutine of its own: it reads the command, answers zVERSION itself and
+// hands any other to serve, then closes the connection; done is closed at
+// the test's cleanup, which waits for every serve to return. It returns
+// the clamd address.
+func serveAll(t *testing.T, serve func(cmd string, conn net.Conn, br *bufio.Reader, done <-chan struct{})) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +147,18 @@ func startBusy(t *testing.T, b *busyClamd) string {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { b.serve(conn, done) })
+			wg.Go(func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				cmd, err := br.ReadString(0)
+				switch {
+				case err != nil:
+				case cmd == "zVERSION\x00":
+					io.WriteString(conn, "ClamAV 9.9.9/123/Tue Nov 26 09:35:11 2024\x00")
+				default:
+					serve(cmd, conn, br, done)
+				}
+			})
 		}
 	})
 	t.Cleanup(func() {
@@ -148,16 +169,8 @@ func startBusy(t *testing.T, b *busyClamd) string {
 	return "tcp://" + ln.Addr().String()
 }
 
-func (b *busyClamd) serve(conn net.Conn, done <-chan struct{}) {
-	defer conn.Close()
-	br := bufio.NewReader(conn)
-	cmd, err := br.ReadString(0)
-	if err != nil {
-		return
-	}
+func (b *busyClamd) serve(cmd string, conn net.Conn, br *bufio.Reader, done <-chan struct{}) {
 	switch cmd {
-	case "zVERSION\x00":
-		io.WriteString(conn, "ClamAV 9.9.9/123/Tue Nov 26 09:35:11 2024\x00")
 	case "zPING\x00":
 		io.WriteString(conn, "PONG\x00")
 		if b.answers.Add(1) == b.pings {
@@ -261,5 +274,76 @@ func TestScanBusyTimeout(t *testing.T) {
 				t.Errorf("clamd read %d bytes of streams, want %d", n, size)
 			}
 		})
+	}
+}
+
+// pingGate is a fake clamd that serves every connection at once: it answers
+// VERSION, reads a stream and never gives its verdict, and answers PING
+// until mute is set, after which PINGs get no answer. It counts the PINGs.
+type pingGate struct {
+	mute  atomic.Bool
+	pings atomic.Int64
+}
+
+func startPingGate(t *testing.T, g *pingGate) string {
+	t.Helper()
+	return serveAll(t, func(cmd string, conn net.Conn, br *bufio.Reader, done <-chan struct{}) {
+		switch cmd {
+		case "zPING\x00":
+			g.pings.Add(1)
+			if !g.mute.Load() {
+				io.WriteString(conn, "PONG\x00")
+				return
+			}
+		case "zINSTREAM\x00":
+			readStream(br)
+		}
+		<-done
+	})
+}
+
+// TestScanBusyNeedsFreshPong: a scan that runs out of ScanTimeout decides
+// busy or down by a PING sent then, not by a PONG from before: clamd
+// answered a PING (Ping) just before it stopped answering, within
+// ProbeAfter (a minute), and the scan then ends with ErrScannerUnavailable,
+// not ErrScannerBusy. Once that PING has failed, new scans fail from it at
+// once for ProbeAfter with ErrScannerDown (which tells Put that no Ping of
+// its own is needed), without a PING of their own, so that uploads during
+// an outage do not each wait for one; Ping itself always sends one.
+func TestScanBusyNeedsFreshPong(t *testing.T) {
+	g := &pingGate{}
+	addr := startPingGate(t, g)
+	clam := newClam(t, addr, &scan.Options{ReadTimeout: time.Hour, ScanTimeout: 300 * time.Millisecond,
+		ProbeAfter: time.Minute, ProbeTimeout: 200 * time.Millisecond})
+	ctx := t.Context()
+	if err := clam.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	g.mute.Store(true)
+	_, err := clam.Scan(ctx, noiseThen(64<<10, nil))
+	if !errors.Is(err, filestore.ErrScannerUnavailable) || errors.Is(err, filestore.ErrScannerBusy) ||
+		!strings.Contains(errString(err), "no verdict within ScanTimeout 300ms, and no answer to PING within ProbeTimeout 200ms") {
+		t.Errorf("Scan after clamd stopped answering PING = %v; want ErrScannerUnavailable (not busy) after a PING of its own", err)
+	}
+	if n := g.pings.Load(); n != 2 {
+		t.Errorf("clamd got %d PINGs, want 2 (Ping's, then the scan's)", n)
+	}
+	if !errors.Is(err, filestore.ErrScannerDown) {
+		t.Errorf("Scan error = %v, want it to wrap ErrScannerDown", err)
+	}
+	for range 3 {
+		c := &counter{r: noiseThen(64<<10, nil)}
+		if _, err := clam.Scan(ctx, c); !errors.Is(err, filestore.ErrScannerDown) || c.n != 0 {
+			t.Errorf("Scan after the failed PING = %v after reading %d bytes; want ErrScannerDown, nothing read", err, c.n)
+		}
+	}
+	if n := g.pings.Load(); n != 2 {
+		t.Errorf("clamd got %d PINGs after three more Scans within ProbeAfter, want still 2", n)
+	}
+	if err := clam.Ping(ctx); !errors.Is(err, filestore.ErrScannerDown) || !errors.Is(err, filestore.ErrScannerUnavailable) {
+		t.Errorf("Ping = %v, want ErrScannerUnavailable and ErrScannerDown", err)
+	}
+	if n := g.pings.Load(); n != 3 {
+		t.Errorf("clamd got %d PINGs after Ping, want 3: Ping sends its own", n)
 	}
 }

@@ -332,14 +332,16 @@ func (n *noVerdict) Scan(context.Context, io.Reader) (*filestore.ScanResult, err
 // answers Ping (the real clamd, up), the upload is refused as busy and
 // nothing is stored, whether the scan said "unavailable" or came back
 // incomplete twice (the stream's scan, then the staged copy's); with the
-// clamd stopped, the upload is stored unscanned as before.
+// clamd stopped, the upload is stored unscanned as before, and so it is at
+// once, without a Ping, when the scanner says it found itself down.
 func TestPutFailOpenPingsScanner(t *testing.T) {
 	up := newClam(t, testenv.ClamdAddr(t), nil)
 	stopped := startTestClamd(t)
-	down := newClam(t, stopped.addr, &scan.Options{DialTimeout: time.Second, ReadTimeout: time.Second})
+	stoppedClam := newClam(t, stopped.addr, &scan.Options{DialTimeout: time.Second, ReadTimeout: time.Second})
 	stopped.stop()
 	unavailable := fmt.Errorf("injected: %w", filestore.ErrScannerUnavailable)
 	incomplete := fmt.Errorf("injected: %w", filestore.ErrScanIncomplete)
+	down := fmt.Errorf("injected: %w: %w", filestore.ErrScannerUnavailable, filestore.ErrScannerDown)
 	for _, tt := range []struct {
 		name      string
 		clam      *scan.ClamAV
@@ -349,8 +351,10 @@ func TestPutFailOpenPingsScanner(t *testing.T) {
 	}{
 		{"unavailable, clamd up", up, unavailable, 1, true},
 		{"incomplete twice, clamd up", up, incomplete, 2, true},
-		{"unavailable, clamd down", down, unavailable, 1, false},
-		{"incomplete twice, clamd down", down, incomplete, 2, false},
+		{"unavailable, clamd down", stoppedClam, unavailable, 1, false},
+		{"incomplete twice, clamd down", stoppedClam, incomplete, 2, false},
+		// The scanner checked itself and found itself down: Put trusts it.
+		{"down by its own check", up, down, 1, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := &noVerdict{ClamAV: tt.clam, err: tt.err}
