@@ -138,6 +138,18 @@ func isNotFound(err error) bool {
 	return gcerrors.Code(err) == gcerrors.NotFound
 }
 
+// isNoSuchKey reports whether err is an S3 answer that the key does not
+// exist: the error code NoSuchKey, or an HTTP 404 whose code does not name
+// the bucket (NoSuchBucket) instead; a HEAD's 404 has no body, hence no
+// code.
+func isNoSuchKey(err error) bool {
+	if isAPIError(err, "NoSuchKey") {
+		return true
+	}
+	c, ok := httpStatus(err)
+	return ok && c == http.StatusNotFound && !isAPIError(err, "NoSuchBucket")
+}
+
 // codeDirectoryRace is the S3 error code that S3-compatible servers over a
 // file system (versitygw's posix backend, before its fix of versity/versitygw
 // #1988) answer a PutObject with when a DeleteObject of another key removed

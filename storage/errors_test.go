@@ -305,6 +305,42 @@ func TestTryDeleteOnce(t *testing.T) {
 	}
 }
 
+// TestS3DeleteMissingKey: a DeleteObject that an S3 server answers 404
+// NoSuchKey (versitygw does, to one of two concurrent DeleteObjects of a
+// key) is a success of Delete and TryDelete, in one request; a missing
+// bucket (404 NoSuchBucket) is still an error. Before, NoSuchKey was
+// returned as ErrNotFound, and a Collect that disposed of an object that a
+// Purge was deleting at the same moment failed with it.
+func TestS3DeleteMissingKey(t *testing.T) {
+	for _, tt := range []struct {
+		code string // answered with 404
+		want error  // nil: success
+	}{
+		{"NoSuchKey", nil},
+		{"NoSuchBucket", ErrNoBucket},
+	} {
+		for _, del := range []struct {
+			name string
+			fn   func(b *Bucket, ctx context.Context, key string) error
+		}{
+			{"Delete", (*Bucket).Delete},
+			{"TryDelete", (*Bucket).TryDelete},
+		} {
+			t.Run(del.name+"/"+tt.code, func(t *testing.T) {
+				endpoint, n := countingFakeS3(t, http.StatusNotFound, tt.code)
+				b := openFakeS3(t, endpoint, retry.Policy{Attempts: 4, Base: time.Millisecond, Max: time.Millisecond})
+				err := del.fn(b, t.Context(), b.NewKey())
+				if (err == nil) != (tt.want == nil) || !errors.Is(err, tt.want) {
+					t.Errorf("%s answered 404 %s = %v, want %v", del.name, tt.code, err, tt.want)
+				}
+				if n.Load() != 1 {
+					t.Errorf("%s sent %d requests, want 1", del.name, n.Load())
+				}
+			})
+		}
+	}
+}
+
 // TestS3WriterUploadAborted: an S3 server that no longer knows a writer's
 // multipart upload (NoSuchUpload: aborted, as Collect aborts one older than
 // the staging TTL) fails the writer with ErrUploadGone, not ErrNoBucket.

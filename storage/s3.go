@@ -69,11 +69,20 @@ func oneAttemptHook(as func(any) bool) error {
 
 // delete deletes key with one DeleteObject request (s3blob's Delete sends a
 // HEAD first to report missing keys, which Bucket.Delete ignores anyway).
+// A key that is not there is success, as on the other backends: S3
+// answers the DeleteObject of a missing key 204, but an S3-compatible
+// server may answer 404 NoSuchKey, as versitygw does to one of two
+// DeleteObjects of one key at once (about 1 pair in 100), which a Purge
+// and a concurrent Collect send when both dispose of the same object. A
+// missing bucket (NoSuchBucket, also a 404) is still an error.
 func (s *s3Bucket) delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket: aws.String(s.name),
 		Key:    aws.String(s.prefix + key),
 	}, oneAttempt)
+	if isNoSuchKey(err) {
+		return nil
+	}
 	return err
 }
 

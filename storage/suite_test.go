@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -348,6 +349,40 @@ func TestDeleteIsIdempotent(t *testing.T) {
 		}
 		if err := b.Delete(t.Context(), b.NewKey()); err != nil {
 			t.Errorf("Delete of a key never written = %v, want nil", err)
+		}
+	})
+}
+
+// TestConcurrentDeletes: two Deletes of one existing key at once both
+// succeed, as a Purge and a Collect that dispose of the same object send
+// them, pair after pair. Before, versitygw answered one of the two 404
+// NoSuchKey in about 1 pair of 100, and Delete returned it as ErrNotFound
+// (3 of 200 pairs failed).
+func TestConcurrentDeletes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b *storage.Bucket) {
+		const pairs = 300
+		failed := 0
+		for i := range pairs {
+			key := b.NewKey()
+			put(t, b, key, []byte("hello"), 5)
+			var errs [2]error
+			var wg sync.WaitGroup
+			for j := range errs {
+				wg.Go(func() { errs[j] = b.Delete(t.Context(), key) })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					failed++
+					t.Errorf("pair %d: Delete = %v, want nil", i, err)
+				}
+			}
+			if _, err := get(t, b, key); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("pair %d: read after both Deletes = %v, want ErrNotFound", i, err)
+			}
+		}
+		if failed > 0 {
+			t.Errorf("%d of %d Deletes failed", failed, 2*pairs)
 		}
 	})
 }
