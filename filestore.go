@@ -46,9 +46,20 @@ type Store interface {
 	// Put stores the content read from r (until io.EOF) as the file name in
 	// folder for owner, and returns the stored File. It reads r exactly once.
 	// It returns only when the bytes and the catalogue row are durable. On any
-	// error nothing is stored: no file row, no reference, and staged bytes
-	// are removed (or left for Collect after a crash). A nil opts is the zero
-	// PutOptions. A live file at the same path gives ErrConflict unless
+	// error nothing is stored: no file row, no reference, and the staged
+	// bytes are deleted before Put returns, except in these cases, where
+	// Collect removes them once they are older than StagingTTL: a crash; a
+	// bucket that does not answer the delete; a commit whose outcome stays
+	// unknown (ErrUnavailable; a row may reference the bytes); and, on S3,
+	// an object that the server stores after Put's delete of it, later than
+	// the Store deletes it again. That is an upload cancelled (ctx done) or
+	// failed, without the server refusing it, while its final request (the
+	// PutObject of an object of up to 5 MiB, or the CompleteMultipartUpload
+	// of a larger one) was in flight: a server that had the whole request
+	// may store the object after Put returned. On an s3:// bucket that Open
+	// opened, the Store deletes the key again in the background 1 s and 4 s
+	// after Put returned (at once if Close comes first); over a bucket given
+	// to New, it does not. A nil opts is the zero PutOptions. A live file at the same path gives ErrConflict unless
 	// opts.Overwrite is set, in which case the old file goes to the trash.
 	// A nil r gives ErrInvalidArgument.
 	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
@@ -124,7 +135,10 @@ type Store interface {
 	// Close does not wait for them): an upload that Close overtakes before
 	// its commit stores nothing, and one still reading its content stops
 	// reading it (its Read in progress returns first) and removes what it
-	// staged.
+	// staged. On an s3:// bucket that Open opened, Close first makes at
+	// once the background deletes (and aborts of multipart uploads) that
+	// failed uploads left pending (see Put), waiting for them about 2 s at
+	// most; what they do not reach is left for Collect.
 	Close() error
 }
 

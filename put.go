@@ -880,7 +880,10 @@ func (s *Service) dropStaged(key string) {
 // dropFailed deletes what a staging write that failed may have left, with
 // a single try: the write most likely failed because the bucket cannot be
 // reached, and retrying the deletion would only add to the caller's wait
-// and the log; Collect removes what is left.
+// and the log; Collect removes what is left. On S3 the server may still
+// store the object after this delete (a request it had whole when the
+// write was cancelled): the Writer's Close has then scheduled deletes of
+// its own, 1 s and 4 s later (see storage.Writer.Close).
 func (s *Service) dropFailed(key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

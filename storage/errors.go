@@ -133,6 +133,13 @@ func isTransientUnknown(err error) bool {
 	return retry.Network(err) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// refused reports whether err is a server's 4xx answer: the server
+// refused the request and carried nothing of it out.
+func refused(err error) bool {
+	c, ok := httpStatus(err)
+	return ok && c >= 400 && c < 500
+}
+
 // isNotFound reports whether err says the object is missing.
 func isNotFound(err error) bool {
 	return gcerrors.Code(err) == gcerrors.NotFound

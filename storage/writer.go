@@ -163,11 +163,24 @@ func (w *Writer) startWriteback() {
 // durable means per backend). On error nothing may be assumed stored: a local
 // object whose final directory fsync failed may be visible, and the caller
 // should delete it (or let garbage collection remove the unreferenced key).
-// On S3, a failed Close also starts a search, in the background, for
-// multipart uploads of the key left in progress despite the abort (a
-// create whose reply was lost, parts still landing), at once and twice over
-// the next seconds; Bucket.Close makes the last one at once and waits for it. Closing twice returns an error
-// wrapping ErrClosed.
+//
+// On S3, a failed Close also cleans up in the background, at once and
+// twice over the next seconds (1 s and 4 s later); Bucket.Close makes the
+// last round at once and waits for it (2 s at most):
+//   - a writer given a whole part or more searches for multipart uploads
+//     of the key left in progress despite the abort (a create whose reply
+//     was lost, parts still landing) and aborts them;
+//   - a Close that had sent the request storing the object (PutObject, or
+//     CompleteMultipartUpload) and failed without the server refusing it
+//     (cancelled while waiting for the answer, an answer lost or 5xx)
+//     deletes the key: the server may store the object after Close
+//     returned, when it had the whole request before the client gave up.
+//     A delete made at once by the caller can come before that; these
+//     deletes remove it unless the server stores it more than 4 s after
+//     Close returned (or after Bucket.Close), which garbage collection
+//     then cleans up.
+//
+// Closing twice returns an error wrapping ErrClosed.
 func (w *Writer) Close() (err error) {
 	if w.closed {
 		return fmt.Errorf("storage: close %q: %w", w.key, ErrClosed)
@@ -178,12 +191,16 @@ func (w *Writer) Close() (err error) {
 	// Close has returned by then, and with it the transfer manager and its
 	// parts.
 	defer w.release()
-	// Below one part the transfer manager has started no multipart upload:
-	// it decides once the first part is full.
-	if w.reaper != nil && w.written >= int64(w.reaper.s3.partSize) {
+	// On S3, a failure leaves reap work: below one part the transfer
+	// manager has started no multipart upload (it decides once the first
+	// part is full); the object may land after all once the final request
+	// was sent (sent, set below).
+	sent := false
+	if w.reaper != nil {
 		defer func() {
-			if err != nil {
-				w.reaper.reap(w.key)
+			multipart := w.written >= int64(w.reaper.s3.partSize)
+			if err != nil && (multipart || sent) {
+				w.reaper.reap(w.key, multipart, sent)
 			}
 		}()
 	}
@@ -200,6 +217,7 @@ func (w *Writer) Close() (err error) {
 		}
 	}
 	if err := w.w.Close(); err != nil {
+		sent = !refused(err)
 		if w.local != nil && isNotFound(err) && w.local.rootExists() {
 			// The rename found no temporary file, in a bucket that is
 			// there: it was removed, not the bucket.

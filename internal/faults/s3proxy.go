@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -22,6 +24,23 @@ type S3Proxy struct {
 	refused atomic.Int64
 	lose    atomic.Pointer[func(r *http.Request) bool]
 	lost    atomic.Int64
+	late    atomic.Pointer[Late]
+}
+
+// Late says which requests an S3Proxy holds and when it forwards them
+// (see S3Proxy.LandLate).
+type Late struct {
+	// Pick picks the requests to hold.
+	Pick func(r *http.Request) bool
+	// Received, if not nil, is called once a held request's body is all
+	// in: what the server needs to carry it out.
+	Received func()
+	// Land is closed when the held requests may be forwarded, once their
+	// clients have given up on them.
+	Land <-chan struct{}
+	// Landed, if not nil, is called once the server has answered a held
+	// request (the answer is dropped).
+	Landed func()
 }
 
 // NewS3Proxy starts an S3Proxy on a free 127.0.0.1 port in front of
@@ -48,6 +67,10 @@ func NewS3Proxy(endpoint string, refuse func(r *http.Request) (status int, code 
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(status)
 			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>refused by faults.S3Proxy</Message></Error>`, code)
+			return
+		}
+		if late := p.late.Load(); late != nil && late.Pick(r) {
+			p.landLate(forward, late, r)
 			return
 		}
 		if lose := p.lose.Load(); lose != nil && (*lose)(r) {
@@ -81,6 +104,36 @@ func (p *S3Proxy) LoseReplies(lose func(r *http.Request) bool) {
 		return
 	}
 	p.lose.Store(&lose)
+}
+
+// LandLate makes the proxy hold the requests that late.Pick picks (and
+// that refuse does not): it reads each one's body whole, then answers
+// nothing until its client gives up on it (its context cancelled, its
+// connection closed), and then, once late.Land is closed, forwards it to
+// the server, whose answer it drops. The server thus carries out a
+// request that its client took for failed, after the client has moved
+// on, as one does that got the whole request before the connection
+// broke. A request whose body does not arrive whole is dropped. A nil
+// late holds nothing again (requests already held stay held).
+func (p *S3Proxy) LandLate(late *Late) { p.late.Store(late) }
+
+// landLate carries out a request that LandLate holds.
+func (p *S3Proxy) landLate(forward http.Handler, late *Late, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	if late.Received != nil {
+		late.Received()
+	}
+	<-r.Context().Done()
+	<-late.Land
+	out := r.WithContext(context.WithoutCancel(r.Context()))
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	forward.ServeHTTP(httptest.NewRecorder(), out)
+	if late.Landed != nil {
+		late.Landed()
+	}
 }
 
 // Lost returns how many replies the proxy lost (see LoseReplies).
