@@ -46,7 +46,7 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 
 	before := dedup.Micros(now.Add(-retention))
 	for {
-		n, doomed, err := s.cat.PurgeTrash(ctx, before, collectBatch)
+		n, listed, doomed, err := s.cat.PurgeTrash(ctx, before, collectBatch)
 		res.PurgedFiles += n
 		if err := s.disposeAll(ctx, doomed, res); err != nil {
 			return res, err
@@ -54,7 +54,9 @@ func (s *Service) Collect(ctx context.Context, opts *CollectOptions) (*CollectRe
 		if err != nil {
 			return res, s.translate("collect", err)
 		}
-		if n < collectBatch {
+		// Concurrent collectors list the same oldest files and each
+		// purges the ones it wins: only a short list says the trash is done.
+		if listed < collectBatch {
 			break
 		}
 	}

@@ -10,22 +10,24 @@ import (
 )
 
 // PurgeTrash purges up to limit files trashed before the time before (Unix
-// microseconds), each as Purge does, and returns how many it purged and the
-// objects that lost their last reference (marked "deleting"; the caller
-// deletes their bytes and calls RemoveObject).
-func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (int, []Doomed, error) {
+// microseconds), each as Purge does, and returns how many it listed to
+// purge (the oldest limit such files), how many of those it purged, and
+// the objects that lost their last reference (marked "deleting"; the
+// caller deletes their bytes and calls RemoveObject). A listed file that
+// another collector purged, or someone restored, first is skipped, so
+// fewer purged than limit does not mean the trash is done; fewer listed
+// does.
+func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (purged, listed int, doomed []Doomed, err error) {
 	var ids []string
-	err := c.do(ctx, func(ctx context.Context) error {
+	err = c.do(ctx, func(ctx context.Context) error {
 		ids = nil
 		return c.db.NewSelect().Model((*File)(nil)).Column("id").
 			Where("deleted_at IS NOT NULL").Where("deleted_at < ?", before).
 			OrderExpr("deleted_at ASC").Limit(int64(limit)).Scan(ctx, &ids)
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("dedup: purge trash: %w", err)
+		return 0, 0, nil, fmt.Errorf("dedup: purge trash: %w", err)
 	}
-	var doomed []Doomed
-	purged := 0
 	for _, id := range ids {
 		var d *Doomed
 		var done bool
@@ -47,7 +49,7 @@ func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (int,
 			return err
 		})
 		if err != nil {
-			return purged, doomed, fmt.Errorf("dedup: purge trash: %w", err)
+			return purged, len(ids), doomed, fmt.Errorf("dedup: purge trash: %w", err)
 		}
 		if done {
 			purged++
@@ -56,7 +58,7 @@ func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (int,
 			doomed = append(doomed, *d)
 		}
 	}
-	return purged, doomed, nil
+	return purged, len(ids), doomed, nil
 }
 
 // MarkUnreferenced marks up to limit objects with no reference "deleting"
