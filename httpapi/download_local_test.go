@@ -250,15 +250,7 @@ func TestDownloadReadFails(t *testing.T) {
 	tok := e.token("alice")
 	const size = 1 << 20
 	f := e.upload(tok, "", "big.bin", randomBytes(size, 9))
-	req, err := http.NewRequest("GET", e.srv.URL+"/v1/files/"+f.ID+"/content", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := e.openContent(t, tok, f.ID)
 	n, err := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 || err == nil || n >= size {
@@ -272,4 +264,46 @@ func TestDownloadReadFails(t *testing.T) {
 	if out := line["bytes_out"].(int64); out >= size {
 		t.Errorf("bytes_out %d, want less than %d", out, size)
 	}
+}
+
+// TestDownloadClientGone: a download whose client goes away after reading
+// a little is logged as a warning, status 499 (client closed request) and
+// counted so, with the write's error and the bytes sent, not as a plain
+// 200. An operations audit saw such downloads, and ones cut by the
+// shutdown timeout, logged as INFO status=200.
+func TestDownloadClientGone(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice")
+	const size = 32 << 20
+	f := e.upload(tok, "", "big.bin", randomBytes(size, 10))
+	res := e.openContent(t, tok, f.ID)
+	if _, err := io.ReadFull(res.Body, make([]byte, 64<<10)); err != nil || res.StatusCode != 200 {
+		t.Fatalf("client: status %d, reading 64 KiB: %v", res.StatusCode, err)
+	}
+	// Closing the body of an unfinished answer closes the connection.
+	res.Body.Close()
+	line := e.logs.waitRequest(t, "GET /v1/files/{id}/content")
+	msg, _ := line["error"].(string)
+	if line["level"] != "WARN" || line["status"] != int64(499) || !strings.Contains(msg, "writing the answer") {
+		t.Errorf("log line: level %v, status %v, error %q; want WARN, 499 and the write's error", line["level"], line["status"], msg)
+	}
+	if out := line["bytes_out"].(int64); out < 64<<10 || out >= size {
+		t.Errorf("bytes_out %d, want at least the 64 KiB read and less than %d", out, size)
+	}
+}
+
+// openContent sends GET of file id's content with tok and returns the
+// answer, its body unread.
+func (e *env) openContent(t *testing.T, tok, id string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.srv.URL+"/v1/files/"+id+"/content", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -11,6 +11,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -276,6 +277,13 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 	if !sw.wroteHeader {
 		status = http.StatusOK
 	}
+	if info.err == nil && sw.writeErr != nil {
+		// The answer began and could not be written whole.
+		info.err = fmt.Errorf("httpapi: writing the answer: %w", sw.writeErr)
+		if r.Context().Err() != nil {
+			info.err = fmt.Errorf("%w: %w", info.err, context.Canceled)
+		}
+	}
 	if info.err != nil && r.Context().Err() != nil && classify(info.err).status == statusClientClosed {
 		status = statusClientClosed
 	}
@@ -284,9 +292,9 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 	switch {
 	case status >= 500:
 		level = slog.LevelError
-	case status < 400 && info.err != nil:
+	case status < 400 && info.err != nil, status == statusClientClosed && sw.writeErr != nil:
 		// An answer that had begun when something failed (a download
-		// whose reader broke): cut short.
+		// whose reader broke, or whose client went away): cut short.
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{

@@ -18,6 +18,9 @@ type statusWriter struct {
 	// body is the request's body, nil when it has none; an answer given
 	// before the handler read any of it closes the connection.
 	body *bodyReader
+	// writeErr is the first error of a Write: the answer did not reach the
+	// client whole (it went away, or a write deadline or shutdown cut it).
+	writeErr error
 }
 
 // closeIfUntouched asks the server to close the connection after the
@@ -59,6 +62,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
 	return n, err
 }
 
