@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/httpapi"
 	"github.com/filestore-go/filestore/internal/redact"
+	"github.com/filestore-go/filestore/meta"
 	"github.com/filestore-go/filestore/scan"
 )
 
@@ -308,6 +311,45 @@ func (c *config) resolve() error {
 		return err
 	}
 	if _, err := c.level(); err != nil {
+		return err
+	}
+	return c.checkServices()
+}
+
+// checkServices checks, without contacting anything or creating anything
+// on disk, what serve would otherwise find wrong only after it has made
+// the data directory, the JWT secret and the catalogue: the address to
+// listen on, the schemes of --database and --bucket, the clamd address
+// and the allow list.
+func (c *config) checkServices() error {
+	if err := checkListenAddr(c.addr); err != nil {
+		return fmt.Errorf("%w: --addr %q: %w", errUsage, c.addr, err)
+	}
+	if !strings.HasPrefix(c.database, "sqlite://") && !strings.HasPrefix(c.database, "postgres://") && !strings.HasPrefix(c.database, "postgresql://") {
+		return fmt.Errorf("%w: --database %s: want a sqlite:// or postgres:// URL", errUsage, redact.URL(c.database))
+	}
+	if u, err := url.Parse(c.bucket); err != nil || !slices.Contains([]string{"file", "s3", "mem"}, u.Scheme) {
+		return fmt.Errorf("%w: --bucket %s: want a file://, s3:// or mem:// URL", errUsage, redact.URL(c.bucket))
+	}
+	if c.clamd != "" {
+		if _, err := scan.New(c.clamd, c.scanOptions(nil)); err != nil {
+			return fmt.Errorf("%w: --clamd: %w", errUsage, err)
+		}
+	}
+	if _, err := meta.ParseAllowList(c.allowedTypes); err != nil {
+		return fmt.Errorf("%w: --allowed-types: %w", errUsage, err)
+	}
+	return nil
+}
+
+// checkListenAddr checks that addr is a host:port that net.Listen("tcp")
+// could take: a port number of 0 to 65535 or a service name.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
 		return err
 	}
 	return nil

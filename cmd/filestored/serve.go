@@ -26,18 +26,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	// The Store's own lines name the request they happened in.
 	logger := slog.New(httpapi.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 
-	secret, err := c.secret()
+	// The port first: one that is taken stops the start before anything
+	// is made on disk. Connections wait in its backlog until Serve.
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen: %w", err)
 	}
-	c.warnSecretMode(logger)
-	verifier, err := auth.New(auth.Config{
-		Secret: secret, KeyFile: c.jwtKeys, Issuer: c.jwtIssuer, Audience: c.jwtAudience, Logger: logger,
-	})
-	if err != nil {
-		return fmt.Errorf("jwt: %w", err)
-	}
-	defer verifier.Close()
+	defer ln.Close() // closed already, once Serve has run
 
 	var scanner filestore.Scanner
 	if c.clamd != "" {
@@ -72,10 +67,29 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		DBTryTimeout:   c.storeDBTryTimeout(),
 		Logger:         logger,
 	})
+	if errors.Is(err, filestore.ErrInvalidArgument) {
+		return fmt.Errorf("%w: open store: %w", errUsage, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+
+	// The secret is generated only once the catalogue and bucket have
+	// opened: a start that fails leaves none in a mistyped --data-dir,
+	// where `filestored token` would sign with it.
+	secret, err := c.secret()
+	if err != nil {
+		return err
+	}
+	c.warnSecretMode(logger)
+	verifier, err := auth.New(auth.Config{
+		Secret: secret, KeyFile: c.jwtKeys, Issuer: c.jwtIssuer, Audience: c.jwtAudience, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	defer verifier.Close()
 
 	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
@@ -94,10 +108,6 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := newServer(h, logger)
 	// Called by Shutdown once the listeners are closed, on a goroutine of
 	// its own: Shutdown's caller waits for drained before it logs on.
