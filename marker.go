@@ -18,12 +18,23 @@ import (
 // bucket without a marker that holds objects while the catalogue holds
 // none (a bucket of a build before markers, opened with the wrong
 // database). Once it has succeeded, it does nothing.
+//
+// Until then each call gives up after claimTimeout, waiting for another
+// call's check included: a bucket that accepts connections and never
+// answers would otherwise hold Open (a server's start) and every upload
+// for two stall timeouts of the bucket each, one after the other.
 func (s *Service) claimBucket(ctx context.Context) error {
 	if s.claimed.Load() {
 		return nil
 	}
-	s.claimMu.Lock()
-	defer s.claimMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
+	select {
+	case s.claimLock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("filestore: bucket marker: %w", ctx.Err())
+	}
+	defer func() { <-s.claimLock }()
 	if s.claimed.Load() {
 		return nil
 	}
@@ -48,6 +59,10 @@ func (s *Service) claimBucket(ctx context.Context) error {
 	s.claimed.Store(true)
 	return nil
 }
+
+// claimTimeout bounds one check of the bucket's marker (see claimBucket):
+// a few requests, which a bucket that answers at all answers well within it.
+const claimTimeout = 5 * time.Second
 
 // unmarkedBucketIsOurs refuses a bucket without a marker whose object key
 // space holds keys (other than a killed writer's temporary files) while

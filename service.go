@@ -38,9 +38,10 @@ type Service struct {
 	stopPuts context.CancelFunc
 
 	// claimed is set once the bucket's marker names the catalogue (see
-	// claimBucket); until then Collect and Ping try again.
-	claimed atomic.Bool
-	claimMu sync.Mutex
+	// claimBucket); until then Put, Collect and Ping try again, one at a
+	// time (claimLock, a semaphore of one that a wait can give up on).
+	claimed   atomic.Bool
+	claimLock chan struct{}
 }
 
 var _ Store = (*Service)(nil)
@@ -56,9 +57,11 @@ var _ Store = (*Service)(nil)
 // prefix's root, and a Store of another catalogue (another database) is
 // refused with an error wrapping ErrBucketInUse that names the bucket and
 // both catalogues. Any number of Stores of one catalogue share a bucket.
-// A bucket that cannot be reached does not fail Open: Ping and Collect
-// check its marker until that succeeds, and fail with ErrUnavailable
-// meanwhile. A database that cannot be reached is tried again as the
+// A bucket that cannot be reached does not fail Open, nor holds it for
+// more than about 5 s (one bounded check of the marker): Put, Ping and
+// Collect check its marker, each for at most as long, until that
+// succeeds, and fail with ErrUnavailable meanwhile; nothing is written to
+// a bucket whose marker has not been checked. A database that cannot be reached is tried again as the
 // retry options allow, for a server that is still starting (RetryAttempts
 // and RetryBaseDelay: about 0.75 s by default; filestored's 8 attempts
 // ride out about 5 s); then the error wraps ErrUnavailable.
@@ -153,7 +156,7 @@ func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("filestore: catalogue: %w", err)
 	}
-	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger}
+	s := &Service{cat: cat, bucket: b, opts: opts, log: opts.Logger, claimLock: make(chan struct{}, 1)}
 	s.closing, s.stopPuts = context.WithCancel(context.Background())
 	if err := s.claimBucket(ctx); err != nil {
 		if isBindingRefusal(err) || ctx.Err() != nil {
@@ -164,7 +167,7 @@ func newService(ctx context.Context, db *bun.DB, b *storage.Bucket, opts Options
 		// does not stop the Store: Ping reports it, and Collect, the
 		// one operation that could harm another catalogue's bucket,
 		// claims it before it sweeps anything.
-		s.log.WarnContext(ctx, "filestore: bucket marker not checked yet; Collect and Ping will check it", "error", err)
+		s.log.WarnContext(ctx, "filestore: bucket marker not checked yet; Put, Collect and Ping will check it", "error", err)
 	}
 	s.chunks.New = func() any { return &chunk{buf: make([]byte, chunkSize)} }
 	return s, nil
