@@ -685,8 +685,7 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 		}
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrTooLarge, scanErr)
 	case errors.Is(scanErr, ErrScannerBusy):
-		s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr)
-		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
+		return ScanInfo{}, s.refuseBusy(ctx, owner, name, scanErr)
 	case s.opts.ScanPolicy == FailOpen:
 		// Only a scanner that is down lets content in unscanned: one that
 		// still answers (a second incomplete scan, a timeout the scanner
@@ -699,8 +698,7 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 			return ScanInfo{}, fmt.Errorf("filestore: put: %w", ctx.Err())
 		}
 		if perr == nil {
-			s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr, "ping", "answered")
-			return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w: the scanner gave no verdict, yet answers Ping: %w", ErrScannerUnavailable, ErrScannerBusy, scanErr)
+			return ScanInfo{}, s.refuseBusy(ctx, owner, name, fmt.Errorf("%w: the scanner gave no verdict, yet answers Ping: %w", ErrScannerBusy, scanErr))
 		}
 		s.log.WarnContext(ctx, "filestore: scanner unavailable, stored unscanned (fail-open)", "owner", owner, "name", name, "error", scanErr, "ping", perr)
 		return unscanned, nil
@@ -710,6 +708,13 @@ func (s *Service) verdict(ctx context.Context, res *ScanResult, scanErr error, o
 		}
 		return ScanInfo{}, fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
 	}
+}
+
+// refuseBusy logs and returns the refusal of an upload that a busy scanner
+// (scanErr wraps ErrScannerBusy) gave no verdict on, under either policy.
+func (s *Service) refuseBusy(ctx context.Context, owner, name string, scanErr error) error {
+	s.log.WarnContext(ctx, "filestore: scanner busy, upload refused (under either policy)", "owner", owner, "name", name, "error", scanErr)
+	return fmt.Errorf("filestore: put: %w: %w", ErrScannerUnavailable, scanErr)
 }
 
 // pingScannerWithin bounds the Ping with which Put checks, under

@@ -103,13 +103,11 @@ func New(addr string, opts *Options) (*ClamAV, error) {
 // When ctx ends first, the error wraps ctx's.
 func (c *ClamAV) Ping(ctx context.Context) error {
 	err := c.probe(ctx, true, true)
-	switch {
-	case err != nil:
+	if err == nil {
+		err = callerErr(ctx) // a PING that ctx ended counts for nothing
+	}
+	if err != nil {
 		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, err)
-	case ctx.Err() != nil:
-		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, ctx.Err())
-	case expired(ctx):
-		return fmt.Errorf("scan: clamd %s: PING: %w", c.ep, context.DeadlineExceeded)
 	}
 	return nil
 }
@@ -164,11 +162,10 @@ func closeOnDone(ctx context.Context, conn net.Conn) (release func()) {
 // ProbeAfter; ErrScannerUnavailable for I/O errors; err itself, with context,
 // when it already wraps ErrScannerUnavailable or ErrScanLimit.
 func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
+	if cerr := callerErr(parent); cerr != nil {
+		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, cerr)
+	}
 	switch {
-	case parent.Err() != nil:
-		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
-	case expired(parent):
-		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.DeadlineExceeded)
 	case errors.Is(context.Cause(ctx), filestore.ErrScannerUnavailable):
 		return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.Cause(ctx))
 	case expired(ctx), errors.Is(err, os.ErrDeadlineExceeded):
@@ -182,13 +179,11 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 			err = context.DeadlineExceeded
 		}
 		perr := c.probe(parent, true, true)
-		switch {
-		case parent.Err() != nil:
-			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, parent.Err())
-		case expired(parent):
-			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, context.DeadlineExceeded)
-		case perr != nil:
-			return fmt.Errorf("scan: clamd %s: %s: %s, and %w: %w: %w", c.ep, op, limit, perr, filestore.ErrScannerUnavailable, err)
+		if cerr := callerErr(parent); cerr != nil {
+			return fmt.Errorf("scan: clamd %s: %s: %w", c.ep, op, cerr)
+		}
+		if perr != nil { // it wraps ErrScannerUnavailable and ErrScannerDown
+			return fmt.Errorf("scan: clamd %s: %s: %s, and %w: %w", c.ep, op, limit, perr, err)
 		}
 		return fmt.Errorf("scan: clamd %s: %s: %s, and clamd answers PING: %w", c.ep, op, limit, filestore.ErrScannerBusy)
 	case errors.Is(err, filestore.ErrScannerUnavailable), errors.Is(err, filestore.ErrScanLimit):
@@ -196,6 +191,18 @@ func (c *ClamAV) fail(parent, ctx context.Context, op string, err error) error {
 	default:
 		return fmt.Errorf("scan: clamd %s: %s: %w: %w", c.ep, op, filestore.ErrScannerUnavailable, err)
 	}
+}
+
+// callerErr is ctx's error, or context.DeadlineExceeded when its deadline
+// has passed but ctx does not say so yet (see expired); nil otherwise.
+func callerErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if expired(ctx) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // expired reports whether ctx's deadline has passed, even when ctx does not
