@@ -14,7 +14,7 @@ func (s *Service) Update(ctx context.Context, owner, id string, u Update) (*File
 		return nil, err
 	}
 	if !findable(owner, id) {
-		return nil, notFound("update", id)
+		return nil, notFound(ctx, "update", id)
 	}
 	if u.Name == nil && u.Folder == nil {
 		return nil, fmt.Errorf("filestore: update %s: %w: nothing to change", id, ErrInvalidArgument)
@@ -47,7 +47,7 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 		return err
 	}
 	if !findable(owner, id) {
-		return notFound("delete", id)
+		return notFound(ctx, "delete", id)
 	}
 	return s.translate("delete "+id, s.cat.Trash(ctx, owner, id))
 }
@@ -58,7 +58,7 @@ func (s *Service) Restore(ctx context.Context, owner, id string) (*File, error) 
 		return nil, err
 	}
 	if !findable(owner, id) {
-		return nil, notFound("restore", id)
+		return nil, notFound(ctx, "restore", id)
 	}
 	row, err := s.cat.Restore(ctx, owner, id)
 	if err != nil {
@@ -75,7 +75,7 @@ func (s *Service) Purge(ctx context.Context, owner, id string) error {
 		return err
 	}
 	if !findable(owner, id) {
-		return notFound("purge", id)
+		return notFound(ctx, "purge", id)
 	}
 	doomed, err := s.cat.Purge(ctx, owner, id)
 	if err != nil {

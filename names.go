@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"unicode"
@@ -157,8 +158,13 @@ func isText(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
-// notFound is the error of an operation on a pair that names no file.
-func notFound(op, id string) error {
+// notFound is the error of an operation on a pair that names no file, or
+// ctx's error once ctx is done: a cancelled call answers nothing about the
+// files, as the calls that ask the catalogue do not.
+func notFound(ctx context.Context, op, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("filestore: %s %q: %w", op, id, err)
+	}
 	return fmt.Errorf("filestore: %s %q: %w", op, id, ErrNotFound)
 }
 

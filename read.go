@@ -16,7 +16,7 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeek
 		return nil, nil, err
 	}
 	if !findable(owner, id) {
-		return nil, nil, notFound("get", id)
+		return nil, nil, notFound(ctx, "get", id)
 	}
 	row, err := s.cat.Get(ctx, owner, id)
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Service) Stat(ctx context.Context, owner, id string) (*File, error) {
 		return nil, err
 	}
 	if !findable(owner, id) {
-		return nil, notFound("stat", id)
+		return nil, notFound(ctx, "stat", id)
 	}
 	row, err := s.cat.Stat(ctx, owner, id)
 	if err != nil {
@@ -82,6 +82,9 @@ func (s *Service) List(ctx context.Context, owner string, opts *ListOptions) (*P
 	}
 	if checkOwner(owner) != nil {
 		// No file has this owner (Put refuses it): nothing to ask for.
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("filestore: list: %w", err)
+		}
 		return &Page{Files: []*File{}}, nil
 	}
 	rows, next, err := s.cat.List(ctx, owner, dedup.ListQuery{

@@ -28,6 +28,13 @@ func testCancelled(t *testing.T, newStore Harness) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	get := func(owner, id string) error {
+		_, rd, err := st.Get(ctx, owner, id)
+		if rd != nil {
+			rd.Close()
+		}
+		return err
+	}
 	calls := []struct {
 		name string
 		call func() error
@@ -44,13 +51,7 @@ func testCancelled(t *testing.T, newStore Harness) {
 			_, err := st.Put(ctx, "alice", "docs", "live.txt", bytes.NewReader([]byte("over")), &filestore.PutOptions{Overwrite: true})
 			return err
 		}},
-		{"Get", func() error {
-			_, rd, err := st.Get(ctx, "alice", live.ID)
-			if rd != nil {
-				rd.Close()
-			}
-			return err
-		}},
+		{"Get", func() error { return get("alice", live.ID) }},
 		{"Stat", func() error { _, err := st.Stat(ctx, "alice", live.ID); return err }},
 		{"List", func() error { _, err := st.List(ctx, "alice", nil); return err }},
 		{"Update", func() error {
@@ -66,6 +67,18 @@ func testCancelled(t *testing.T, newStore Harness) {
 		}},
 		{"Stats", func() error { _, err := st.Stats(ctx); return err }},
 		{"Ping", func() error { return st.Ping(ctx) }},
+		// An owner or id that names no file (one Put refuses) is answered
+		// without the catalogue, and still not as found or empty.
+		{"Get no owner", func() error { return get("", live.ID) }},
+		{"Stat bad id", func() error { _, err := st.Stat(ctx, "alice", "\xff"); return err }},
+		{"List no owner", func() error { _, err := st.List(ctx, "", nil); return err }},
+		{"Update no owner", func() error {
+			_, err := st.Update(ctx, "", live.ID, filestore.Update{Name: ptr("renamed.txt")})
+			return err
+		}},
+		{"Delete no owner", func() error { return st.Delete(ctx, "", live.ID) }},
+		{"Restore no owner", func() error { _, err := st.Restore(ctx, "", trashed.ID); return err }},
+		{"Purge no owner", func() error { return st.Purge(ctx, "", trashed.ID) }},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
