@@ -25,6 +25,11 @@ import (
 // use by multiple goroutines, and several Stores (in one or more processes)
 // may share one database and bucket.
 //
+// An owner id is 1 to MaxOwnerBytes bytes of UTF-8 without control
+// characters. Put refuses any other with ErrInvalidName; since no file
+// can have such an owner, the methods that look files up answer it
+// ErrNotFound, and List an empty page.
+//
 // Every method honours ctx: when it is cancelled the method returns an error
 // wrapping ctx.Err() and changes nothing that it had not already committed.
 // One exception: once Put's commit is being written, it waits for its
@@ -34,6 +39,10 @@ import (
 // commit's statement is sent, and a row or table lock that another
 // transaction holds can keep it waiting past ctx's deadline, up to two
 // minutes per attempt, before it succeeds or fails with ErrUnavailable.
+// Nor can Put interrupt a Read of its content in progress: cancelled (or
+// overtaken by Close) while r.Read blocks, it returns once that Read does.
+// A reader that can block for ever, such as an io.Pipe, must be unblocked
+// by its owner (closed with an error when ctx is done).
 //
 // A server that stops answering without closing its connections fails
 // each operation with ErrUnavailable within bounds: an S3 server each

@@ -233,7 +233,10 @@ type ListOptions struct {
 	Limit int
 	// Cursor continues from a previous Page.NextCursor, of a listing with
 	// the same Folder, Recursive, Query and Trash (Limit may differ); a
-	// cursor of another listing gives ErrInvalidArgument.
+	// cursor of another listing gives ErrInvalidArgument. A cursor is a
+	// position (a folder, name and id), not bound to an owner: one of
+	// another owner's listing is taken as a position among the listed
+	// owner's files, and shows nothing of the other owner's.
 	Cursor string
 }
 
