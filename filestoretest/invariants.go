@@ -13,11 +13,13 @@ import (
 )
 
 // CheckInvariants opens the catalogue and bucket behind a store directly and
-// checks design.md's invariants 5 and 6: one object row per content whose
-// ref_count equals the file rows pointing at it, no file row without its
-// object and bytes (in the bucket, or in the row of an inline object); and, when quiescent after a Collect, no object without
-// a reference, no row being deleted, and no bytes without a row. It returns
-// the number of object rows.
+// checks the dedup and reference invariants: one object row per content
+// whose ref_count equals the file rows pointing at it, no file row without
+// its object and bytes (in the bucket, or in the row of an inline object);
+// and, when collected is true (quiescent after a Collect), no object
+// without a reference, no row being deleted, and no bytes without a row.
+// Each violation is reported with t.Errorf; a catalogue or bucket it cannot
+// open or read fails t. It returns the number of object rows.
 func CheckInvariants(t testing.TB, dbURL, bucketURL string, collected bool) int {
 	t.Helper()
 	ctx := context.Background()

@@ -1,6 +1,8 @@
-// Package httpapi serves a filestore.Store over HTTP as the REST contract of
-// api.md: routes, problem+json errors, authentication, rate limits, request
-// ids, trace context, one log line per request and Prometheus metrics. Its
+// Package httpapi serves a filestore.Store over HTTP as filestore's REST
+// API, version 1 (described by the OpenAPI 3.1 document it serves at
+// GET /v1/openapi.json, and in the repository's README): routes,
+// problem+json errors, authentication, rate limits, request ids, trace
+// context, one log line per request and Prometheus metrics. Its
 // handlers only parse a request, call the Store and map its errors; the
 // Store holds every rule about files.
 //

@@ -1,4 +1,5 @@
-// Command filestored serves the filestore REST API (api.md) over a Store:
+// Command filestored serves the filestore REST API (package httpapi; its
+// OpenAPI document is served at GET /v1/openapi.json) over a Store:
 // SQLite or PostgreSQL for the catalogue, a local directory, S3 or memory
 // for the bytes, optional ClamAV scanning, JWT authentication.
 //
