@@ -159,6 +159,10 @@ func newBucket(b *blob.Bucket, opts *Options) *Bucket {
 // returns an error wrapping ErrNoBucket if the bucket does not exist, and the
 // context's error if ctx is done first. Ping is not retried.
 func (b *Bucket) Ping(ctx context.Context) error {
+	// Not every driver asks ctx (memblob answers at once).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
 	if b.local != nil {
 		fi, err := os.Stat(b.local.root)
 		switch {
@@ -182,7 +186,8 @@ func (b *Bucket) Ping(ctx context.Context) error {
 }
 
 // Close releases the bucket. Writers and readers still open must not be used
-// afterwards; later calls on b fail. On S3 it first makes its last search
+// afterwards; later calls on b fail (a second Close too), except a local
+// bucket's Ping, which only checks its directory. On S3 it first makes its last search
 // for the multipart uploads that failed Writers may have left (see
 // Writer.Close), for about 2 s at most.
 func (b *Bucket) Close() error {

@@ -486,5 +486,10 @@ func TestPing(t *testing.T) {
 		if err := b.Ping(t.Context()); err != nil {
 			t.Errorf("Ping = %v, want nil", err)
 		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := b.Ping(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Ping with a cancelled ctx = %v, want context.Canceled", err)
+		}
 	})
 }
