@@ -70,7 +70,8 @@ type Store interface {
 	// after Put returned (at once if Close comes first); over a bucket given
 	// to New, it does not. A nil opts is the zero PutOptions. A live file at the same path gives ErrConflict unless
 	// opts.Overwrite is set, in which case the old file goes to the trash.
-	// A nil r gives ErrInvalidArgument.
+	// A nil r gives ErrInvalidArgument; an error from r.Read (other than
+	// io.EOF) ends the upload with an error wrapping it.
 	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
 
 	// Get returns a live file and a reader of its content. Seeking reads no
