@@ -252,6 +252,17 @@ func (c *testClamd) stop() {
 	c.cmd = nil
 }
 
+// kill ends clamd with SIGKILL, as a crash or the OOM killer does, and
+// waits for it to exit. It may run on any goroutine: it reports nothing.
+func (c *testClamd) kill() {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+	c.cmd = nil
+}
+
 func (c *testClamd) logs() string {
 	var b strings.Builder
 	for _, name := range []string{"clamd.out", "clamd.log"} {
