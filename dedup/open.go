@@ -36,7 +36,10 @@ import (
 //   - postgres://... or postgresql://...: PostgreSQL through pgx, with at
 //     most 32 connections, or as many as the URL's pool_max_conns
 //     parameter (pgxpool's name for it) says, each given 10 seconds to
-//     open unless the URL sets connect_timeout.
+//     open unless the URL sets connect_timeout. A connection whose
+//     database, role or server has synchronous_commit off gets it on
+//     (COMMIT returns once the WAL is flushed); other levels stay, and a
+//     synchronous_commit parameter in the URL is taken as it is.
 //
 // A SQLite PATH is taken as it is, up to a '?' that starts parameters
 // (a '%' or '#' in it is no escape and no fragment). Earlier builds let
@@ -71,7 +74,11 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 			// as the request's context lives.
 			cfg.ConnectTimeout = defaultConnectTimeout
 		}
-		sqldb := stdlib.OpenDB(*cfg)
+		var opts []stdlib.OptionOpenDB
+		if _, chosen := cfg.RuntimeParams["synchronous_commit"]; !chosen {
+			opts = append(opts, stdlib.OptionAfterConnect(durableCommits))
+		}
+		sqldb := stdlib.OpenDB(*cfg, opts...)
 		sqldb.SetMaxOpenConns(maxConns)
 		sqldb.SetMaxIdleConns(maxConns)
 		db := bun.NewDB(sqldb, pgdialect.New())
@@ -83,6 +90,27 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	default:
 		return nil, fmt.Errorf("%w: unsupported scheme in %q (want sqlite:// or postgres://)", ErrInvalidURL, redact.URL(rawURL))
 	}
+}
+
+// durableCommits is the AfterConnect hook of a PostgreSQL catalogue whose
+// URL does not choose synchronous_commit: on a connection where it is off
+// (set so for the database, the role or the server), COMMIT would return
+// before the WAL is flushed, and a crash of the server would lose rows of
+// uploads already acknowledged, so it turns it on for the session. Every
+// other level (local, remote_write, on, remote_apply) flushes the WAL
+// locally before COMMIT returns and stays as the server has it.
+func durableCommits(ctx context.Context, conn *pgx.Conn) error {
+	var level string
+	if err := conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&level); err != nil {
+		return fmt.Errorf("dedup: postgres: show synchronous_commit: %w", err)
+	}
+	if level != "off" {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		return fmt.Errorf("dedup: postgres: set synchronous_commit: %w", err)
+	}
+	return nil
 }
 
 // walAutocheckpoint is the WAL size, in pages, at which a committing
