@@ -65,6 +65,19 @@ func TestIsolation(t *testing.T) {
 		{"DELETE", "/v1/files/{id}", ""},
 		{"DELETE", "/v1/files/{id}?permanent=true", ""},
 	}
+	// Every route that takes an id is called: the OpenAPI document lists
+	// each route of the router (TestOpenAPIMatchesRouter), so a route added
+	// to both fails here until it joins the table.
+	called := map[string]bool{}
+	for _, rt := range routes {
+		called[rt.method+" "+strings.Split(rt.path, "?")[0]] = true
+	}
+	for _, rt := range idRoutes(t, e) {
+		if !called[rt] {
+			t.Errorf("route %s takes an id but is not called across owners", rt)
+		}
+	}
+
 	for _, victim := range []struct {
 		name string
 		id   string
@@ -112,4 +125,33 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("alice's file after bob: %d %+v", res.status, got)
 		}
 	}
+}
+
+// idRoutes returns "METHOD path" of every route in the OpenAPI document
+// whose path has an {id}.
+func idRoutes(t *testing.T, e *env) []string {
+	t.Helper()
+	res := e.do("GET", "/v1/openapi.json", "", nil)
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(res.body, &doc); res.status != 200 || err != nil {
+		t.Fatalf("openapi.json: %d, %v", res.status, err)
+	}
+	var out []string
+	for path, ops := range doc.Paths {
+		if !strings.Contains(path, "{id}") {
+			continue
+		}
+		for method := range ops {
+			switch m := strings.ToUpper(method); m {
+			case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
+				out = append(out, m+" "+path)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("openapi.json lists no route with an {id}")
+	}
+	return out
 }
