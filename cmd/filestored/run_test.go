@@ -289,9 +289,11 @@ func TestToken(t *testing.T) {
 		{"--sub", "a", "--scope", "files:delete", "--data-dir", dataDir},
 		{"--sub", "a", "--jwt-keys", "keys.pem", "--data-dir", dataDir},
 		{"--sub", "a", "--ttl", "-1h", "--data-dir", dataDir},
+		{"--sub", "a", "--scope", "", "--data-dir", dataDir},
+		{"--sub", "a", "--scope", " \t", "--data-dir", dataDir},
 	} {
-		if _, err := mint(bad, nil); err == nil {
-			t.Errorf("token %v: no error", bad)
+		if tok, err := mint(bad, nil); !errors.Is(err, errUsage) || tok != "" {
+			t.Errorf("token %q: %q, %v; want no token and a usage error", bad, tok, err)
 		}
 	}
 }

@@ -41,7 +41,14 @@ func runToken(args []string, env func(string) string, stdout, stderr io.Writer) 
 	if *sub == "" {
 		return fmt.Errorf("%w: token needs --sub", errUsage)
 	}
+	if *ttl <= 0 {
+		return fmt.Errorf("%w: --ttl must be positive, not %s", errUsage, *ttl)
+	}
 	scopes := strings.Fields(*scope)
+	if len(scopes) == 0 {
+		// A token without scopes is refused by every route that needs one.
+		return fmt.Errorf("%w: token needs at least one --scope (files:read, files:write or admin)", errUsage)
+	}
 	for _, s := range scopes {
 		if !slices.Contains([]string{auth.ScopeRead, auth.ScopeWrite, auth.ScopeAdmin}, s) {
 			return fmt.Errorf("%w: unknown scope %q (want files:read, files:write or admin)", errUsage, s)
