@@ -34,9 +34,12 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	defer ln.Close() // closed already, once Serve has run
 
-	var scanner filestore.Scanner
+	var (
+		scanner filestore.Scanner
+		clam    *scan.ClamAV
+	)
 	if c.clamd != "" {
-		clam, err := scan.New(c.clamd, c.scanOptions(logger))
+		clam, err = scan.New(c.clamd, c.scanOptions(logger))
 		if err != nil {
 			return fmt.Errorf("%w: --clamd: %w", errUsage, err)
 		}
@@ -120,6 +123,14 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
 		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "version", version())
+	if clam != nil {
+		checked := make(chan struct{})
+		go func() {
+			defer close(checked)
+			checkClamd(ctx, clam, c, logger)
+		}()
+		defer func() { <-checked }() // bounded by --clamd-probe-timeout, twice
+	}
 	if c.gcInterval > 0 {
 		gctx, stopGC := context.WithCancel(ctx)
 		gcDone := make(chan struct{})
