@@ -54,6 +54,7 @@ type config struct {
 	maxUploads      int
 	userDownloads   int
 	maxDownloads    int
+	maxConns        int
 	trashRetention  time.Duration
 	gcInterval      time.Duration
 	trustedProxies  string
@@ -169,6 +170,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.maxUploads, "max-uploads", httpapi.DefaultMaxUploads, "uploads the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
 	fs.IntVar(&c.userDownloads, "downloads-per-user", httpapi.DefaultMaxDownloadsPerOwner, "downloads of content (GETs) one owner may have in progress at once (one more is answered 429 without opening the file); 0 turns the cap off")
 	fs.IntVar(&c.maxDownloads, "max-downloads", httpapi.DefaultMaxDownloads, "downloads of content (GETs) the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
+	fs.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "connections the server holds open at once, idle keep-alive ones included (further ones wait in the accept backlog until one closes; at the cap, idle connections are closed to make room, requests in progress never); 0 turns the cap off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
@@ -271,6 +273,9 @@ func (c *config) resolve() error {
 	}
 	if c.maxDownloads < 0 {
 		return fmt.Errorf("%w: --max-downloads must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.maxConns < 0 {
+		return fmt.Errorf("%w: --max-conns must not be negative (0 turns the cap off)", errUsage)
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)

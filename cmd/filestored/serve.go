@@ -94,6 +94,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	defer verifier.Close()
 
+	conns := newConnLimit(c.maxConns, logger)
 	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
 		Auth:                 httpapi.JWT(verifier),
@@ -111,7 +112,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return err
 	}
 
-	srv := newServer(h, logger)
+	srv := newServer(h, logger, conns)
 	// Called by Shutdown once the listeners are closed, on a goroutine of
 	// its own: Shutdown's caller waits for drained before it logs on.
 	drained := make(chan struct{})
@@ -122,7 +123,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
 		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
-		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "version", version())
+		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "max_conns", c.maxConns,
+		"version", version())
 	if clam != nil {
 		checked := make(chan struct{})
 		go func() {
@@ -141,7 +143,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		defer func() { stopGC(); <-gcDone }() // before the store closes
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(conns.listener(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -168,13 +170,15 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 // clients that send headers slowly; there is no ReadTimeout or
 // WriteTimeout, which would cut long uploads and downloads: the Handler
 // moves per-read and per-write deadlines forward as data flows
-// (httpapi.Config.BodyTimeout) instead.
-func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+// (httpapi.Config.BodyTimeout) instead. conns tracks its connections; serve
+// it on conns.listener of the listener, so that the cap holds.
+func newServer(h http.Handler, logger *slog.Logger, conns *connLimit) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnState:         conns.connState,
 	}
 }
