@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 )
 
@@ -20,7 +21,7 @@ import (
 const defaultMaxConns = 4096
 
 // connLimit caps the connections a server holds open (--max-conns) and
-// counts them. At the cap its listener accepts no more: new
+// counts them for /metrics. At the cap its listener accepts no more: new
 // connections wait in the kernel's accept backlog until one closes. So
 // that idle keep-alive connections cannot keep them waiting, the oldest
 // idle connection is closed as soon as the cap is reached, and a
@@ -169,4 +170,22 @@ func (l *connLimit) counts() (open, idle int, closedIdle uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.open, l.idle.Len(), l.closedIdle
+}
+
+// collectors are the metrics of l for /metrics.
+func (l *connLimit) collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filestore_http_connections_open",
+			Help: "HTTP connections open now, idle keep-alive ones included (at most --max-conns; more wait in the accept backlog).",
+		}, func() float64 { open, _, _ := l.counts(); return float64(open) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filestore_http_connections_idle",
+			Help: "Of the open HTTP connections, the idle keep-alive ones waiting for their next request.",
+		}, func() float64 { _, idle, _ := l.counts(); return float64(idle) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "filestore_http_idle_connections_closed_total",
+			Help: "Idle keep-alive connections closed to make room for new connections at the --max-conns cap.",
+		}, func() float64 { _, _, closed := l.counts(); return float64(closed) }),
+	}
 }

@@ -9,10 +9,14 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // capServer is newServer with a connection cap, on a real listener, over a
@@ -298,4 +302,64 @@ func TestMaxConnsServe(t *testing.T) {
 		t.Errorf("%d warnings of the cap, want 1", n)
 	}
 	s.logs.waitFor(t, regexp.MustCompile(`msg=listening [^\n]* max_conns=2 `))
+}
+
+// TestConnectionMetrics: /metrics counts the open connections, the idle
+// ones, and those closed for room. With --max-conns 3, the longest idle
+// connection is closed when a third one reaches the cap.
+func TestConnectionMetrics(t *testing.T) {
+	s := startServer(t, "--max-conns", "3", "--database", memoryDatabase, "--bucket", "mem://")
+	m := dial(t, s.addr) // scrapes /metrics, and is idle in between
+	// waitMetrics scrapes until the connection metrics are want.
+	waitMetrics := func(t *testing.T, want map[string]float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			status, body := m.get(t, "/metrics")
+			if status != 200 {
+				t.Fatalf("/metrics: %d", status)
+			}
+			for _, name := range []string{"go_goroutines", "process_open_fds"} {
+				if !strings.Contains(body, "\n"+name+" ") {
+					t.Fatalf("no %s in /metrics", name)
+				}
+			}
+			got := map[string]float64{}
+			for _, line := range strings.Split(body, "\n") {
+				name, value, ok := strings.Cut(line, " ")
+				if ok && strings.HasPrefix(name, "filestore_http_") && strings.Contains(name, "connections") {
+					v, err := strconv.ParseFloat(value, 64)
+					if err != nil {
+						t.Fatalf("%q: %v", line, err)
+					}
+					got[name] = v
+				}
+			}
+			if diff := cmp.Diff(want, got); diff == "" {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("connection metrics (-want +got):\n%s", diff)
+			}
+		}
+	}
+	metrics := func(open, idle, closed float64) map[string]float64 {
+		return map[string]float64{
+			"filestore_http_connections_open":              open,
+			"filestore_http_connections_idle":              idle,
+			"filestore_http_idle_connections_closed_total": closed,
+		}
+	}
+	waitMetrics(t, metrics(1, 0, 0)) // the scrape's own
+	a := dial(t, s.addr)
+	if status, _ := a.get(t, "/healthz"); status != 200 {
+		t.Fatalf("a: %d", status)
+	}
+	waitMetrics(t, metrics(2, 1, 0)) // a idle, and longer than m
+
+	c := dial(t, s.addr) // the third: a is closed for it, not m
+	if status, _ := c.get(t, "/healthz"); status != 200 {
+		t.Fatalf("c: %d", status)
+	}
+	a.waitClosed(t)
+	waitMetrics(t, metrics(2, 1, 1)) // m scraping, c idle
 }

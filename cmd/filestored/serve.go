@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
 	"github.com/filestore-go/filestore/httpapi"
@@ -95,6 +98,10 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	defer verifier.Close()
 
 	conns := newConnLimit(c.maxConns, logger)
+	reg, err := metricsRegistry(conns)
+	if err != nil {
+		return err
+	}
 	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
 		Auth:                 httpapi.JWT(verifier),
@@ -107,6 +114,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		MaxDownloadsPerOwner: c.maxDownloadsPerOwner(),
 		MaxDownloads:         c.maxDownloadsInAll(),
 		Logger:               logger,
+		Registry:             reg,
 	})
 	if err != nil {
 		return err
@@ -181,4 +189,21 @@ func newServer(h http.Handler, logger *slog.Logger, conns *connLimit) *http.Serv
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         conns.connState,
 	}
+}
+
+// metricsRegistry is the registry /metrics serves: the Go and process
+// collectors (what httpapi registers in a registry of its own) and the
+// connections of conns.
+func metricsRegistry(conns *connLimit) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	cs := append([]prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}, conns.collectors()...)
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return reg, nil
 }
