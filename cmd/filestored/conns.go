@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/netutil"
 )
 
 // defaultMaxConns is --max-conns's default. An idle keep-alive connection
@@ -38,6 +37,10 @@ type connLimit struct {
 	logger *slog.Logger
 	now    func() time.Time
 
+	// slots holds one token per connection accepted and not yet gone
+	// (capacity max; nil without a cap).
+	slots chan struct{}
+
 	mu    sync.Mutex
 	conns map[net.Conn]*trackedConn
 	idle  *list.List // of net.Conn, the longest idle first
@@ -64,8 +67,13 @@ type trackedConn struct {
 // newConnLimit returns a connLimit of maxConns connections (0: no cap)
 // that logs the episodes at the cap to logger.
 func newConnLimit(maxConns int, logger *slog.Logger) *connLimit {
+	var slots chan struct{}
+	if maxConns > 0 {
+		slots = make(chan struct{}, maxConns)
+	}
 	return &connLimit{
 		max:    maxConns,
+		slots:  slots,
 		logger: logger,
 		now:    time.Now,
 		conns:  make(map[net.Conn]*trackedConn),
@@ -73,12 +81,50 @@ func newConnLimit(maxConns int, logger *slog.Logger) *connLimit {
 	}
 }
 
-// listener returns ln, accepting at most the cap's connections at once.
+// listener returns ln, accepting at most the cap's connections at once:
+// at the cap, Accept waits until one of them closes (ConnState's
+// StateClosed), and new connections wait in the kernel's backlog. The
+// connections it returns are ln's own, not wrappers: net/http half-closes
+// a *net.TCPConn (CloseWrite) before it closes one whose request it did
+// not read to the end (a 413, a 431), so that the client reads the answer
+// instead of a reset; golang.org/x/net/netutil.LimitListener's wrapper
+// hides CloseWrite, and such clients got "connection reset by peer".
 func (l *connLimit) listener(ln net.Listener) net.Listener {
 	if l.max == 0 {
 		return ln
 	}
-	return netutil.LimitListener(ln, l.max)
+	return &capListener{Listener: ln, l: l, done: make(chan struct{})}
+}
+
+// capListener is connLimit's listener: a slot of l.slots for each
+// connection accepted, given back when the connection is gone.
+type capListener struct {
+	net.Listener
+	l         *connLimit
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+}
+
+// Accept waits for a free slot, then accepts. After Close it returns
+// net.ErrClosed at once.
+func (cl *capListener) Accept() (net.Conn, error) {
+	select {
+	case cl.l.slots <- struct{}{}:
+	case <-cl.done:
+		return nil, net.ErrClosed
+	}
+	c, err := cl.Listener.Accept()
+	if err != nil {
+		<-cl.l.slots
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the listener and lets an Accept waiting for a slot return.
+func (cl *capListener) Close() error {
+	cl.closeOnce.Do(func() { close(cl.done) })
+	return cl.Listener.Close()
 }
 
 // connState is the http.Server's ConnState hook.
@@ -103,6 +149,10 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 	case http.StateClosed, http.StateHijacked:
 		if tc := l.conns[c]; tc != nil {
 			delete(l.conns, c)
+			select {
+			case <-l.slots: // the listener may accept another
+			default: // not accepted by l's listener
+			}
 			if tc.idle != nil {
 				l.idle.Remove(tc.idle)
 			}
