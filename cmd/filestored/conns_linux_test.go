@@ -40,11 +40,11 @@ func acceptQueue(t *testing.T, ln net.Listener) int {
 	return 0
 }
 
-// waitInBacklog waits, at most 5 seconds, until one connection waits in
+// waitInBacklog waits, at most 30 seconds, until one connection waits in
 // the accept backlog of s: one the server has not taken.
 func waitInBacklog(t *testing.T, s *capServer) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for acceptQueue(t, s.ln) != 1 {
 		if time.Now().After(deadline) {
 			open, idle, _ := s.conns.counts()
