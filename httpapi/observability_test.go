@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"gocloud.dev/blob/memblob"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
@@ -507,5 +508,52 @@ func TestMetricsS3UploadMemory(t *testing.T) {
 	newEnv(t, envOptions{cfg: httpapi.Config{Registry: reg}, wrapStore: func(s filestore.Store) filestore.Store { return plainStore{s} }})
 	if got := gauges(reg); len(got) != 0 {
 		t.Errorf("gauges of a Store without UploadMemory: %v, want none", got)
+	}
+}
+
+// TestLogHandlerErrorMessages: an error logged through httpapi.LogHandler
+// over a text handler is written as its message, on one line, without
+// the stack frame a gocloud.dev error prints under %+v: as an attribute,
+// in a group, and in the attributes of Logger.With.
+func TestLogHandlerErrorMessages(t *testing.T) {
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	_, notFound := bucket.NewReader(context.Background(), "missing", nil)
+	if notFound == nil {
+		t.Fatal("memblob found an object that was never written")
+	}
+	const msg = `"blob (key \"missing\") (code=NotFound): blob not found"`
+	tests := []struct {
+		name string
+		log  func(*slog.Logger)
+		want string
+	}{
+		{"attribute", func(l *slog.Logger) { l.Warn("read", "err", notFound) },
+			"level=WARN msg=read err=" + msg + "\n"},
+		{"wrapped", func(l *slog.Logger) { l.Warn("read", "err", fmt.Errorf("storage: read: %w", notFound)) },
+			`level=WARN msg=read err="storage: read: blob (key \"missing\") (code=NotFound): blob not found"` + "\n"},
+		{"group", func(l *slog.Logger) { l.Warn("read", slog.Group("op", "key", "missing", "err", notFound)) },
+			"level=WARN msg=read op.key=missing op.err=" + msg + "\n"},
+		{"with", func(l *slog.Logger) { l.With("err", notFound).Warn("read", "try", 2) },
+			"level=WARN msg=read err=" + msg + " try=2\n"},
+		{"not an error", func(l *slog.Logger) { l.Info("n", "n", 3, "s", []string{"a"}) },
+			"level=INFO msg=n n=3 s=[a]\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			text := slog.NewTextHandler(&buf, &slog.HandlerOptions{
+				ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+					if len(groups) == 0 && a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				},
+			})
+			tt.log(slog.New(httpapi.LogHandler(text)))
+			if diff := cmp.Diff(tt.want, buf.String()); diff != "" {
+				t.Errorf("log line (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
