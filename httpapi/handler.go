@@ -273,7 +273,8 @@ func (h *Handler) recovered(sw *statusWriter, r *http.Request, p any) (abort boo
 	return false
 }
 
-// finish writes the request's log line and counts it in the metrics.
+// finish writes the request's log line, its path and error clipped (see
+// maxLogPath), and counts it in the metrics.
 func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytesIn int64, d time.Duration) {
 	status := sw.status
 	if !sw.wroteHeader {
@@ -302,7 +303,7 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("route", info.route),
-		slog.String("path", r.URL.Path),
+		slog.String("path", clip(r.URL.Path, maxLogPath)),
 		slog.Int("status", status),
 		slog.Int64("bytes_in", bytesIn),
 		slog.Int64("bytes_out", sw.bytes),
@@ -313,7 +314,7 @@ func (h *Handler) finish(r *http.Request, info *reqInfo, sw *statusWriter, bytes
 		slog.String("trace_id", info.traceID),
 	}
 	if info.err != nil {
-		attrs = append(attrs, slog.String("error", info.err.Error()))
+		attrs = append(attrs, slog.String("error", clip(info.err.Error(), maxLogError)))
 	}
 	h.cfg.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 }

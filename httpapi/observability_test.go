@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime/multipart"
 	"net/http"
 	"regexp"
 	"slices"
@@ -552,6 +553,66 @@ func TestLogHandlerErrorMessages(t *testing.T) {
 			})
 			tt.log(slog.New(httpapi.LogHandler(text)))
 			if diff := cmp.Diff(tt.want, buf.String()); diff != "" {
+				t.Errorf("log line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRequestLogBounded: the path and the error of a request's log line,
+// which the client chooses, are cut to 1 KiB and 2 KiB (at a rune
+// boundary) with the full length noted, so that a 60 KB request cannot
+// make a line that log collectors split.
+func TestRequestLogBounded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice")
+	const boundary = "B"
+	malformed := "--" + boundary + "\r\nX" + strings.Repeat("\x01", 60000) + "\r\n\r\nhello\r\n--" + boundary + "--\r\n"
+	_, mimeErr := multipart.NewReader(strings.NewReader(malformed), boundary).NextPart()
+	if mimeErr == nil {
+		t.Fatal("mime/multipart accepts a header line without a colon")
+	}
+	multipartErr := "bad_request: the multipart body is malformed: " + mimeErr.Error()
+	b1014, b1013 := strings.Repeat("b", 1014), strings.Repeat("b", 1013)
+	tests := []struct {
+		name, method, path string
+		body               string
+		header             []string
+		route              string
+		wantStatus         int64
+		wantPath           string
+		wantError          string
+	}{
+		{
+			name: "long path", method: "GET", path: "/v1/files/" + strings.Repeat("b", 60000),
+			route: "GET /v1/files/{id}", wantStatus: 404,
+			wantPath:  "/v1/files/" + b1014 + "... (60010 bytes in all)",
+			wantError: "filestore: not found",
+		},
+		{
+			// "é" is two bytes; the 1024th byte is the first of one.
+			name: "cut before a rune", method: "GET", path: "/v1/files/" + b1013 + strings.Repeat("é", 600),
+			route: "GET /v1/files/{id}", wantStatus: 404,
+			wantPath:  "/v1/files/" + b1013 + "... (2223 bytes in all)",
+			wantError: "filestore: not found",
+		},
+		{
+			name: "multipart header quoted into the error", method: "POST", path: "/v1/files",
+			body: malformed, header: []string{"Content-Type", "multipart/form-data; boundary=" + boundary},
+			route: "POST /v1/files", wantStatus: 400, wantPath: "/v1/files",
+			wantError: multipartErr[:2048] + fmt.Sprintf("... (%d bytes in all)", len(multipartErr)),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(tt.method, tt.path, tok, strings.NewReader(tt.body), tt.header...)
+			if int64(res.status) != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", res.status, tt.wantStatus, res.body)
+			}
+			line := e.logs.waitRequest(t, tt.route)
+			got := map[string]any{"path": line["path"], "error": line["error"]}
+			want := map[string]any{"path": tt.wantPath, "error": tt.wantError}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("log line (-want +got):\n%s", diff)
 			}
 		})
