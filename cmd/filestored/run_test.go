@@ -107,17 +107,18 @@ func TestRunServes(t *testing.T) {
 	}
 }
 
-// startUpload begins a POST of a body written through the returned pipe,
-// and returns once the server's handler reads the body (it asked for it
-// with 100 Continue). The answer arrives on the channel.
-func startUpload(t *testing.T, s *server, tok, name string) (*io.PipeWriter, <-chan result) {
+// startUpload begins a POST to the server at addr of a body written
+// through the returned pipe, and returns once the server's handler reads
+// the body (it asked for it with 100 Continue). The answer arrives on the
+// channel.
+func startUpload(t *testing.T, addr, tok, name string) (*io.PipeWriter, <-chan result) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	reading := make(chan struct{})
 	done := make(chan result, 1)
 	trace := &httptrace.ClientTrace{Got100Continue: func() { close(reading) }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
-		"POST", "http://"+s.addr+"/v1/files?name="+name, pr)
+		"POST", "http://"+addr+"/v1/files?name="+name, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ type result struct {
 func TestGracefulShutdown(t *testing.T) {
 	s := startServer(t)
 	tok := s.token(t, "--sub", "alice")
-	pw, done := startUpload(t, s, tok, "slow.txt")
+	pw, done := startUpload(t, s.addr, tok, "slow.txt")
 	if _, err := pw.Write([]byte("first half, ")); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	s := startServer(t, "--shutdown-timeout", "200ms")
 	tok := s.token(t, "--sub", "alice")
-	pw, done := startUpload(t, s, tok, "stuck.txt")
+	pw, done := startUpload(t, s.addr, tok, "stuck.txt")
 	defer pw.Close()
 	if _, err := pw.Write([]byte("never finished")); err != nil {
 		t.Fatal(err)
