@@ -289,7 +289,7 @@ func TestMaxConnsServe(t *testing.T) {
 	if status, _ := a.get(t, "/healthz"); status != 200 {
 		t.Fatalf("a: %d", status)
 	}
-	pw, done := startUpload(t, s, tok, "held.txt") // reaches the cap
+	pw, done := startUpload(t, s.addr, tok, "held.txt") // reaches the cap
 	a.waitClosed(t)
 	if _, err := pw.Write([]byte("sent while at the cap")); err != nil {
 		t.Fatal(err)
