@@ -108,7 +108,13 @@ type Options struct {
 	// ending) it waits on; once that has not moved for a minute, Put fails
 	// with ErrUnavailable; and it fails with
 	// an error wrapping ctx.Err() if ctx ends first. Nothing is stored by
-	// a Put that failed so. See storage.Options.WriteMemory.
+	// a Put that failed so. An upload's share goes back to the budget
+	// once its parts, garbage when it ends, have been collected: an
+	// upload that finds the budget spent by ended ones first runs a
+	// garbage collection, so that the parts on the heap, live or not yet
+	// collected, stay within the budget. The rest of the heap is not
+	// counted (the Go runtime's GOGC and GOMEMLIMIT govern it). See
+	// storage.Options.WriteMemory.
 	// Default 256 MiB (8 uploads at once, 4 per owner); negative means
 	// no limit; ignored by New and by other buckets.
 	S3UploadMemory int64

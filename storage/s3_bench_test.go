@@ -37,14 +37,26 @@ func (s *stream) Read(p []byte) (int, error) {
 func heapPeak() (stop func() uint64) {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	var peak uint64
+	end := every(time.Millisecond, func() {
+		metrics.Read(sample)
+		peak = max(peak, sample[0].Value.Uint64())
+	})
+	return func() uint64 {
+		end()
+		return peak
+	}
+}
+
+// every calls f at once and then every d until stop is called, which
+// returns once f has returned for the last time.
+func every(d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(time.Millisecond)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
-			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
+			f()
 			select {
 			case <-done:
 				return
@@ -52,10 +64,9 @@ func heapPeak() (stop func() uint64) {
 			}
 		}
 	})
-	return func() uint64 {
+	return func() {
 		close(done)
 		wg.Wait()
-		return peak
 	}
 }
 
@@ -168,44 +179,66 @@ func BenchmarkS3ConcurrentUploadMemory(b *testing.B) {
 			}
 			defer bk.Close()
 			b.SetBytes(uploads * size)
-			var worst uint64
-			for b.Loop() {
-				b.StopTimer()
-				base := heapAfterGC()
-				keys := make([]string, uploads)
-				for i := range keys {
-					keys[i] = bk.NewKey()
-				}
-				stop := heapPeak()
-				b.StartTimer()
-				var wg sync.WaitGroup
-				for i := range uploads {
-					wg.Go(func() {
-						w, err := bk.NewWriter(ctx, keys[i])
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						buf := make([]byte, 128<<10)
-						if _, err := io.CopyBuffer(w, io.LimitReader(&stream{block: block, off: i}, size), buf); err != nil {
-							b.Error(err)
-						}
-						if err := w.Close(); err != nil {
-							b.Error(err)
-						}
-					})
-				}
-				wg.Wait()
-				b.StopTimer()
-				if peak := stop(); peak > base {
-					worst = max(worst, peak-base)
-				}
-				for _, k := range keys {
-					_ = bk.Delete(ctx, k)
-				}
-				b.StartTimer()
-			}
+			worst := benchUploadsAtOnce(ctx, b, bk, uploads, size, block, nil)
 			b.ReportMetric(float64(worst)/(1<<20), "peak-heap-MiB")
 		})
 	}
+}
+
+// benchUploadsAtOnce runs b.Loop: each round uploads size bytes to
+// uploads new keys at once (see uploadAll), timed, then deletes them.
+// around, if not nil, is called before each round's uploads and the
+// function it returns after them. It returns the highest peak of heap
+// objects above the baseline (after a collection) of a round.
+func benchUploadsAtOnce(ctx context.Context, b *testing.B, bk *Bucket, uploads int, size int64, block []byte, around func() (after func())) uint64 {
+	var worst uint64
+	for b.Loop() {
+		b.StopTimer()
+		base := heapAfterGC()
+		keys := make([]string, uploads)
+		for i := range keys {
+			keys[i] = bk.NewKey()
+		}
+		after := func() {}
+		if around != nil {
+			after = around()
+		}
+		stop := heapPeak()
+		b.StartTimer()
+		uploadAll(ctx, b, bk, keys, block, size)
+		b.StopTimer()
+		if peak := stop(); peak > base {
+			worst = max(worst, peak-base)
+		}
+		after()
+		for _, k := range keys {
+			_ = bk.Delete(ctx, k)
+		}
+		b.StartTimer()
+	}
+	return worst
+}
+
+// uploadAll writes size bytes of a stream of block (see stream) to each of
+// keys, all at once, in 128 KiB writes, and returns when all are closed;
+// failures fail b.
+func uploadAll(ctx context.Context, b *testing.B, bk *Bucket, keys []string, block []byte, size int64) {
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() {
+			w, err := bk.NewWriter(ctx, key)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			buf := make([]byte, 128<<10)
+			if _, err := io.CopyBuffer(w, io.LimitReader(&stream{block: block, off: i}, size), buf); err != nil {
+				b.Error(err)
+			}
+			if err := w.Close(); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -244,7 +244,7 @@ func TestWriteMemoryBusy(t *testing.T) {
 				t.Errorf("failed after %v, want %v", waited, wait)
 			}
 			release()
-			if whole := m.sem.TryAcquire(1); !whole || m.tenants.Len() != 0 {
+			if whole := m.tryAcquire(); !whole || m.tenants.Len() != 0 {
 				t.Errorf("after the failed wait and the release: budget whole %v, %d tenants kept; want it whole, none", whole, m.tenants.Len())
 			}
 		})

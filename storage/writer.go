@@ -53,7 +53,8 @@ type Writer struct {
 // On S3, NewWriter first reserves the writer's share of
 // Options.WriteMemory, waiting for it if other writers hold the budget; if
 // ctx ends first, the error wraps ctx.Err() and nothing is held. Close gives
-// the share back.
+// the share back, for the next writers once a garbage collection has freed
+// this one's parts (see Options.WriteMemory).
 func (b *Bucket) NewWriter(ctx context.Context, key string) (*Writer, error) {
 	if err := checkKey(key); err != nil {
 		return nil, fmt.Errorf("storage: write: %w", err)
