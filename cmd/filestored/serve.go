@@ -37,6 +37,17 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	defer ln.Close() // closed already, once Serve has run
 
+	// A key file that cannot be used stops the start here too, before
+	// the store makes its catalogue and bucket on disk (the verifier
+	// that serves is made after the secret, which comes after the store).
+	if c.jwtKeys != "" {
+		probe, err := auth.New(auth.Config{KeyFile: c.jwtKeys, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return fmt.Errorf("%w: --jwt-keys: %w", errUsage, err)
+		}
+		probe.Close()
+	}
+
 	var (
 		scanner filestore.Scanner
 		clam    *scan.ClamAV

@@ -18,6 +18,10 @@ import (
 // directory, JWT secret or catalogue is left in a mistyped --data-dir, where
 // `filestored token` would find the secret and sign with it.
 func TestBadConfigCreatesNothing(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -29,6 +33,8 @@ func TestBadConfigCreatesNothing(t *testing.T) {
 		{"bucket scheme", []string{"--bucket", "gs://nope"}},
 		{"port out of range", []string{"--addr", "127.0.0.1:99999"}},
 		{"no port", []string{"--addr", "127.0.0.1"}},
+		{"jwt keys missing", []string{"--jwt-keys", filepath.Join(t.TempDir(), "none.pem")}},
+		{"jwt keys not keys", []string{"--jwt-keys", garbage}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
