@@ -103,7 +103,8 @@ type Config struct {
 	// time.Now.
 	Now func() time.Time
 	// Registry receives the Handler's metrics and is served on /metrics.
-	// Default: a new private registry with the Go and process collectors.
+	// Default: a new private registry with the Go and process collectors
+	// (NewRegistry).
 	Registry *prometheus.Registry
 	// NewRequestID makes request ids for requests without a usable
 	// X-Request-Id. Default: 32 random hex digits.

@@ -82,17 +82,21 @@ func registerUploadMemory(reg *prometheus.Registry, store filestore.Store) error
 // routeUnmatched is the route label of requests that matched no route.
 const routeUnmatched = "unmatched"
 
-// newMetrics registers the Handler's collectors in reg, or in a new
-// registry (with the Go and process collectors) when reg is nil.
+// NewRegistry returns a new private registry holding the Go and process
+// collectors: Config.Registry's default, for a caller that adds metrics of
+// its own to what /metrics serves.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	// A new registry has no collector these could clash with.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// newMetrics registers the Handler's collectors in reg, or in a
+// NewRegistry when reg is nil.
 func newMetrics(reg *prometheus.Registry) (*metrics, *prometheus.Registry, error) {
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		if err := reg.Register(collectors.NewGoCollector()); err != nil {
-			return nil, nil, fmt.Errorf("httpapi: register Go collector: %w", err)
-		}
-		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-			return nil, nil, fmt.Errorf("httpapi: register process collector: %w", err)
-		}
+		reg = NewRegistry()
 	}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/auth"
@@ -202,16 +201,11 @@ func newServer(h http.Handler, logger *slog.Logger, conns *connLimit) *http.Serv
 	}
 }
 
-// metricsRegistry is the registry /metrics serves: the Go and process
-// collectors (what httpapi registers in a registry of its own) and the
-// connections of conns.
+// metricsRegistry is the registry /metrics serves: httpapi's default
+// (the Go and process collectors) and the connections of conns.
 func metricsRegistry(conns *connLimit) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	cs := append([]prometheus.Collector{
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	}, conns.collectors()...)
-	for _, c := range cs {
+	reg := httpapi.NewRegistry()
+	for _, c := range conns.collectors() {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
