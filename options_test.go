@@ -3,7 +3,9 @@ package filestore_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/uptrace/bun"
@@ -92,6 +94,56 @@ func TestOpenInvalidOptions(t *testing.T) {
 			}
 			if err.Error() != tt.wantMsg {
 				t.Errorf("Open: %q\nwant    %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestOpenInvalidURLCreatesNothing: a database or bucket URL that Open
+// refuses leaves nothing on disk, whichever of the two is wrong: neither
+// the SQLite file nor the local bucket's directory. Before, Open made the
+// catalogue before it looked at the bucket URL, and a parameter that
+// gocloud's S3 opener refuses left a new filestore.db behind.
+func TestOpenInvalidURLCreatesNothing(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		database string // "" for a SQLite file in the test's directory, "?…" for one with these parameters
+		bucket   string // "" for a directory in the test's directory
+		wantErr  error
+	}{
+		{"s3 parameter unknown", "", "s3://b?region=us-east-1&bogus=1", storage.ErrInvalidURL},
+		{"file parameter unknown", "", "file:///nowhere/x?bogus=1", storage.ErrInvalidURL},
+		{"postgres pool size", "postgres://x@127.0.0.1:1/x?pool_max_conns=0", "", dedup.ErrInvalidURL},
+		{"postgres syntax", "postgres://x@127.0.0.1:1/x?connect_timeout=soon", "", dedup.ErrInvalidURL},
+		{"database scheme", "mysql://x", "", dedup.ErrInvalidURL},
+		{"sqlite parameter unknown", "?_txlock=deferred", "", dedup.ErrInvalidURL},
+		{"sqlite pragma unknown", "?_pragma=synchronus(NORMAL)", "", dedup.ErrInvalidURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := filestore.Options{Database: tt.database, Bucket: tt.bucket, Logger: quietLogger()}
+			if opts.Database == "" || strings.HasPrefix(opts.Database, "?") {
+				opts.Database = "sqlite://" + filepath.Join(dir, "catalog", "filestore.db") + opts.Database
+			}
+			if opts.Bucket == "" {
+				opts.Bucket = "file://" + filepath.Join(dir, "objects")
+			}
+			st, err := filestore.Open(ctx, opts)
+			if err == nil {
+				st.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !errors.Is(err, filestore.ErrInvalidArgument) || !errors.Is(err, tt.wantErr) {
+				t.Errorf("Open: %v; want it to wrap ErrInvalidArgument and %v", err, tt.wantErr)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 0 {
+				t.Errorf("after the refusal the directory holds %v, want nothing", entries)
 			}
 		})
 	}

@@ -70,23 +70,30 @@ var _ Store = (*Service)(nil)
 // names them: a ScanPolicy or ScanOversize other than the constants, a
 // database URL of another scheme than sqlite:// or postgres:// or with
 // parameters that are refused, and a bucket URL that storage.Open refuses
-// (the error wraps storage.ErrInvalidURL too).
+// (the error wraps storage.ErrInvalidURL too). Such options are refused
+// before Open makes anything: no SQLite file, no bucket directory.
 func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	db, err := openDB(ctx, opts)
-	if err != nil {
-		return nil, err
+	// Both URLs are refused before either is opened: opening makes things
+	// (a SQLite file, a local bucket's directory) that a refusal of the
+	// other would leave behind.
+	if err := dedup.CheckURL(ctx, opts.Database); err != nil {
+		return nil, fmt.Errorf("filestore: open database: %w: %w", ErrInvalidArgument, err)
 	}
 	b, err := storage.Open(ctx, opts.Bucket, &storage.Options{Retry: opts.retry(), Logger: opts.Logger, MaxObjectSize: opts.MaxSize, StallTimeout: opts.S3StallTimeout, WriteMemory: opts.S3UploadMemory})
 	if err != nil {
-		_ = db.Close()
 		if errors.Is(err, storage.ErrInvalidURL) {
 			return nil, fmt.Errorf("filestore: open bucket: %w: %w", ErrInvalidArgument, err)
 		}
 		return nil, fmt.Errorf("filestore: open bucket: %w", err)
+	}
+	db, err := openDB(ctx, opts)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	s, err := newService(ctx, db, b, opts)
 	if errors.Is(err, ErrBucketInUse) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ import (
 //     foreign keys on, and write transactions that take the write lock
 //     when they begin (BEGIN IMMEDIATE).
 //   - sqlite://:memory: a private in-memory database (one connection).
+//   - Either SQLite URL may carry _pragma parameters (and nothing else),
+//     each a pragma run on every connection, such as
+//     ?_pragma=synchronous(NORMAL): it replaces OpenDB's own setting of
+//     that name. A pragma SQLite does not know or refuses, and
+//     journal_mode, foreign_keys, locking_mode and query_only, which
+//     OpenDB sets, are refused before anything is created.
 //   - postgres://... or postgresql://...: PostgreSQL through pgx, with at
 //     most 32 connections, or as many as the URL's pool_max_conns
 //     parameter (pgxpool's name for it) says, each given 10 seconds to
@@ -52,14 +59,10 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		rawURL, maxConns, timeoutSet, err := pgParams(rawURL)
+	case isPostgres(rawURL):
+		cfg, maxConns, timeoutSet, err := pgConfig(rawURL)
 		if err != nil {
 			return nil, err
-		}
-		cfg, err := pgx.ParseConfig(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("%w: postgres url: %w", ErrInvalidURL, err)
 		}
 		// bun writes the arguments into the SQL text, so every statement
 		// is new to pgx: its default mode would prepare (and cache) each
@@ -88,8 +91,63 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 		}
 		return db, nil
 	default:
-		return nil, fmt.Errorf("%w: unsupported scheme in %q (want sqlite:// or postgres://)", ErrInvalidURL, redact.URL(rawURL))
+		return nil, unsupportedScheme(rawURL)
 	}
+}
+
+// CheckURL reports whether OpenDB could use rawURL, as far as can be
+// told without opening it: the scheme, a SQLite path and its _pragma
+// parameters (each run on a private in-memory database, so that an
+// unknown pragma or a value SQLite refuses is found), and a PostgreSQL
+// URL's syntax and the parameters OpenDB and pgx read. It touches no
+// file and contacts no server, so that a caller can refuse a URL before
+// it makes anything else; OpenDB itself checks all of it again. The
+// error wraps ErrInvalidURL, or is ctx's if ctx ends first.
+func CheckURL(ctx context.Context, rawURL string) error {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		path, query, _ := strings.Cut(strings.TrimPrefix(rawURL, "sqlite://"), "?")
+		if path == "" {
+			return errNoSQLitePath
+		}
+		values, names, err := sqlitePragmas(query)
+		if err != nil {
+			return err
+		}
+		return checkPragmas(ctx, values, names)
+	case isPostgres(rawURL):
+		_, _, _, err := pgConfig(rawURL)
+		return err
+	default:
+		return unsupportedScheme(rawURL)
+	}
+}
+
+// errNoSQLitePath refuses a sqlite:// URL without a path.
+var errNoSQLitePath = fmt.Errorf("%w: sqlite:// needs a path", ErrInvalidURL)
+
+// unsupportedScheme refuses rawURL's scheme.
+func unsupportedScheme(rawURL string) error {
+	return fmt.Errorf("%w: unsupported scheme in %q (want sqlite:// or postgres://)", ErrInvalidURL, redact.URL(rawURL))
+}
+
+// isPostgres reports whether rawURL names a PostgreSQL database.
+func isPostgres(rawURL string) bool {
+	return strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://")
+}
+
+// pgConfig parses a PostgreSQL URL: pgx's connection configuration of the
+// URL without pool_max_conns, and what pgParams reads.
+func pgConfig(rawURL string) (_ *pgx.ConnConfig, maxConns int, timeoutSet bool, _ error) {
+	rawURL, maxConns, timeoutSet, err := pgParams(rawURL)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("%w: postgres url: %w", ErrInvalidURL, err)
+	}
+	return cfg, maxConns, timeoutSet, nil
 }
 
 // durableCommits is the AfterConnect hook of a PostgreSQL catalogue whose
@@ -185,17 +243,30 @@ func checkLegacyPath(path string) error {
 func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	path, query, _ := strings.Cut(path, "?")
 	if path == "" {
-		return nil, fmt.Errorf("%w: sqlite:// needs a path", ErrInvalidURL)
+		return nil, errNoSQLitePath
+	}
+	userPragmas, userNames, err := sqlitePragmas(query)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPragmas(ctx, userPragmas, userNames); err != nil {
+		return nil, err
 	}
 	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(15000)")
-	params.Add("_pragma", "foreign_keys(1)")
+	// pragma adds one of OpenDB's settings unless the URL sets it: the
+	// driver runs all of them, sorted, so both would run, in an order
+	// their values decide.
+	pragma := func(name, value string) {
+		if !slices.Contains(userNames, name) {
+			params.Add("_pragma", name+"("+value+")")
+		}
+	}
+	pragma("busy_timeout", "15000")
+	pragma("foreign_keys", "1")
 	params.Set("_txlock", "immediate")
 	memory := path == ":memory:"
-	var dsn string
-	if memory {
-		dsn = "file::memory:?" + params.Encode()
-	} else {
+	file := "file::memory:"
+	if !memory {
 		// The catalogue holds every owner's names, and inline content:
 		// like the local bucket's, its directory and files are the
 		// user's and the group's only. SQLite gives its -wal and -shm
@@ -226,15 +297,16 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		// of the file, and switching to it needs an exclusive lock that a
 		// concurrent opener may hold (SQLite then reports SQLITE_BUSY
 		// without waiting). useWAL sets it once, with retries.
-		params.Add("_pragma", "synchronous(FULL)")
-		params.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutocheckpoint))
-		params.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+		pragma("synchronous", "FULL")
+		pragma("wal_autocheckpoint", strconv.Itoa(walAutocheckpoint))
+		pragma("journal_size_limit", strconv.Itoa(walSizeLimit))
 		// SQLite decodes %XX in a URI's path and would end it at '#'.
-		dsn = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path) + "?" + params.Encode()
+		file = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path)
 	}
-	if query != "" {
-		dsn += "&" + query
+	for _, v := range userPragmas {
+		params.Add("_pragma", v)
 	}
+	dsn := file + "?" + params.Encode()
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("dedup: sqlite: %w", err)

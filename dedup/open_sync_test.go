@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"context"
+	"database/sql"
 	"net/url"
 	"strings"
 	"testing"
@@ -61,21 +62,13 @@ func TestOpenPostgresSynchronousCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			// Hold several connections at once so that the pool opens new ones.
-			for i := range 3 {
-				conn, err := db.Conn(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+			eachConn(t, db, 3, func(i int, conn *sql.Conn) {
 				var got string
-				if err := conn.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&got); err != nil {
-					t.Fatal(err)
-				}
+				scanRows(t, conn, map[string]any{"SHOW synchronous_commit": &got})
 				if got != tt.want {
 					t.Errorf("connection %d: synchronous_commit %q, want %q", i, got, tt.want)
 				}
-			}
+			})
 		})
 	}
 }

@@ -2,6 +2,9 @@ package dedup_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"github.com/filestore-go/filestore/internal/redact"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/google/go-cmp/cmp"
+	"github.com/uptrace/bun"
 )
 
 // TestOpenSQLiteSettings checks the settings OpenDB promises on every pooled
@@ -34,31 +38,43 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		SizeLimit   int64
 	}
 	want := settings{JournalMode: "wal", Synchronous: 2, BusyTimeout: 15000, ForeignKeys: 1, Checkpoint: 4000, SizeLimit: 64 << 20}
-	// Hold several connections at once so that the pool opens new ones.
-	for i := range 4 {
-		conn, err := db.Conn(ctx)
+	eachConn(t, db, 4, func(i int, conn *sql.Conn) {
+		var got settings
+		scanRows(t, conn, map[string]any{
+			"PRAGMA journal_mode":       &got.JournalMode,
+			"PRAGMA synchronous":        &got.Synchronous,
+			"PRAGMA busy_timeout":       &got.BusyTimeout,
+			"PRAGMA foreign_keys":       &got.ForeignKeys,
+			"PRAGMA wal_autocheckpoint": &got.Checkpoint,
+			"PRAGMA journal_size_limit": &got.SizeLimit,
+		})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("connection %d settings (-want +got):\n%s", i, diff)
+		}
+	})
+}
+
+// eachConn holds n connections of db at once, so that the pool opens new
+// ones, and calls f with each.
+func eachConn(t *testing.T, db *bun.DB, n int, f func(i int, conn *sql.Conn)) {
+	t.Helper()
+	for i := range n {
+		conn, err := db.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		var got settings
-		for _, q := range []struct {
-			pragma string
-			dst    any
-		}{
-			{"PRAGMA journal_mode", &got.JournalMode},
-			{"PRAGMA synchronous", &got.Synchronous},
-			{"PRAGMA busy_timeout", &got.BusyTimeout},
-			{"PRAGMA foreign_keys", &got.ForeignKeys},
-			{"PRAGMA wal_autocheckpoint", &got.Checkpoint},
-			{"PRAGMA journal_size_limit", &got.SizeLimit},
-		} {
-			if err := conn.QueryRowContext(ctx, q.pragma).Scan(q.dst); err != nil {
-				t.Fatalf("connection %d: %s: %v", i, q.pragma, err)
-			}
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("connection %d settings (-want +got):\n%s", i, diff)
+		f(i, conn.Conn)
+	}
+}
+
+// scanRows runs each query on conn and scans its one value into the
+// query's destination.
+func scanRows(t *testing.T, conn *sql.Conn, dst map[string]any) {
+	t.Helper()
+	for query, d := range dst {
+		if err := conn.QueryRowContext(t.Context(), query).Scan(d); err != nil {
+			t.Fatalf("%s: %v", query, err)
 		}
 	}
 }
@@ -319,4 +335,98 @@ func TestSQLiteWALShrinks(t *testing.T) {
 		t.Errorf("WAL is %d bytes once the reader has gone, want at most %d", got, limit)
 	}
 	t.Logf("WAL: %d bytes once the reader has gone", got)
+}
+
+// TestOpenSQLitePragmas: a sqlite:// URL's _pragma parameters replace
+// OpenDB's own settings of the same name on every connection, and leave
+// the others; whatever else a URL says is refused before the catalogue's
+// directory or file exists (SQLite itself ignores unknown parameters and
+// pragmas, so a typo would otherwise pass unseen).
+func TestOpenSQLitePragmas(t *testing.T) {
+	ctx := context.Background()
+	type settings struct {
+		Synchronous int
+		BusyTimeout int
+		CacheSize   int
+		Checkpoint  int
+	}
+	defaults := settings{Synchronous: 2, BusyTimeout: 15000, CacheSize: -2000, Checkpoint: 4000}
+	for _, tc := range []struct {
+		name  string
+		query string
+		want  settings
+	}{
+		{"none", "", defaults},
+		{"synchronous by name", "_pragma=synchronous(NORMAL)", settings{Synchronous: 1, BusyTimeout: 15000, CacheSize: -2000, Checkpoint: 4000}},
+		// By the driver's sorting alone, OpenDB's synchronous(FULL) would
+		// run after this one and win.
+		{"synchronous by number", "_pragma=synchronous(1)", settings{Synchronous: 1, BusyTimeout: 15000, CacheSize: -2000, Checkpoint: 4000}},
+		{"two pragmas", "_pragma=cache_size(-4096)&_pragma=busy_timeout%3D500", settings{Synchronous: 2, BusyTimeout: 500, CacheSize: -4096, Checkpoint: 4000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rawURL := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+			if tc.query != "" {
+				rawURL += "?" + tc.query
+			}
+			if err := dedup.CheckURL(ctx, rawURL); err != nil {
+				t.Fatalf("CheckURL: %v", err)
+			}
+			db, err := dedup.OpenDB(ctx, rawURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			eachConn(t, db, 3, func(i int, conn *sql.Conn) {
+				var got settings
+				scanRows(t, conn, map[string]any{
+					"PRAGMA synchronous":        &got.Synchronous,
+					"PRAGMA busy_timeout":       &got.BusyTimeout,
+					"PRAGMA cache_size":         &got.CacheSize,
+					"PRAGMA wal_autocheckpoint": &got.Checkpoint,
+				})
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("connection %d settings (-want +got):\n%s", i, diff)
+				}
+			})
+		})
+	}
+}
+
+// TestOpenSQLiteBadParams: each of these is refused with ErrInvalidURL,
+// by CheckURL and by OpenDB, and neither creates the catalogue's
+// directory.
+func TestOpenSQLiteBadParams(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, query, inError string }{
+		{"unknown parameter", "_foo=1", `not "_foo"`},
+		{"driver parameter", "_txlock=deferred", `not "_txlock"`},
+		{"SQLite URI parameter", "mode=ro", `not "mode"`},
+		{"unknown pragma", "_pragma=bogus(1)", `no pragma "bogus"`},
+		{"misspelt pragma", "_pragma=synchronus(NORMAL)", `no pragma "synchronus"`},
+		{"empty pragma", "_pragma=", "names no pragma"},
+		{"two statements", "_pragma=synchronous(1)%3B+DROP+TABLE+objects", "more than one statement"},
+		{"journal mode", "_pragma=journal_mode(DELETE)", "filestore sets journal_mode itself"},
+		{"foreign keys off", "_pragma=foreign_keys(0)", "filestore sets foreign_keys itself"},
+		{"exclusive locking", "_pragma=LOCKING_MODE(EXCLUSIVE)", "filestore sets locking_mode itself"},
+		{"incomplete statement", "_pragma=cache_size(", "incomplete input"},
+		{"bad escape", "_pragma=%zz", "invalid URL escape"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			rawURL := "sqlite://" + filepath.Join(dir, "c.db") + "?" + tc.query
+			errCheck := dedup.CheckURL(ctx, rawURL)
+			db, errOpen := dedup.OpenDB(ctx, rawURL)
+			if errOpen == nil {
+				db.Close()
+			}
+			for name, err := range map[string]error{"CheckURL": errCheck, "OpenDB": errOpen} {
+				if !errors.Is(err, dedup.ErrInvalidURL) || !strings.Contains(err.Error(), tc.inError) {
+					t.Errorf("%s: error %v, want ErrInvalidURL with %q", name, err, tc.inError)
+				}
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the catalogue's directory: Stat: %v, want it not to exist", err)
+			}
+		})
+	}
 }

@@ -31,6 +31,9 @@ func TestBadConfigCreatesNothing(t *testing.T) {
 		{"allowed types", []string{"--allowed-types", "bogus"}},
 		{"database scheme", []string{"--database", "mysql://x"}},
 		{"bucket scheme", []string{"--bucket", "gs://nope"}},
+		{"bucket parameter", []string{"--bucket", "s3://b?region=us-east-1&bogus=1"}},
+		{"database parameter", []string{"--database", "postgres://x@127.0.0.1:1/x?pool_max_conns=0"}},
+		{"sqlite pragma", []string{"--database", "sqlite://{data}/filestore.db?_pragma=synchronus(NORMAL)"}},
 		{"port out of range", []string{"--addr", "127.0.0.1:99999"}},
 		{"no port", []string{"--addr", "127.0.0.1"}},
 		{"jwt keys missing", []string{"--jwt-keys", filepath.Join(t.TempDir(), "none.pem")}},
@@ -39,7 +42,10 @@ func TestBadConfigCreatesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
-			args := append([]string{"--data-dir", data, "--addr", "127.0.0.1:0"}, tt.args...)
+			args := []string{"--data-dir", data, "--addr", "127.0.0.1:0"}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "{data}", data))
+			}
 			err := run(context.Background(), args, envOf(nil), io.Discard, io.Discard)
 			if !errors.Is(err, errUsage) {
 				t.Errorf("run: %v, want a usage error", err)
