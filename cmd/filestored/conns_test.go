@@ -45,7 +45,10 @@ func startCapServer(t *testing.T, maxConns int) *capServer {
 		fmt.Fprint(w, "done "+id)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
-	srv := newServer(mux, logger, s.conns)
+	// With the refusal log, as filestored serves: its connections are
+	// wrappers, which the cap's tests must hold for too.
+	refusals := newRefusalLog(logger, readHeaderTimeout)
+	srv := newServer(mux, logger, s.conns, refusals)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +57,7 @@ func startCapServer(t *testing.T, maxConns int) *capServer {
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = srv.Serve(s.conns.listener(ln))
+		_ = srv.Serve(refusals.listener(s.conns.listener(ln)))
 	}()
 	t.Cleanup(func() {
 		s.mu.Lock()

@@ -108,7 +108,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	defer verifier.Close()
 
 	conns := newConnLimit(c.maxConns, logger)
-	reg, err := metricsRegistry(conns)
+	refusals := newRefusalLog(logger, readHeaderTimeout)
+	reg, err := metricsRegistry(conns, refusals)
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return err
 	}
 
-	srv := newServer(h, logger, conns)
+	srv := newServer(h, logger, conns, refusals)
 	// Called by Shutdown once the listeners are closed, on a goroutine of
 	// its own: Shutdown's caller waits for drained before it logs on.
 	drained := make(chan struct{})
@@ -161,7 +162,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		defer func() { stopGC(); <-gcDone }() // before the store closes
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(conns.listener(ln)) }()
+	go func() { served <- srv.Serve(refusals.listener(conns.listener(ln))) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -184,28 +185,44 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	return nil
 }
 
+// readHeaderTimeout is how long a client may take to send a request's
+// header, from its first byte (or from the connection's start).
+const readHeaderTimeout = 10 * time.Second
+
 // newServer is the http.Server of filestored. ReadHeaderTimeout cuts
 // clients that send headers slowly; there is no ReadTimeout or
 // WriteTimeout, which would cut long uploads and downloads: the Handler
 // moves per-read and per-write deadlines forward as data flows
-// (httpapi.Config.BodyTimeout) instead. conns tracks its connections; serve
-// it on conns.listener of the listener, so that the cap holds.
-func newServer(h http.Handler, logger *slog.Logger, conns *connLimit) *http.Server {
-	return &http.Server{
+// (httpapi.Config.BodyTimeout) instead. conns tracks its connections, and
+// refusals (nil: none) what net/http refuses on its own; serve it on
+// refusals.listener of conns.listener of the listener, so that the cap
+// holds and the refusals are seen.
+func newServer(h http.Handler, logger *slog.Logger, conns *connLimit, refusals *refusalLog) *http.Server {
+	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         conns.connState,
 	}
+	if refusals != nil {
+		srv.Handler = refusals.handler(h)
+		srv.ConnContext = refusals.connContext
+		srv.ConnState = func(c net.Conn, s http.ConnState) {
+			conns.connState(c, s)
+			refusals.connState(c, s)
+		}
+	}
+	return srv
 }
 
 // metricsRegistry is the registry /metrics serves: httpapi's default
-// (the Go and process collectors) and the connections of conns.
-func metricsRegistry(conns *connLimit) (*prometheus.Registry, error) {
+// (the Go and process collectors), the connections of conns and the
+// refusals of refusals.
+func metricsRegistry(conns *connLimit, refusals *refusalLog) (*prometheus.Registry, error) {
 	reg := httpapi.NewRegistry()
-	for _, c := range conns.collectors() {
+	for _, c := range append(conns.collectors(), refusals.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
