@@ -106,15 +106,8 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 func CheckURL(ctx context.Context, rawURL string) error {
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
-		path, query, _ := strings.Cut(strings.TrimPrefix(rawURL, "sqlite://"), "?")
-		if path == "" {
-			return errNoSQLitePath
-		}
-		values, names, err := sqlitePragmas(query)
-		if err != nil {
-			return err
-		}
-		return checkPragmas(ctx, values, names)
+		_, _, err := parseSQLiteURL(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
+		return err
 	case isPostgres(rawURL):
 		_, _, _, err := pgConfig(rawURL)
 		return err
@@ -122,9 +115,6 @@ func CheckURL(ctx context.Context, rawURL string) error {
 		return unsupportedScheme(rawURL)
 	}
 }
-
-// errNoSQLitePath refuses a sqlite:// URL without a path.
-var errNoSQLitePath = fmt.Errorf("%w: sqlite:// needs a path", ErrInvalidURL)
 
 // unsupportedScheme refuses rawURL's scheme.
 func unsupportedScheme(rawURL string) error {
@@ -240,16 +230,9 @@ func checkLegacyPath(path string) error {
 	return fmt.Errorf("dedup: sqlite: %s does not exist, but %s does: builds before 2026-11-30 opened that file for this URL (SQLite decoded %%XX and ended the path at '#'); rename it to the path as written, or name it in the URL", path, legacy)
 }
 
-func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
-	path, query, _ := strings.Cut(path, "?")
-	if path == "" {
-		return nil, errNoSQLitePath
-	}
-	userPragmas, userNames, err := sqlitePragmas(query)
+func openSQLite(ctx context.Context, rest string) (*bun.DB, error) {
+	path, userPragmas, err := parseSQLiteURL(ctx, rest)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkPragmas(ctx, userPragmas, userNames); err != nil {
 		return nil, err
 	}
 	params := url.Values{}
@@ -257,7 +240,7 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 	// driver runs all of them, sorted, so both would run, in an order
 	// their values decide.
 	pragma := func(name, value string) {
-		if !slices.Contains(userNames, name) {
+		if !slices.ContainsFunc(userPragmas, func(p sqlitePragma) bool { return p.name == name }) {
 			params.Add("_pragma", name+"("+value+")")
 		}
 	}
@@ -303,8 +286,8 @@ func openSQLite(ctx context.Context, path string) (*bun.DB, error) {
 		// SQLite decodes %XX in a URI's path and would end it at '#'.
 		file = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path)
 	}
-	for _, v := range userPragmas {
-		params.Add("_pragma", v)
+	for _, p := range userPragmas {
+		params.Add("_pragma", p.value)
 	}
 	dsn := file + "?" + params.Encode()
 	sqldb, err := sql.Open("sqlite", dsn)

@@ -15,38 +15,50 @@ import (
 // deletes, writes).
 var fixedPragmas = []string{"journal_mode", "foreign_keys", "query_only", "locking_mode"}
 
-// sqlitePragmas parses the parameters of a sqlite:// URL: only _pragma
-// is taken, each value one pragma as modernc.org/sqlite runs it
-// ("PRAGMA " + value), such as synchronous(NORMAL) or cache_size(-65536).
-// It returns the values and their names (lower case). Any other
-// parameter, a value that is not one statement, and a pragma of
-// fixedPragmas are refused with an error wrapping ErrInvalidURL; that the
-// name is one SQLite knows, and the value one it takes, checkPragmas
-// tells.
-func sqlitePragmas(query string) (values, names []string, _ error) {
+// sqlitePragma is one _pragma parameter of a sqlite:// URL.
+type sqlitePragma struct {
+	name  string // lower case
+	value string // as modernc.org/sqlite runs it: "PRAGMA " + value
+}
+
+// parseSQLiteURL splits what follows "sqlite://" into the path and the
+// _pragma parameters, such as synchronous(NORMAL) or cache_size(-65536),
+// and checks them without touching the path. Refused, with an error
+// wrapping ErrInvalidURL: an empty path, any other parameter, a value
+// that is not one statement or names no pragma, a pragma of
+// fixedPragmas, and, found by running each on a private in-memory
+// database, a pragma SQLite does not know (it would ignore it) or a
+// value it refuses. The error is ctx's if ctx ends first.
+func parseSQLiteURL(ctx context.Context, rest string) (path string, pragmas []sqlitePragma, _ error) {
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return "", nil, fmt.Errorf("%w: sqlite:// needs a path", ErrInvalidURL)
+	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: sqlite parameters: %w", ErrInvalidURL, err)
+		return "", nil, fmt.Errorf("%w: sqlite parameters: %w", ErrInvalidURL, err)
 	}
 	for _, key := range slices.Sorted(maps.Keys(q)) {
 		if key != "_pragma" {
-			return nil, nil, fmt.Errorf("%w: sqlite:// takes only _pragma parameters, not %q", ErrInvalidURL, key)
+			return "", nil, fmt.Errorf("%w: sqlite:// takes only _pragma parameters, not %q", ErrInvalidURL, key)
 		}
 	}
 	for _, v := range q["_pragma"] {
 		name := pragmaName(v)
 		switch {
 		case name == "":
-			return nil, nil, fmt.Errorf("%w: sqlite _pragma %q names no pragma", ErrInvalidURL, v)
-		case strings.ContainsAny(v, ";"):
-			return nil, nil, fmt.Errorf("%w: sqlite _pragma %q is more than one statement", ErrInvalidURL, v)
+			return "", nil, fmt.Errorf("%w: sqlite _pragma %q names no pragma", ErrInvalidURL, v)
+		case strings.Contains(v, ";"):
+			return "", nil, fmt.Errorf("%w: sqlite _pragma %q is more than one statement", ErrInvalidURL, v)
 		case slices.Contains(fixedPragmas, name):
-			return nil, nil, fmt.Errorf("%w: sqlite _pragma %q: filestore sets %s itself", ErrInvalidURL, v, name)
+			return "", nil, fmt.Errorf("%w: sqlite _pragma %q: filestore sets %s itself", ErrInvalidURL, v, name)
 		}
-		values = append(values, v)
-		names = append(names, name)
+		pragmas = append(pragmas, sqlitePragma{name: name, value: v})
 	}
-	return values, names, nil
+	if err := tryPragmas(ctx, pragmas); err != nil {
+		return "", nil, err
+	}
+	return path, pragmas, nil
 }
 
 // pragmaName is the lower-case name of the pragma a _pragma value runs:
@@ -58,13 +70,13 @@ func pragmaName(value string) string {
 	return strings.ToLower(strings.TrimSpace(name))
 }
 
-// checkPragmas runs each pragma of a sqlite:// URL on a private
-// in-memory database, which no file backs: SQLite ignores a pragma it
-// does not know, so each name must be one of its pragma_list, and a
-// value it refuses fails here rather than after OpenDB has created the
-// catalogue's file. The error wraps ErrInvalidURL, or is ctx's.
-func checkPragmas(ctx context.Context, values, names []string) error {
-	if len(values) == 0 {
+// tryPragmas runs each pragma on a private in-memory database, which no
+// file backs: SQLite ignores a pragma it does not know, so each name must
+// be in its pragma_list, and a value it refuses fails here rather than
+// after OpenDB has created the catalogue's file. The error wraps
+// ErrInvalidURL, or is ctx's.
+func tryPragmas(ctx context.Context, pragmas []sqlitePragma) error {
+	if len(pragmas) == 0 {
 		return nil
 	}
 	db, err := sql.Open("sqlite", "file::memory:")
@@ -73,31 +85,19 @@ func checkPragmas(ctx context.Context, values, names []string) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	rows, err := db.QueryContext(ctx, "SELECT name FROM pragma_pragma_list")
-	if err != nil {
-		return fmt.Errorf("dedup: sqlite pragma list: %w", err)
-	}
-	var known []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			_ = rows.Close()
+	for _, p := range pragmas {
+		var known bool
+		if err := db.QueryRowContext(ctx, "SELECT count(*) > 0 FROM pragma_pragma_list WHERE name = ?", p.name).Scan(&known); err != nil {
 			return fmt.Errorf("dedup: sqlite pragma list: %w", err)
 		}
-		known = append(known, name)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("dedup: sqlite pragma list: %w", err)
-	}
-	for i, v := range values {
-		if !slices.Contains(known, names[i]) {
-			return fmt.Errorf("%w: sqlite _pragma %q: SQLite has no pragma %q", ErrInvalidURL, v, names[i])
+		if !known {
+			return fmt.Errorf("%w: sqlite _pragma %q: SQLite has no pragma %q", ErrInvalidURL, p.value, p.name)
 		}
-		if _, err := db.ExecContext(ctx, "PRAGMA "+v); err != nil {
+		if _, err := db.ExecContext(ctx, "PRAGMA "+p.value); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("%w: sqlite _pragma %q: %w", ErrInvalidURL, v, err)
+			return fmt.Errorf("%w: sqlite _pragma %q: %w", ErrInvalidURL, p.value, err)
 		}
 	}
 	return nil

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +21,8 @@ import (
 // handler sees a request, and so before httpapi's request line and
 // metrics: a request line or header it cannot parse (400), headers over
 // MaxHeaderBytes (431), an Expect other than 100-continue (417), a
-// Transfer-Encoding it does not implement (501). net/http writes those
+// Transfer-Encoding it does not implement (501), an HTTP version it does
+// not speak (505). net/http writes those
 // answers straight to the connection and logs nothing. It also logs the
 // connections that ReadHeaderTimeout closes while a request's header is
 // still arriving (slow or stalled clients), which get no answer at all.
@@ -47,7 +50,7 @@ func newRefusalLog(logger *slog.Logger, headerTimeout time.Duration) *refusalLog
 		}, []string{"code"}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "filestore_http_header_timeouts_total",
-			Help: "Connections closed because a request's header did not arrive in full within the header timeout (10 s).",
+			Help: fmt.Sprintf("Connections closed because a request's header did not arrive in full within the header timeout (%s).", headerTimeout),
 		}),
 	}
 }
@@ -201,19 +204,15 @@ const maxRefusalText = 200
 // Large", "400 Bad Request: malformed Host header").
 func (l *refusalLog) logRefusal(c *watchedConn, p []byte) {
 	line, _, _ := bytes.Cut(p, []byte("\r\n"))
-	var code string
-	text := ""
-	if rest, ok := bytes.CutPrefix(line, []byte("HTTP/1.1 ")); ok && len(rest) >= 3 {
-		if _, err := strconv.Atoi(string(rest[:3])); err == nil {
-			code = string(rest[:3])
+	text := string(bytes.TrimPrefix(line, []byte("HTTP/1.1 ")))
+	code := "unknown"
+	if len(text) >= 3 {
+		if _, err := strconv.Atoi(text[:3]); err == nil {
+			code = text[:3]
 		}
-		text = string(rest)
-	}
-	if code == "" {
-		code = "unknown"
 	}
 	if len(text) > maxRefusalText {
-		text = text[:maxRefusalText] + "…"
+		text = strings.ToValidUTF8(text[:maxRefusalText], "") + "…"
 	}
 	l.refused.WithLabelValues(code).Inc()
 	l.logger.Warn("request refused by the HTTP server before routing",

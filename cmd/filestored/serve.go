@@ -194,27 +194,22 @@ const readHeaderTimeout = 10 * time.Second
 // WriteTimeout, which would cut long uploads and downloads: the Handler
 // moves per-read and per-write deadlines forward as data flows
 // (httpapi.Config.BodyTimeout) instead. conns tracks its connections, and
-// refusals (nil: none) what net/http refuses on its own; serve it on
+// refusals what net/http refuses on its own; serve it on
 // refusals.listener of conns.listener of the listener, so that the cap
 // holds and the refusals are seen.
 func newServer(h http.Handler, logger *slog.Logger, conns *connLimit, refusals *refusalLog) *http.Server {
-	srv := &http.Server{
-		Handler:           h,
+	return &http.Server{
+		Handler:           refusals.handler(h),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		ConnState:         conns.connState,
-	}
-	if refusals != nil {
-		srv.Handler = refusals.handler(h)
-		srv.ConnContext = refusals.connContext
-		srv.ConnState = func(c net.Conn, s http.ConnState) {
+		ConnContext:       refusals.connContext,
+		ConnState: func(c net.Conn, s http.ConnState) {
 			conns.connState(c, s)
 			refusals.connState(c, s)
-		}
+		},
 	}
-	return srv
 }
 
 // metricsRegistry is the registry /metrics serves: httpapi's default
