@@ -77,7 +77,7 @@ func TestClamdFlags(t *testing.T) {
 // its log whether it answers (with its version) or not (with what uploads
 // meet meanwhile, by policy), without waiting for an upload.
 func TestClamdStartupCheck(t *testing.T) {
-	closed := func() string { // a port nothing listens on
+	closed := func(t *testing.T) string { // a port nothing listens on
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -88,20 +88,20 @@ func TestClamdStartupCheck(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		clamd func() string
+		clamd func(t *testing.T) string // the subtest's t: a skip skips it alone
 		args  []string
 		want  string // a regular expression the log must match
 	}{
-		{"real clamd", func() string { return testenv.ClamdAddr(t) }, nil,
+		{"real clamd", func(t *testing.T) string { return testenv.ClamdAddr(t) }, nil,
 			`level=INFO msg="clamd answers" clamd=tcp://\S+ version=\d+\.\d+\.\d+(/\d+)?\n`},
-		{"hung clamd, fail-closed", func() string { return hungClamd(t) }, []string{"--clamd-probe-timeout", "150ms"},
+		{"hung clamd, fail-closed", hungClamd, []string{"--clamd-probe-timeout", "150ms"},
 			`level=WARN msg="clamd does not answer" clamd=tcp://\S+ error=".*no answer to PING within ProbeTimeout 150ms.*" uploads="refused with 503 scanner_unavailable until it does"\n`},
 		{"nothing listening, fail-open", closed, []string{"--scan-policy", "fail-open"},
 			`level=WARN msg="clamd does not answer" clamd=tcp://\S+ error=".*connection refused.*" uploads="stored unscanned \(fail-open\) until it does"\n`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startServer(t, append([]string{"--clamd", tt.clamd()}, tt.args...)...)
+			s := startServer(t, append([]string{"--clamd", tt.clamd(t)}, tt.args...)...)
 			s.logs.waitFor(t, regexp.MustCompile(`msg="clamd (answers|does not answer)`))
 			if !regexp.MustCompile(tt.want).MatchString(s.logs.String()) {
 				t.Errorf("log does not match %q:\n%s", tt.want, s.logs.String())
