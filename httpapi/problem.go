@@ -9,9 +9,12 @@ import (
 // problemType is the media type of every error answer (RFC 9457).
 const problemType = "application/problem+json"
 
-// problem is an RFC 9457 problem details object with the contract's
-// extension members code and request_id.
-type problem struct {
+// Problem is the body of every error answer: an RFC 9457 problem details
+// object (media type application/problem+json) with the contract's
+// extension members code and request_id. Clients may decode errors into
+// it; servers that answer outside the Handler (filestored refusing a
+// connection) write it so that every error has one form.
+type Problem struct {
 	Type      string `json:"type"`
 	Title     string `json:"title"`
 	Status    int    `json:"status"`
@@ -57,7 +60,7 @@ const retryAfterUnavailable = "5"
 // writeProblem answers r with a problem; a 503 carries Retry-After (see
 // retryAfterUnavailable). A HEAD request gets the headers only.
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
-	p := problem{
+	p := Problem{
 		Type:   "about:blank",
 		Title:  http.StatusText(status),
 		Status: status,

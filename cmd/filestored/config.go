@@ -55,6 +55,7 @@ type config struct {
 	userDownloads   int
 	maxDownloads    int
 	maxConns        int
+	maxConnsPerIP   int
 	trashRetention  time.Duration
 	gcInterval      time.Duration
 	trustedProxies  string
@@ -171,6 +172,7 @@ func registerConfig(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.userDownloads, "downloads-per-user", httpapi.DefaultMaxDownloadsPerOwner, "downloads of content (GETs) one owner may have in progress at once (one more is answered 429 without opening the file); 0 turns the cap off")
 	fs.IntVar(&c.maxDownloads, "max-downloads", httpapi.DefaultMaxDownloads, "downloads of content (GETs) the server has in progress at once, over all owners (one more is answered 503); 0 turns the cap off")
 	fs.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "connections the server holds open at once, idle keep-alive ones included (further ones wait in the accept backlog until one closes; at the cap, idle connections are closed to make room, requests in progress never); 0 turns the cap off")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client address (an IPv4 address, an IPv6 /64) may hold open at once; at the cap its idle connection idle the longest is closed to make room, and with none idle a new one is answered 429 and closed; --trusted-proxies are not capped; 0 turns the cap off")
 	fs.DurationVar(&c.trashRetention, "trash-retention", 720*time.Hour, "how long trashed files stay before GC purges them")
 	fs.DurationVar(&c.gcInterval, "gc-interval", time.Hour, "how often this server runs GC (trash past retention, unreferenced objects, abandoned staging); 0 turns it off (POST /v1/admin/gc still runs it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma list of reverse proxy CIDRs whose X-Forwarded-For is believed (default: none)")
@@ -276,6 +278,9 @@ func (c *config) resolve() error {
 	}
 	if c.maxConns < 0 {
 		return fmt.Errorf("%w: --max-conns must not be negative (0 turns the cap off)", errUsage)
+	}
+	if c.maxConnsPerIP < 0 {
+		return fmt.Errorf("%w: --max-conns-per-ip must not be negative (0 turns the cap off)", errUsage)
 	}
 	if c.clamdScans < 1 {
 		return fmt.Errorf("%w: --clamd-concurrency must be at least 1", errUsage)

@@ -80,6 +80,7 @@ func TestLoadConfig(t *testing.T) {
 		DownloadsPerOwner                                                             int
 		MaxDownloads                                                                  int
 		MaxConns                                                                      int
+		MaxConnsPerIP                                                                 int
 		Scan                                                                          scan.Options
 	}
 	viewOf := func(c *config) view {
@@ -89,7 +90,7 @@ func TestLoadConfig(t *testing.T) {
 			p = append(p, x.String())
 		}
 		return view{c.addr, c.dataDir, c.database, c.bucket, c.jwtSecret, c.jwtKeys, c.jwtIssuer, c.jwtAudience,
-			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.storeDBTryTimeout(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.maxDownloadsPerOwner(), c.maxDownloadsInAll(), c.maxConns, *c.scanOptions(nil)}
+			c.clamd, c.scanPolicy, c.allowedTypes, int64(c.maxSize), c.storeInlineMax(), c.rateIP, c.rateUser, c.trashRetention, c.shutdownTimeout, c.gcInterval, p, c.retryAttempts, c.retryBase, c.s3Stall, c.storeS3UploadMemory(), c.storeDBTryTimeout(), c.maxUploadsPerOwner(), c.maxUploadsInAll(), c.maxDownloadsPerOwner(), c.maxDownloadsInAll(), c.maxConns, c.maxConnsPerIP, *c.scanOptions(nil)}
 	}
 	defaults := view{
 		Addr: "127.0.0.1:8080", DataDir: abs("data"),
@@ -97,7 +98,7 @@ func TestLoadConfig(t *testing.T) {
 		Policy: "fail-closed", MaxSize: 5 << 30, InlineMax: 64 << 10, RateIP: 50, RateUser: 20,
 		Retention: 720 * time.Hour, Shutdown: 30 * time.Second, GC: time.Hour,
 		RetryAttempts: 8, RetryBase: 50 * time.Millisecond, S3Stall: 30 * time.Second, S3Memory: 256 << 20, DBTry: 30 * time.Second, UploadsPerOwner: 64, MaxUploads: 256,
-		DownloadsPerOwner: 64, MaxDownloads: 1024, MaxConns: 4096,
+		DownloadsPerOwner: 64, MaxDownloads: 1024, MaxConns: 4096, MaxConnsPerIP: 256,
 		Scan: scan.Options{MaxConcurrent: 8, ReadTimeout: time.Minute, ScanTimeout: 10 * time.Minute, ProbeAfter: 5 * time.Second, ProbeTimeout: 5 * time.Second},
 	}
 	tests := []struct {
@@ -117,14 +118,14 @@ func TestLoadConfig(t *testing.T) {
 			"FILESTORE_GC_INTERVAL": "0", "FILESTORE_RETRY_ATTEMPTS": "12", "FILESTORE_RETRY_BASE_DELAY": "100ms",
 			"FILESTORE_UPLOADS_PER_USER": "0", "FILESTORE_CLAMD_CONCURRENCY": "4", "FILESTORE_S3_STALL_TIMEOUT": "5s",
 			"FILESTORE_S3_UPLOAD_MEMORY": "0", "FILESTORE_MAX_UPLOADS": "0", "FILESTORE_DB_TRY_TIMEOUT": "0",
-			"FILESTORE_DOWNLOADS_PER_USER": "0", "FILESTORE_MAX_DOWNLOADS": "0", "FILESTORE_MAX_CONNS": "0",
+			"FILESTORE_DOWNLOADS_PER_USER": "0", "FILESTORE_MAX_DOWNLOADS": "0", "FILESTORE_MAX_CONNS": "0", "FILESTORE_MAX_CONNS_PER_IP": "0",
 			"FILESTORE_CLAMD_READ_TIMEOUT": "3m", "FILESTORE_CLAMD_SCAN_TIMEOUT": "1h", "FILESTORE_CLAMD_PROBE_AFTER": "2s", "FILESTORE_CLAMD_PROBE_TIMEOUT": "1500ms", "FILESTORE_CLAMD_CONCURRENCY_PER_USER": "4",
 		}, func(v view) view {
 			return view{Addr: "127.0.0.1:9999", DataDir: dir, Database: "sqlite://:memory:", Bucket: "mem://",
 				Secret: "s", Keys: "k.pem", Iss: "i", Aud: "a", Clamd: "tcp://127.0.0.1:3310", Policy: "fail-open",
 				Types: "image/*", MaxSize: 1 << 20, InlineMax: -1, RateIP: 0, RateUser: 2.5, Retention: time.Hour, Shutdown: 30 * time.Second, GC: 0,
 				Proxies: []string{"10.0.0.0/8", "192.0.2.7/32"}, RetryAttempts: 12, RetryBase: 100 * time.Millisecond, S3Stall: 5 * time.Second, S3Memory: -1, DBTry: -1, UploadsPerOwner: -1, MaxUploads: -1,
-				DownloadsPerOwner: -1, MaxDownloads: -1, MaxConns: 0,
+				DownloadsPerOwner: -1, MaxDownloads: -1, MaxConns: 0, MaxConnsPerIP: 0,
 				Scan: scan.Options{MaxConcurrent: 4, MaxPerTenant: 4, ReadTimeout: 3 * time.Minute, ScanTimeout: time.Hour, ProbeAfter: 2 * time.Second, ProbeTimeout: 1500 * time.Millisecond}}
 		}},
 		{"a flag wins", []string{"--addr", "127.0.0.1:7777", "--max-size=512KiB", "--data-dir", dir},
@@ -146,6 +147,8 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{"connections", []string{"--max-conns", "100"}, nil, func(v view) view { v.MaxConns = 100; return v }},
 		{"connections env", nil, map[string]string{"FILESTORE_MAX_CONNS": "20000"}, func(v view) view { v.MaxConns = 20000; return v }},
+		{"connections per address", []string{"--max-conns-per-ip", "8"}, nil, func(v view) view { v.MaxConnsPerIP = 8; return v }},
+		{"connections per address env", nil, map[string]string{"FILESTORE_MAX_CONNS_PER_IP": "1000"}, func(v view) view { v.MaxConnsPerIP = 1000; return v }},
 		{"S3 stall timeout", []string{"--s3-stall-timeout", "2m"}, nil, func(v view) view { v.S3Stall = 2 * time.Minute; return v }},
 		{"S3 upload memory", []string{"--s3-upload-memory", "2GiB"}, nil, func(v view) view { v.S3Memory = 2 << 30; return v }},
 		{"database try timeout", []string{"--db-try-timeout", "5m"}, nil, func(v view) view { v.DBTry = 5 * time.Minute; return v }},
@@ -192,6 +195,8 @@ func TestLoadConfig(t *testing.T) {
 		{"negative downloads in all", []string{"--max-downloads", "-1"}, nil},
 		{"negative connections", []string{"--max-conns", "-1"}, nil},
 		{"bad connections env", nil, map[string]string{"FILESTORE_MAX_CONNS": "many"}},
+		{"negative connections per address", []string{"--max-conns-per-ip", "-1"}, nil},
+		{"bad connections per address env", nil, map[string]string{"FILESTORE_MAX_CONNS_PER_IP": "1.5"}},
 		{"no clamd scans", []string{"--clamd-concurrency", "0"}, nil},
 		{"negative clamd per user", []string{"--clamd-concurrency-per-user", "-1"}, nil},
 		{"clamd per user over clamd concurrency", []string{"--clamd-concurrency-per-user", "9"}, nil},

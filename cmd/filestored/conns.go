@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,8 +20,24 @@ import (
 // (256 + 1024) three times over.
 const defaultMaxConns = 4096
 
+// defaultMaxConnsPerIP is --max-conns-per-ip's default: a sixteenth of
+// --max-conns', so that one address alone cannot take every connection
+// the server holds, while an office behind one NAT address keeps room for
+// dozens of browsers (six connections each at most).
+const defaultMaxConnsPerIP = 256
+
+// connCaps are the caps of a connLimit.
+type connCaps struct {
+	max   int // --max-conns; 0: no cap
+	perIP int // --max-conns-per-ip; 0: no cap
+	// exempt are the addresses not capped per address: the trusted
+	// proxies, whose connections carry many clients' requests.
+	exempt []netip.Prefix
+}
+
 // connLimit caps the connections a server holds open (--max-conns) and
-// counts them for /metrics. At the cap its listener accepts no more: new
+// those of one client address (--max-conns-per-ip), and counts them for
+// /metrics. At the cap its listener accepts no more: new
 // connections wait in the kernel's accept backlog until one closes. So
 // that idle keep-alive connections cannot keep them waiting, the oldest
 // idle connection is closed as soon as the cap is reached, and a
@@ -32,10 +49,23 @@ const defaultMaxConns = 4096
 // sending on it at that moment, as the server's IdleTimeout does; clients
 // retry such requests on a new connection when they can (RFC 9112,
 // section 9.3.1).
+//
+// An address (an IPv4 address, or an IPv6 /64) with perIP connections
+// open gets no more: its new connection is taken, and its idle
+// connection idle the longest closed to make room; when it has none
+// idle, the new connection is refused: answered 429 by turnAway and
+// closed, without taking a slot of the cap. Connections that send nothing
+// hold a slot until the header timeout closes them, so without this one
+// address could keep every other client waiting in the backlog.
 type connLimit struct {
 	max    int // 0: no cap, only counts
+	perIP  int // 0: no cap per address
+	exempt []netip.Prefix
 	logger *slog.Logger
 	now    func() time.Time
+	// turnAway answers the connections refused at the per-address cap;
+	// set by listener.
+	turnAway *turnAway
 
 	// slots holds one token per connection accepted and not yet gone
 	// (capacity max; nil without a cap).
@@ -45,8 +75,11 @@ type connLimit struct {
 	conns map[net.Conn]*trackedConn
 	idle  *list.List // of net.Conn, the longest idle first
 	open  int        // not closed, nor closed for room
-	// closedIdle counts the idle connections closed for room.
-	closedIdle uint64
+	// addrs are the open connections of each capped address.
+	addrs map[netip.Prefix]*addrConns
+	// closedIdle counts the idle connections closed for room, refused
+	// the connections refused at the per-address cap.
+	closedIdle, refused uint64
 	// full is set from the moment the cap is reached until a connection
 	// closes, or the cap is reached again, capCalm after it was last
 	// reached (an episode).
@@ -62,36 +95,56 @@ type connLimit struct {
 type trackedConn struct {
 	idle   *list.Element // in connLimit.idle while idle, else nil
 	closed bool          // closed for room, already uncounted
+	// addr is the connection's address's, nil for an address not
+	// capped; addrIdle its element in addr.idle while idle.
+	addr     *addrConns
+	addrIdle *list.Element
 }
 
-// newConnLimit returns a connLimit of maxConns connections (0: no cap)
-// that logs the episodes at the cap to logger.
-func newConnLimit(maxConns int, logger *slog.Logger) *connLimit {
+// addrConns are the open connections of one address.
+type addrConns struct {
+	key  netip.Prefix
+	open int
+	idle *list.List // of net.Conn, the longest idle first
+}
+
+// newConnLimit returns a connLimit of caps that logs the episodes at the
+// cap, and the connections refused, to logger.
+func newConnLimit(caps connCaps, logger *slog.Logger) *connLimit {
 	var slots chan struct{}
-	if maxConns > 0 {
-		slots = make(chan struct{}, maxConns)
+	if caps.max > 0 {
+		slots = make(chan struct{}, caps.max)
 	}
 	return &connLimit{
-		max:    maxConns,
+		max:    caps.max,
+		perIP:  caps.perIP,
+		exempt: caps.exempt,
 		slots:  slots,
 		logger: logger,
 		now:    time.Now,
 		conns:  make(map[net.Conn]*trackedConn),
 		idle:   list.New(),
+		addrs:  make(map[netip.Prefix]*addrConns),
 	}
 }
 
 // listener returns ln, accepting at most the cap's connections at once:
 // at the cap, Accept waits until one of them closes (ConnState's
-// StateClosed), and new connections wait in the kernel's backlog. The
-// connections it returns are ln's own, not wrappers: net/http half-closes
-// a *net.TCPConn (CloseWrite) before it closes one whose request it did
-// not read to the end (a 413, a 431), so that the client reads the answer
-// instead of a reset; golang.org/x/net/netutil.LimitListener's wrapper
-// hides CloseWrite, and such clients got "connection reset by peer".
+// StateClosed), and new connections wait in the kernel's backlog. Over
+// the per-address cap, it hands the connection to l's turnAway and
+// accepts the next one. The connections it returns are ln's own, not
+// wrappers: net/http half-closes a *net.TCPConn (CloseWrite) before it
+// closes one whose request it did not read to the end (a 413, a 431), so
+// that the client reads the answer instead of a reset;
+// golang.org/x/net/netutil.LimitListener's wrapper hides CloseWrite, and
+// such clients got "connection reset by peer". Closing the listener stops
+// the turnAway too.
 func (l *connLimit) listener(ln net.Listener) net.Listener {
-	if l.max == 0 {
+	if l.max == 0 && l.perIP == 0 {
 		return ln
+	}
+	if l.perIP > 0 {
+		l.turnAway = newTurnAway(l.perIP, ln.Addr(), l.logger)
 	}
 	return &capListener{Listener: ln, l: l, done: make(chan struct{})}
 }
@@ -105,26 +158,106 @@ type capListener struct {
 	closeOnce sync.Once
 }
 
-// Accept waits for a free slot, then accepts. After Close it returns
-// net.ErrClosed at once.
+// Accept waits for a free slot, then accepts; a connection over the
+// per-address cap gives its slot back and is turned away. After Close it
+// returns net.ErrClosed at once.
 func (cl *capListener) Accept() (net.Conn, error) {
-	select {
-	case cl.l.slots <- struct{}{}:
-	case <-cl.done:
-		return nil, net.ErrClosed
+	l := cl.l
+	for {
+		if l.slots != nil {
+			select {
+			case l.slots <- struct{}{}:
+			case <-cl.done:
+				return nil, net.ErrClosed
+			}
+		}
+		c, err := cl.Listener.Accept()
+		if err != nil {
+			l.freeSlot()
+			return nil, err
+		}
+		ok, victim, key := l.admit(c)
+		if victim != nil {
+			_ = victim.Close()
+		}
+		if ok {
+			return c, nil
+		}
+		l.freeSlot()
+		l.logger.Warn("connection refused: too many connections from one address",
+			"remote_addr", c.RemoteAddr().String(), "address", key.String(), "max_conns_per_ip", l.perIP)
+		l.turnAway.hand(c)
 	}
-	c, err := cl.Listener.Accept()
-	if err != nil {
-		<-cl.l.slots
-		return nil, err
-	}
-	return c, nil
 }
 
-// Close closes the listener and lets an Accept waiting for a slot return.
+// freeSlot gives back a slot taken for a connection not served.
+func (l *connLimit) freeSlot() {
+	if l.slots != nil {
+		<-l.slots
+	}
+}
+
+// Close closes the listener, lets an Accept waiting for a slot return and
+// closes the connections being turned away.
 func (cl *capListener) Close() error {
-	cl.closeOnce.Do(func() { close(cl.done) })
+	cl.closeOnce.Do(func() {
+		close(cl.done)
+		if cl.l.turnAway != nil {
+			cl.l.turnAway.close()
+		}
+	})
 	return cl.Listener.Close()
+}
+
+// addrKey is the key of c's address for the per-address cap: the IPv4
+// address, or the IPv6 /64 (one host usually has a whole /64), as the
+// per-IP rate limit counts them. ok is false for an address not capped:
+// an exempt one, or one that is not TCP's.
+func (l *connLimit) addrKey(c net.Conn) (key netip.Prefix, ok bool) {
+	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
+	if !isTCP {
+		return netip.Prefix{}, false
+	}
+	a := ta.AddrPort().Addr().Unmap().WithZone("")
+	for _, p := range l.exempt {
+		if p.Contains(a) {
+			return netip.Prefix{}, false
+		}
+	}
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	key, err := a.Prefix(bits)
+	return key, err == nil
+}
+
+// admit decides whether the server takes the new connection c: yes when
+// its address has fewer than the per-address cap's connections open, or
+// one of them idle, which it returns as victim, already uncounted, for
+// the caller to close. key is c's address's.
+func (l *connLimit) admit(c net.Conn) (ok bool, victim net.Conn, key netip.Prefix) {
+	if l.perIP == 0 {
+		return true, nil, key
+	}
+	key, capped := l.addrKey(c)
+	if !capped {
+		return true, nil, key
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ac := l.addrs[key]
+	if ac == nil || ac.open < l.perIP {
+		return true, nil, key
+	}
+	if front := ac.idle.Front(); front != nil {
+		victim = front.Value.(net.Conn)
+		l.dropLocked(l.conns[victim])
+		l.closedIdle++
+		return true, victim, key
+	}
+	l.refused++
+	return false, nil, key
 }
 
 // connState is the http.Server's ConnState hook.
@@ -133,17 +266,29 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 	l.mu.Lock()
 	switch s {
 	case http.StateNew:
-		l.conns[c] = &trackedConn{}
+		tc := &trackedConn{}
+		l.conns[c] = tc
 		l.open++
+		if key, capped := l.addrKey(c); capped && l.perIP > 0 {
+			ac := l.addrs[key]
+			if ac == nil {
+				ac = &addrConns{key: key, idle: list.New()}
+				l.addrs[key] = ac
+			}
+			ac.open++
+			tc.addr = ac
+		}
 		victim = l.makeRoomLocked()
 	case http.StateActive:
-		if tc := l.conns[c]; tc != nil && tc.idle != nil {
-			l.idle.Remove(tc.idle)
-			tc.idle = nil
+		if tc := l.conns[c]; tc != nil {
+			l.unidleLocked(tc)
 		}
 	case http.StateIdle:
 		if tc := l.conns[c]; tc != nil && !tc.closed && tc.idle == nil {
 			tc.idle = l.idle.PushBack(c)
+			if tc.addr != nil {
+				tc.addrIdle = tc.addr.idle.PushBack(c)
+			}
 			victim = l.makeRoomLocked()
 		}
 	case http.StateClosed, http.StateHijacked:
@@ -153,11 +298,8 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 			case <-l.slots: // the listener may accept another
 			default: // not accepted by l's listener
 			}
-			if tc.idle != nil {
-				l.idle.Remove(tc.idle)
-			}
 			if !tc.closed {
-				l.open--
+				l.dropLocked(tc)
 			}
 			l.endEpisodeLocked(l.now())
 		}
@@ -167,6 +309,31 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 		// Its server goroutine sees the read fail and ends; the listener
 		// takes the next connection.
 		_ = victim.Close()
+	}
+}
+
+// unidleLocked takes tc off the idle lists, if it is on them.
+func (l *connLimit) unidleLocked(tc *trackedConn) {
+	if tc.idle != nil {
+		l.idle.Remove(tc.idle)
+		tc.idle = nil
+	}
+	if tc.addrIdle != nil {
+		tc.addr.idle.Remove(tc.addrIdle)
+		tc.addrIdle = nil
+	}
+}
+
+// dropLocked uncounts tc's connection, which is closed or being closed.
+func (l *connLimit) dropLocked(tc *trackedConn) {
+	l.unidleLocked(tc)
+	tc.closed = true
+	l.open--
+	if ac := tc.addr; ac != nil {
+		ac.open--
+		if ac.open == 0 {
+			delete(l.addrs, ac.key)
+		}
 	}
 }
 
@@ -189,10 +356,8 @@ func (l *connLimit) makeRoomLocked() (victim net.Conn) {
 	if front == nil {
 		return nil
 	}
-	victim = l.idle.Remove(front).(net.Conn)
-	tc := l.conns[victim]
-	tc.idle, tc.closed = nil, true
-	l.open--
+	victim = front.Value.(net.Conn)
+	l.dropLocked(l.conns[victim])
 	l.closedIdle++
 	l.episodeClosed++
 	return victim
@@ -222,6 +387,14 @@ func (l *connLimit) counts() (open, idle int, closedIdle uint64) {
 	return l.open, l.idle.Len(), l.closedIdle
 }
 
+// refusedCount returns how many connections were refused at the
+// per-address cap.
+func (l *connLimit) refusedCount() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused
+}
+
 // collectors are the metrics of l for /metrics.
 func (l *connLimit) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
@@ -235,7 +408,11 @@ func (l *connLimit) collectors() []prometheus.Collector {
 		}, func() float64 { _, idle, _ := l.counts(); return float64(idle) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "filestore_http_idle_connections_closed_total",
-			Help: "Idle keep-alive connections closed to make room for new connections at the --max-conns cap.",
+			Help: "Idle keep-alive connections closed to make room for new connections at the --max-conns cap, or at the --max-conns-per-ip cap of their address.",
 		}, func() float64 { _, _, closed := l.counts(); return float64(closed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "filestore_http_connections_refused_total",
+			Help: "New connections refused because their address had --max-conns-per-ip connections open, none of them idle (answered 429 and closed).",
+		}, func() float64 { return float64(l.refusedCount()) }),
 	}
 }

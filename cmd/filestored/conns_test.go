@@ -34,9 +34,15 @@ type capServer struct {
 
 func startCapServer(t *testing.T, maxConns int) *capServer {
 	t.Helper()
+	return startCapsServer(t, connCaps{max: maxConns})
+}
+
+// startCapsServer is startCapServer with caps.
+func startCapsServer(t *testing.T, caps connCaps) *capServer {
+	t.Helper()
 	s := &capServer{logs: newLogBuffer(), entered: make(chan string, 16), release: map[string]chan struct{}{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, nil))
-	s.conns = newConnLimit(maxConns, logger)
+	s.conns = newConnLimit(caps, logger)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
@@ -128,7 +134,15 @@ type clientConn struct {
 
 func dial(t *testing.T, addr string) *clientConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialFrom(t, addr, "127.0.0.1")
+}
+
+// dialFrom is dial from the local address from, another address of the
+// loopback network (127.0.0.0/8) for a second client address.
+func dialFrom(t *testing.T, addr, from string) *clientConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +162,14 @@ func (c *clientConn) send(t *testing.T, path string) {
 // and body.
 func (c *clientConn) answer(t *testing.T) (int, string) {
 	t.Helper()
+	res, body := c.answerFull(t)
+	return res.StatusCode, body
+}
+
+// answerFull reads the answer to the request sent last and returns it
+// with its body.
+func (c *clientConn) answerFull(t *testing.T) (*http.Response, string) {
+	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	res, err := http.ReadResponse(c.br, nil)
 	if err != nil {
@@ -158,7 +180,7 @@ func (c *clientConn) answer(t *testing.T) (int, string) {
 	if err != nil {
 		t.Fatalf("answer body: %v", err)
 	}
-	return res.StatusCode, string(b)
+	return res, string(b)
 }
 
 // get sends a GET of path and reads its answer.
@@ -350,6 +372,7 @@ func TestConnectionMetrics(t *testing.T) {
 			"filestore_http_connections_open":              open,
 			"filestore_http_connections_idle":              idle,
 			"filestore_http_idle_connections_closed_total": closed,
+			"filestore_http_connections_refused_total":     0,
 		}
 	}
 	waitMetrics(t, metrics(1, 0, 0)) // the scrape's own

@@ -115,7 +115,7 @@ func TestHeaderTimeoutLogged(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const timeout = 200 * time.Millisecond
 	refusals := newRefusalLog(logger, timeout)
-	srv := newServer(http.NotFoundHandler(), logger, newConnLimit(0, logger), refusals)
+	srv := newServer(http.NotFoundHandler(), logger, newConnLimit(connCaps{}, logger), refusals)
 	srv.ReadHeaderTimeout = timeout
 	srv.IdleTimeout = timeout
 	// closed receives each connection's client address once the server's
@@ -181,7 +181,7 @@ func TestHeaderTimeoutLogged(t *testing.T) {
 		})
 	}
 	// Only the partial header counts.
-	reg, err := metricsRegistry(newConnLimit(0, logger), refusals)
+	reg, err := metricsRegistry(newConnLimit(connCaps{}, logger), refusals)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -302,7 +302,7 @@ func TestToken(t *testing.T) {
 // TestHeaderTimeout: a client sending its headers byte by byte is cut off
 // by ReadHeaderTimeout.
 func TestHeaderTimeout(t *testing.T) {
-	srv := newServer(http.NotFoundHandler(), discardLogger(), newConnLimit(0, discardLogger()), newRefusalLog(discardLogger(), readHeaderTimeout))
+	srv := newServer(http.NotFoundHandler(), discardLogger(), newConnLimit(connCaps{}, discardLogger()), newRefusalLog(discardLogger(), readHeaderTimeout))
 	srv.ReadHeaderTimeout = 300 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

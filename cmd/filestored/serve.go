@@ -107,13 +107,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	defer verifier.Close()
 
-	conns := newConnLimit(c.maxConns, logger)
+	proxies, _ := c.proxies()
+	conns := newConnLimit(connCaps{max: c.maxConns, perIP: c.maxConnsPerIP, exempt: proxies}, logger)
 	refusals := newRefusalLog(logger, readHeaderTimeout)
 	reg, err := metricsRegistry(conns, refusals)
 	if err != nil {
 		return err
 	}
-	proxies, _ := c.proxies()
 	h, err := httpapi.New(store, httpapi.Config{
 		Auth:                 httpapi.JWT(verifier),
 		MaxSize:              int64(c.maxSize),
@@ -142,7 +142,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", c.dataDir,
 		"database", redact.URL(c.database), "bucket", redact.URL(c.bucket),
 		"clamd", c.clamd, "max_size", formatSize(int64(c.maxSize)),
-		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "max_conns", c.maxConns,
+		"inline_max", formatSize(int64(c.inlineMax)), "gc_interval", c.gcInterval, "max_conns", c.maxConns, "max_conns_per_ip", c.maxConnsPerIP,
 		"version", version())
 	if clam != nil {
 		checked := make(chan struct{})
