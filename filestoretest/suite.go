@@ -8,7 +8,8 @@
 // content of awkward sizes with seeks, readers that fail, cancellation, size
 // and digest limits, names, listing order and keyset pagination, the
 // lifecycle (rename, move, trash, restore, purge, collect), deduplication
-// across owners, and isolation between owners.
+// across owners, isolation between owners, and a seeded random sequence
+// of all of these checked step by step against a model (RunModel).
 package filestoretest
 
 import (
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore Harness) {
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, newStore) })
 	t.Run("Collect", func(t *testing.T) { testCollect(t, newStore) })
 	t.Run("Cancelled", func(t *testing.T) { testCancelled(t, newStore) })
+	t.Run("Model", func(t *testing.T) { RunModel(t, newStore(t), ModelOptions{Seed: 1}) })
 }
 
 // Content returns n deterministic pseudo-random bytes for seed.
