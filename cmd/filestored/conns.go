@@ -269,14 +269,8 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 		tc := &trackedConn{}
 		l.conns[c] = tc
 		l.open++
-		if key, capped := l.addrKey(c); capped && l.perIP > 0 {
-			ac := l.addrs[key]
-			if ac == nil {
-				ac = &addrConns{key: key, idle: list.New()}
-				l.addrs[key] = ac
-			}
-			ac.open++
-			tc.addr = ac
+		if l.perIP > 0 {
+			tc.addr = l.addrOfLocked(c)
 		}
 		victim = l.makeRoomLocked()
 	case http.StateActive:
@@ -310,6 +304,22 @@ func (l *connLimit) connState(c net.Conn, s http.ConnState) {
 		// takes the next connection.
 		_ = victim.Close()
 	}
+}
+
+// addrOfLocked counts c, new, in its address's connections and returns
+// them; nil for an address not capped.
+func (l *connLimit) addrOfLocked(c net.Conn) *addrConns {
+	key, capped := l.addrKey(c)
+	if !capped {
+		return nil
+	}
+	ac := l.addrs[key]
+	if ac == nil {
+		ac = &addrConns{key: key, idle: list.New()}
+		l.addrs[key] = ac
+	}
+	ac.open++
+	return ac
 }
 
 // unidleLocked takes tc off the idle lists, if it is on them.
