@@ -33,6 +33,7 @@ type model struct {
 	st       filestore.Store
 	seed     uint64
 	alone    bool // no other sequence runs on st meanwhile
+	noMax    bool // ModelOptions.NoMaxSize
 	r        *rand.Rand
 	contents [][]byte
 	sums     []string
@@ -76,6 +77,10 @@ type ModelOptions struct {
 	// checked when all have ended rather than after every operation, and
 	// what Collect removes is not checked.
 	Workers int
+	// NoMaxSize leaves PutOptions.MaxSize unset, for a Store that cannot
+	// take it (one that is a client of the REST API, where the server's
+	// maximum applies to every upload).
+	NoMaxSize bool
 }
 
 // RunModel applies random operations to st, a fresh and empty Store,
@@ -94,6 +99,7 @@ func RunModel(t *testing.T, st filestore.Store, opts ModelOptions) {
 	models := make([]*model, max(opts.Workers, 1))
 	if len(models) == 1 {
 		models[0] = newModel(t, st, opts.Seed, "", true)
+		models[0].noMax = opts.NoMaxSize
 		models[0].run(ops)
 	} else {
 		// The group returns once its parallel subtests have all ended.
@@ -102,6 +108,7 @@ func RunModel(t *testing.T, st filestore.Store, opts ModelOptions) {
 				t.Run(strconv.Itoa(w), func(t *testing.T) {
 					t.Parallel()
 					m := newModel(t, st, opts.Seed+uint64(w)*1_000_003, strconv.Itoa(w), false)
+					m.noMax = opts.NoMaxSize
 					models[w] = m
 					m.run(ops)
 				})
@@ -274,9 +281,11 @@ func (m *model) put() {
 	case 5:
 		opts.Size = int64(len(m.contents[c])) + 1 // a hint, never trusted
 	case 6:
-		opts.MaxSize = int64(len(m.contents[c])) // the limit is inclusive
+		if !m.noMax {
+			opts.MaxSize = int64(len(m.contents[c])) // the limit is inclusive
+		}
 	case 7:
-		if n := len(m.contents[c]); n > 1 { // a MaxSize of 0 sets no limit
+		if n := len(m.contents[c]); n > 1 && !m.noMax { // a MaxSize of 0 sets no limit
 			opts.MaxSize = int64(n - 1)
 			opts.Size = int64(n * (m.r.IntN(2))) // declared or not
 			want = filestore.ErrTooLarge
