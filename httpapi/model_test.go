@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,6 +29,7 @@ type restStore struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // by owner
+	puts   int               // uploads sent: every other one is multipart
 }
 
 var _ filestore.Store = (*restStore)(nil)
@@ -104,9 +106,10 @@ func restFile(owner string, body []byte) (*filestore.File, error) {
 	return &f, nil
 }
 
-// Put uploads r as a raw body. A declared size goes as Content-Length
-// when it is r's length (HTTP cannot declare another); MaxSize has no
-// REST form (the server's --max-size applies to all) and is refused.
+// Put uploads r as a raw body, or, every other time, as a multipart
+// form. A raw body's declared size goes as Content-Length when it is r's
+// length (HTTP cannot declare another); MaxSize has no REST form (the
+// server's --max-size applies to all) and is refused.
 func (s *restStore) Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *filestore.PutOptions) (*filestore.File, error) {
 	if opts == nil {
 		opts = &filestore.PutOptions{}
@@ -123,10 +126,25 @@ func (s *restStore) Put(ctx context.Context, owner, folder, name string, r io.Re
 		size = opts.Size
 	}
 	var header []string
+	s.mu.Lock()
+	s.puts++
+	form := s.puts%2 == 0
+	s.mu.Unlock()
+	if form {
+		// The other form of the contract: the name as the file part's
+		// filename, the folder as a text field before it, streamed.
+		q = url.Values{}
+		if opts.Overwrite {
+			q.Set("overwrite", "true")
+		}
+		var contentType string
+		r, contentType = multipartStream(folder, name, r)
+		header, size = []string{"Content-Type", contentType}, -1
+	}
 	if opts.SHA256 != "" {
 		header = append(header, "X-Content-SHA256", opts.SHA256)
 	}
-	if opts.ContentType != "" {
+	if opts.ContentType != "" && !form {
 		header = append(header, "Content-Type", opts.ContentType)
 	}
 	res, b, err := s.call(ctx, http.MethodPost, "/v1/files?"+q.Encode(), s.token(owner), r, size, header...)
@@ -138,6 +156,27 @@ func (s *restStore) Put(ctx context.Context, owner, folder, name string, r io.Re
 		err = fmt.Errorf("upload answered %d, Location %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	return f, err
+}
+
+// multipartStream streams a multipart/form-data body of a folder field and
+// a file part named name with r's content, and returns it with its
+// Content-Type.
+func multipartStream(folder, name string, r io.Reader) (io.Reader, string) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := mw.WriteField("folder", folder)
+		if err == nil {
+			var part io.Writer
+			if part, err = mw.CreateFormFile("file", name); err == nil {
+				if _, err = io.Copy(part, r); err == nil {
+					err = mw.Close()
+				}
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, mw.FormDataContentType()
 }
 
 // Get reads the File, then the content, whose ETag must be the digest.
