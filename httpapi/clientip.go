@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/filestore-go/filestore/internal/clientaddr"
 )
 
 // clientIP returns the address of the client that sent r: the connection's
@@ -22,7 +24,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	} else {
 		return netip.Addr{}, false
 	}
-	if len(trusted) == 0 || !isTrusted(addr, trusted) {
+	if len(trusted) == 0 || !clientaddr.In(addr, trusted) {
 		return addr, true
 	}
 	values := r.Header.Values("X-Forwarded-For")
@@ -40,7 +42,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 				hop = ap.Addr()
 			}
 			hop = hop.Unmap().WithZone("")
-			if !isTrusted(hop, trusted) {
+			if !clientaddr.In(hop, trusted) {
 				return hop, true
 			}
 			addr = hop
@@ -49,24 +51,12 @@ func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	return addr, true
 }
 
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // rateKey is the rate limiter's key for a client address: the address
-// itself for IPv4, its /64 network for IPv6 (one host usually has a whole
-// /64).
+// itself for IPv4, its /64 network for IPv6 (see clientaddr.Key).
 func rateKey(a netip.Addr) string {
-	if a.Is6() {
-		p, err := a.WithZone("").Prefix(64)
-		if err == nil {
-			return p.String()
-		}
+	k := clientaddr.Key(a)
+	if k.Addr().Is4() {
+		return k.Addr().String()
 	}
-	return a.String()
+	return k.String()
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/filestore-go/filestore/internal/clientaddr"
 )
 
 // defaultMaxConns is --max-conns's default. An idle keep-alive connection
@@ -209,27 +211,20 @@ func (cl *capListener) Close() error {
 	return cl.Listener.Close()
 }
 
-// addrKey is the key of c's address for the per-address cap: the IPv4
-// address, or the IPv6 /64 (one host usually has a whole /64), as the
-// per-IP rate limit counts them. ok is false for an address not capped:
-// an exempt one, or one that is not TCP's.
+// addrKey is the key of c's address for the per-address cap,
+// clientaddr.Key's, as the per-IP rate limit counts them. ok is false for
+// an address not capped: an exempt one, or one that is not TCP's.
 func (l *connLimit) addrKey(c net.Conn) (key netip.Prefix, ok bool) {
 	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
 	if !isTCP {
 		return netip.Prefix{}, false
 	}
-	a := ta.AddrPort().Addr().Unmap().WithZone("")
-	for _, p := range l.exempt {
-		if p.Contains(a) {
-			return netip.Prefix{}, false
-		}
+	a := ta.AddrPort().Addr().Unmap().WithZone("") // a zoned address is in no prefix
+	if clientaddr.In(a, l.exempt) {
+		return netip.Prefix{}, false
 	}
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	key, err := a.Prefix(bits)
-	return key, err == nil
+	key = clientaddr.Key(a)
+	return key, key.IsValid()
 }
 
 // admit decides whether the server takes the new connection c: yes when
