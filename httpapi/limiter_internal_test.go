@@ -71,6 +71,7 @@ func TestLimiterMemory(t *testing.T) {
 
 func TestClientIP(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	linkLocal := []netip.Prefix{netip.MustParsePrefix("fe80::/10")}
 	tests := []struct {
 		name    string
 		remote  string
@@ -92,6 +93,9 @@ func TestClientIP(t *testing.T) {
 		{"entry with port", "10.0.0.1:1", []string{"203.0.113.9:5555"}, trusted, "203.0.113.9"},
 		{"v6 entry with port", "[::1]:1", []string{"[2001:db8::7]:5555"}, trusted, "2001:db8::7"},
 		{"empty entry", "10.0.0.1:1", []string{""}, trusted, "10.0.0.1"},
+		{"xff from zoned link-local proxy", "[fe80::1%eth0]:1", []string{"203.0.113.9"}, linkLocal, "203.0.113.9"},
+		{"zoned peer untrusted", "[fe80::1%eth0]:1", []string{"203.0.113.9"}, trusted, "fe80::1%eth0"},
+		{"zoned trusted hop", "10.0.0.1:1", []string{"203.0.113.9, fe80::2%eth0"}, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fe80::/10")}, "203.0.113.9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

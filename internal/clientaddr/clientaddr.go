@@ -22,8 +22,12 @@ func Key(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// In reports whether a is in one of prefixes.
+// In reports whether a is in one of prefixes. An IPv4-mapped a is
+// compared as IPv4 and an IPv6 zone is ignored: a link-local peer such as
+// fe80::1%eth0 is in fe80::/10 (netip.Prefix.Contains alone says it is
+// in no prefix). An invalid a is in none.
 func In(a netip.Addr, prefixes []netip.Prefix) bool {
+	a = a.Unmap().WithZone("")
 	for _, p := range prefixes {
 		if p.Contains(a) {
 			return true
