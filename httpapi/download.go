@@ -37,7 +37,11 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 	if err != nil {
 		return err
 	}
-	inline, err := boolParam(r.URL.Query(), "inline")
+	q, err := queryParams(r, "inline")
+	if err != nil {
+		return err
+	}
+	inline, err := boolParam(q, "inline")
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -29,20 +28,6 @@ func fileID(r *http.Request) (string, error) {
 		}
 	}
 	return id, nil
-}
-
-// boolParam parses the query parameter name: absent is false; "true",
-// "false", "1", "0" (and the other strconv.ParseBool spellings) are
-// accepted; anything else is 400.
-func boolParam(q url.Values, name string) (bool, error) {
-	if !q.Has(name) {
-		return false, nil
-	}
-	v, err := strconv.ParseBool(q.Get(name))
-	if err != nil {
-		return false, badRequest("the %s parameter must be true or false", name)
-	}
-	return v, nil
 }
 
 // fileJSON is a File as the contract shows it: times in UTC.
@@ -83,14 +68,16 @@ type listBody struct {
 
 // list serves GET /v1/files.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, c *auth.Caller) error {
-	q := r.URL.Query()
+	q, err := queryParams(r, "folder", "q", "cursor", "recursive", "trash", "limit")
+	if err != nil {
+		return err
+	}
 	opts := &filestore.ListOptions{
 		Folder: q.Get("folder"),
 		Query:  q.Get("q"),
 		Cursor: q.Get("cursor"),
 		Limit:  100,
 	}
-	var err error
 	if opts.Recursive, err = boolParam(q, "recursive"); err != nil {
 		return err
 	}
@@ -264,7 +251,11 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 	if err != nil {
 		return err
 	}
-	permanent, err := boolParam(r.URL.Query(), "permanent")
+	q, err := queryParams(r, "permanent")
+	if err != nil {
+		return err
+	}
+	permanent, err := boolParam(q, "permanent")
 	if err != nil {
 		return err
 	}

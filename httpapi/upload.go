@@ -43,7 +43,10 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Caller)
 		return err
 	}
 	defer h.uploads.release(c.Owner)
-	q := r.URL.Query()
+	q, err := queryParams(r, "name", "folder", "overwrite")
+	if err != nil {
+		return err
+	}
 	overwrite, err := boolParam(q, "overwrite")
 	if err != nil {
 		return err
