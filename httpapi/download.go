@@ -3,12 +3,10 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -69,7 +67,7 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 			}
 		}
 	}
-	src := &readRecorder{ReadSeeker: rc}
+	src := newContentReader(rc, f.Size)
 	http.ServeContent(&contentWriter{ResponseWriter: w, r: r, size: f.Size}, r, "", f.CreatedAt, src)
 	if err := src.failure(); err != nil {
 		// ServeContent drops a failed read: the answer had begun, so it
@@ -80,36 +78,6 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 		}
 	}
 	return nil
-}
-
-// readRecorder keeps the first error of the content's reader other than
-// io.EOF, which http.ServeContent does not report. For several ranges,
-// ServeContent reads in a goroutine of its own that may still be reading
-// when it returns: err is guarded.
-type readRecorder struct {
-	io.ReadSeeker
-	mu  sync.Mutex
-	err error
-}
-
-// Read implements io.Reader.
-func (r *readRecorder) Read(p []byte) (int, error) {
-	n, err := r.ReadSeeker.Read(p)
-	if err != nil && err != io.EOF {
-		r.mu.Lock()
-		if r.err == nil {
-			r.err = err
-		}
-		r.mu.Unlock()
-	}
-	return n, err
-}
-
-// failure returns the first read error, if any.
-func (r *readRecorder) failure() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
 }
 
 // fixRange adjusts a Range header value before http.ServeContent sees it,

@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -306,4 +308,36 @@ func (e *env) openContent(t *testing.T, tok, id string) *http.Response {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestDownloadObjectTruncated: a local object cut short on disk (a damaged
+// disk, a hand edit) is served with the Content-Length of the file's row
+// and ends short, so that the client sees the damage, and the log line is
+// a warning naming it. Before, http.ServeContent took the size from the
+// object itself and answered a complete-looking 200 of the short content.
+func TestDownloadObjectTruncated(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("alice")
+	const size = 1 << 20
+	f := e.upload(tok, "", "big.bin", randomBytes(size, 11))
+	e.logs.waitRequest(t, "POST /v1/files")
+	objects := e.blobFiles()
+	if len(objects) != 1 {
+		t.Fatalf("bucket holds %v, want one object", objects)
+	}
+	if err := os.Truncate(filepath.Join(e.dir, "blobs", objects[0]), size/2); err != nil {
+		t.Fatal(err)
+	}
+	res := e.openContent(t, tok, f.ID)
+	n, err := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.ContentLength != size || err == nil || n != size/2 {
+		t.Errorf("client: status %d, Content-Length %d, read %d bytes, %v; want 200, %d, cut short at %d with an error",
+			res.StatusCode, res.ContentLength, n, err, size, size/2)
+	}
+	line := e.logs.waitRequest(t, "GET /v1/files/{id}/content")
+	msg, _ := line["error"].(string)
+	if line["level"] != "WARN" || !strings.Contains(msg, "unexpected EOF") {
+		t.Errorf("log line: level %v, error %q; want WARN and unexpected EOF", line["level"], msg)
+	}
 }

@@ -1,0 +1,177 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// countingSource is an io.ReadSeeker that counts the calls reaching it,
+// and an io.ReaderAt only when readerAt is set.
+type countingSource struct {
+	r                     *bytes.Reader
+	seeks, reads, readAts int
+}
+
+func (s *countingSource) Read(p []byte) (int, error) { s.reads++; return s.r.Read(p) }
+func (s *countingSource) Seek(off int64, whence int) (int64, error) {
+	s.seeks++
+	return s.r.Seek(off, whence)
+}
+
+type countingReaderAt struct{ *countingSource }
+
+func (s countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	s.readAts++
+	return s.r.ReadAt(p, off)
+}
+
+// TestContentReader: http.ServeContent over a contentReader gets the bytes
+// it asks for, while the seeks it makes to learn the size and to reach a
+// range reach the Store's reader only when a Read needs them there: never
+// for an io.ReaderAt, once per range not at the current position
+// otherwise. Content shorter than its row's size is an
+// io.ErrUnexpectedEOF, kept for the log line.
+func TestContentReader(t *testing.T) {
+	content := make([]byte, 100_000)
+	for i := range content {
+		content[i] = byte(i*7 + i/251)
+	}
+	tests := []struct {
+		name      string
+		rangeHdr  string
+		readerAt  bool
+		size      int64 // the row's size; 0 means len(content)
+		want      []byte
+		wantParts [][]byte
+		seeks     int
+		failure   error
+	}{
+		{name: "whole, ReaderAt", readerAt: true, want: content},
+		{name: "whole, reader", want: content},
+		{name: "range, ReaderAt", rangeHdr: "bytes=70000-74095", readerAt: true, want: content[70000:74096]},
+		{name: "range, reader", rangeHdr: "bytes=70000-74095", want: content[70000:74096], seeks: 1},
+		{name: "range from 0, reader", rangeHdr: "bytes=0-9", want: content[:10]},
+		{name: "suffix, reader", rangeHdr: "bytes=-5", want: content[len(content)-5:], seeks: 1},
+		{name: "two ranges, ReaderAt", rangeHdr: "bytes=0-9,50000-50009", readerAt: true, wantParts: [][]byte{content[:10], content[50000:50010]}},
+		{name: "two ranges, reader", rangeHdr: "bytes=0-9,50000-50009", wantParts: [][]byte{content[:10], content[50000:50010]}, seeks: 1},
+		{name: "two adjacent ranges, reader", rangeHdr: "bytes=0-9,10-19", wantParts: [][]byte{content[:10], content[10:20]}},
+		{name: "short object, ReaderAt", readerAt: true, size: 100_100, want: content, failure: io.ErrUnexpectedEOF},
+		{name: "short object, reader", size: 100_100, want: content, failure: io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &countingSource{r: bytes.NewReader(content)}
+			var rs io.ReadSeeker = src
+			if tt.readerAt {
+				rs = countingReaderAt{src}
+			}
+			size := tt.size
+			if size == 0 {
+				size = int64(len(content))
+			}
+			cr := newContentReader(rs, size)
+			req := httptest.NewRequest("GET", "/", nil)
+			if tt.rangeHdr != "" {
+				req.Header.Set("Range", tt.rangeHdr)
+			}
+			rec := httptest.NewRecorder()
+			rec.Header().Set("Content-Type", "application/octet-stream") // as content sets it: no sniffing
+			http.ServeContent(rec, req, "", time.Time{}, cr)
+			body := rec.Body.Bytes()
+			switch {
+			case tt.wantParts != nil:
+				_, params, err := mime.ParseMediaType(rec.Header().Get("Content-Type"))
+				if err != nil || rec.Code != http.StatusPartialContent {
+					t.Fatalf("%d, Content-Type %q: %v", rec.Code, rec.Header().Get("Content-Type"), err)
+				}
+				mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+				for i, want := range tt.wantParts {
+					p, err := mr.NextPart()
+					if err != nil {
+						t.Fatalf("part %d: %v", i, err)
+					}
+					got, _ := io.ReadAll(p)
+					if !bytes.Equal(got, want) {
+						t.Errorf("part %d: %d bytes differ from the %d wanted", i, len(got), len(want))
+					}
+				}
+			case !bytes.Equal(body, tt.want):
+				t.Errorf("body of %d bytes (status %d), want %d bytes of the content", len(body), rec.Code, len(tt.want))
+			}
+			if src.seeks != tt.seeks {
+				t.Errorf("%d seeks reached the reader, want %d", src.seeks, tt.seeks)
+			}
+			if tt.readerAt && src.reads != 0 {
+				t.Errorf("%d Reads reached an io.ReaderAt, want none (ReadAt only)", src.reads)
+			}
+			if err := cr.failure(); !errors.Is(err, tt.failure) || (tt.failure == nil) != (err == nil) {
+				t.Errorf("failure %v, want %v", err, tt.failure)
+			}
+		})
+	}
+}
+
+// TestContentReaderFile: a local object's *os.File is read with ReadAt
+// (pread), whatever the order of the ranges asked for.
+func TestContentReaderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "object")
+	content := []byte(strings.Repeat("0123456789", 1000))
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr := newContentReader(f, int64(len(content)))
+	for _, at := range []int64{9000, 5, 9995, 0} {
+		if _, err := cr.Seek(at, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(io.LimitReader(cr, 5))
+		if err != nil || string(got) != string(content[at:at+5]) {
+			t.Errorf("5 bytes at %d: %q, %v; want %q", at, got, err, content[at:at+5])
+		}
+	}
+	if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+		t.Errorf("the file's own offset is %d (%v), want 0: it was read with Read, not ReadAt", pos, err)
+	}
+}
+
+func TestContentReaderSeek(t *testing.T) {
+	cr := newContentReader(bytes.NewReader(make([]byte, 10)), 10)
+	tests := []struct {
+		offset  int64
+		whence  int
+		want    int64
+		wantErr bool
+	}{
+		{0, io.SeekEnd, 10, false},
+		{-3, io.SeekEnd, 7, false},
+		{2, io.SeekCurrent, 9, false},
+		{20, io.SeekStart, 20, false},
+		{-1, io.SeekStart, 0, true},
+		{-30, io.SeekEnd, 0, true},
+		{0, 7, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := cr.Seek(tt.offset, tt.whence)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("Seek(%d, %d) = %d, %v; want %d (error %v)", tt.offset, tt.whence, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if n, err := cr.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Errorf("Read past the end: %d, %v; want 0, EOF", n, err)
+	}
+}
