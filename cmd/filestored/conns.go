@@ -219,7 +219,7 @@ func (l *connLimit) addrKey(c net.Conn) (key netip.Prefix, ok bool) {
 	if !isTCP {
 		return netip.Prefix{}, false
 	}
-	a := ta.AddrPort().Addr().Unmap().WithZone("") // a zoned address is in no prefix
+	a := ta.AddrPort().Addr() // In and Key compare it unmapped, without a zone
 	if clientaddr.In(a, l.exempt) {
 		return netip.Prefix{}, false
 	}
