@@ -57,8 +57,10 @@ func collect(ctx context.Context, env *faultEnv, _ string) error {
 
 var lifecycleCases = []lifecycleCase{
 	{
+		// Three requests: the first Read's (io.ReadAll's 512 bytes), its
+		// retry, and the one for the rest of the object.
 		name: "get: open transient once, retried", rules: []faults.Rule{{Op: faults.OpNewReader}}, op: getAll,
-		want: outcome{Calls: map[faults.Op]int{faults.OpNewReader: 2}, Files: 1, Keys: 2, Collected: filestore.CollectResult{RemovedStaging: 1}},
+		want: outcome{Calls: map[faults.Op]int{faults.OpNewReader: 3}, Files: 1, Keys: 2, Collected: filestore.CollectResult{RemovedStaging: 1}},
 	},
 	{
 		name: "get: open persistent", rules: []faults.Rule{{Op: faults.OpNewReader, Times: faults.Forever}}, op: getAll,
@@ -70,9 +72,11 @@ var lifecycleCases = []lifecycleCase{
 	},
 	{
 		// A reader that breaks mid-stream reports the error: never a short
-		// read passed off as the end of the file.
-		name: "get: read fails mid-stream", rules: []faults.Rule{{Op: faults.OpRead, After: 100 << 10}}, op: getAll,
-		want: outcome{Err: "injected", Calls: map[faults.Op]int{faults.OpRead: 1}, Files: 1, Keys: 2, Collected: filestore.CollectResult{RemovedStaging: 1}},
+		// read passed off as the end of the file. (The rule breaks the
+		// first request, of io.ReadAll's first 512 bytes.)
+		// A reset connection is the bucket's failure: ErrUnavailable.
+		name: "get: read fails mid-stream", rules: []faults.Rule{{Op: faults.OpRead, After: 100}}, op: getAll,
+		want: outcome{Err: "ErrUnavailable", Calls: map[faults.Op]int{faults.OpRead: 1}, Files: 1, Keys: 2, Collected: filestore.CollectResult{RemovedStaging: 1}},
 	},
 	{
 		name: "get: catalogue read transient once", rules: []faults.Rule{{Op: faults.OpQuery}}, op: getAll,

@@ -75,14 +75,22 @@ type Store interface {
 	Put(ctx context.Context, owner, folder, name string, r io.Reader, opts *PutOptions) (*File, error)
 
 	// Get returns a live file and a reader of its content. Seeking reads no
-	// content (a local object is an *os.File; a remote one seeks lazily,
-	// with no request until the next Read; a small content stored inline,
-	// see Options.InlineMax, came with the file's row), so http.ServeContent can serve
-	// ranges without reading the object; the caller must Close it. The
-	// reader reads under ctx: on an S3 bucket, reads fail once ctx is done,
-	// so keep ctx alive until the reader is closed (a local or in-memory
-	// object, or an inline one, is read whatever becomes of ctx). A trashed
-	// file, an unknown id and another owner's id give ErrNotFound.
+	// content, so http.ServeContent can serve ranges without reading the
+	// object: a local object is an *os.File; a small content stored inline
+	// (see Options.InlineMax) came with the file's row; a remote object
+	// (S3, mem://) is read with no request until the first Read, and each
+	// Read after a seek asks for exactly the bytes it wants, while reads
+	// that go on ask for the rest of the object (a 4 KiB range is one
+	// request of 4 KiB, a whole file two requests). The caller must Close
+	// the reader. A remote object is read under ctx: its reads fail once
+	// ctx is done, so keep ctx alive until the reader is closed (a local
+	// object or an inline one is read whatever becomes of ctx). A trashed
+	// file, an unknown id and another owner's id give ErrNotFound. A remote
+	// object that has gone since the row was read (a concurrent Purge) is
+	// reported by the reader's first Read, with an error wrapping
+	// ErrNotFound; a bucket that does not answer gives ErrUnavailable
+	// there, and an object shorter than the file (damaged) an error
+	// naming the byte where it ends.
 	Get(ctx context.Context, owner, id string) (*File, io.ReadSeekCloser, error)
 
 	// Stat returns a file, live or trashed. An unknown id and another

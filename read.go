@@ -34,13 +34,37 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeek
 		return f, inlineReader{bytes.NewReader(row.Data)}, nil
 	}
 	// On a file:// bucket the reader is the object's *os.File: seeks cost
-	// no reopen, and a copy to a network connection can use sendfile.
-	rd, err := s.bucket.Open(ctx, row.Key)
+	// no reopen. On others it asks for exactly the bytes a Read after a
+	// seek wants, and for the rest of the object when reads go on.
+	rd, err := s.bucket.OpenRange(ctx, row.Key, row.Size)
 	if err != nil {
 		// A purge may have removed it since the row was read.
 		return nil, nil, s.translate("get "+id, err)
 	}
+	if _, ok := rd.(io.ReaderAt); !ok {
+		// A remote object: its reads make the requests, and their errors
+		// are the Store's.
+		rd = &remoteReader{ReadSeekCloser: rd, s: s, op: "read " + id}
+	}
 	return f, rd, nil
+}
+
+// remoteReader is Get's reader of a remote object, whose Read errors it
+// gives the Store's sentinels: ErrNotFound for an object gone since the
+// row was read, ErrUnavailable for a bucket that does not answer.
+type remoteReader struct {
+	io.ReadSeekCloser
+	s  *Service
+	op string
+}
+
+// Read implements io.Reader.
+func (r *remoteReader) Read(p []byte) (int, error) {
+	n, err := r.ReadSeekCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.translate(r.op, err)
+	}
+	return n, err
 }
 
 // Stat implements Store.Stat.

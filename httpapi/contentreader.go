@@ -1,10 +1,11 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/filestore-go/filestore/internal/seek"
 )
 
 // contentReader is the Store's reader as http.ServeContent reads it. It
@@ -14,6 +15,10 @@ import (
 // *os.File, inline content) is read with ReadAt at the position asked
 // for, and another (an S3 object) is seeked only when a Read needs it
 // elsewhere than where it stands.
+//
+// Before the header of an answer of one part goes, prime reads the start
+// of that part from a source that is not an io.ReaderAt, so that a remote
+// object that is gone gives an error answer, not a 200 that ends short.
 //
 // It also keeps the first read error other than io.EOF, which
 // ServeContent does not report, and counts content shorter than the row's
@@ -27,6 +32,10 @@ type contentReader struct {
 	pos  int64 // the position of the next Read
 	at   int64 // rs's own position, when ra is nil
 
+	ahead    []byte // what prime read and Read has not given yet
+	aheadAt  int64  // the position of ahead's first byte
+	primeErr error  // prime's failure, which every Read then returns
+
 	mu  sync.Mutex
 	err error
 }
@@ -36,31 +45,69 @@ func newContentReader(rs io.ReadSeeker, size int64) *contentReader {
 	return &contentReader{rs: rs, ra: ra, size: size}
 }
 
-// errSeek is a seek to a position before the start.
-var errSeek = errors.New("httpapi: seek before the start of the content")
-
 // Seek implements io.Seeker without touching the underlying reader.
 func (r *contentReader) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.pos + offset
-	case io.SeekEnd:
-		abs = r.size + offset
-	default:
-		return 0, fmt.Errorf("httpapi: seek with whence %d", whence)
-	}
-	if abs < 0 {
-		return 0, errSeek
+	abs, err := seek.Position(r.pos, r.size, offset, whence)
+	if err != nil {
+		return 0, fmt.Errorf("httpapi: seek of the content: %w", err)
 	}
 	r.pos = abs
 	return abs, nil
 }
 
+// primeSize is the most prime reads ahead: what io.CopyN, through which
+// http.ServeContent copies the content, asks for at a time.
+const primeSize = 32 << 10
+
+// prime reads the first bytes of an answer of n bytes at the current
+// position (the range's first byte) before the answer's header is sent,
+// so that a source that opens lazily (a remote object, see
+// filestore.Store.Get) reports an object gone or a bucket that does not
+// answer while the answer can still say so. It reads as much as the
+// first Read of the copy would, at most primeSize bytes, so a 4 KiB range
+// is still one request of 4 KiB. A source that is an io.ReaderAt (a local
+// object, inline content) was opened already and is not read ahead.
+func (r *contentReader) prime(n int64) error {
+	if r.ra != nil || n <= 0 || r.pos >= r.size {
+		return nil
+	}
+	buf := make([]byte, min(n, primeSize, r.size-r.pos))
+	at := r.pos
+	k, err := io.ReadFull(readFunc(r.read), buf)
+	r.pos = at
+	if err != nil {
+		// The answer is the error's; ServeContent's copy, which follows,
+		// gets it too without asking the source again.
+		r.primeErr = err
+		return err
+	}
+	r.ahead, r.aheadAt = buf[:k], at
+	return nil
+}
+
+// readFunc is a function as an io.Reader.
+type readFunc func(p []byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
 // Read implements io.Reader.
 func (r *contentReader) Read(p []byte) (int, error) {
+	if r.primeErr != nil {
+		return 0, r.primeErr
+	}
+	if len(r.ahead) > 0 {
+		if r.pos == r.aheadAt {
+			n := copy(p, r.ahead)
+			r.ahead, r.aheadAt, r.pos = r.ahead[n:], r.aheadAt+int64(n), r.pos+int64(n)
+			return n, nil
+		}
+		r.ahead = nil // a seek elsewhere
+	}
+	return r.read(p)
+}
+
+// read reads from the source at the current position.
+func (r *contentReader) read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}

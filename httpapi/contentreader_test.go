@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -13,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filestore-go/filestore"
 )
 
 // countingSource is an io.ReadSeeker that counts the calls reaching it,
@@ -174,4 +179,100 @@ func TestContentReaderSeek(t *testing.T) {
 	if n, err := cr.Read(make([]byte, 4)); n != 0 || err != io.EOF {
 		t.Errorf("Read past the end: %d, %v; want 0, EOF", n, err)
 	}
+}
+
+// readLog is an io.ReadSeeker (no io.ReaderAt, as a remote object's
+// reader) that records the position and length of each Read, and fails
+// every Read with err when err is set.
+type readLog struct {
+	r     *bytes.Reader
+	err   error
+	reads []string
+}
+
+func (s *readLog) Read(p []byte) (int, error) {
+	s.reads = append(s.reads, fmt.Sprintf("%d+%d", s.r.Size()-int64(s.r.Len()), len(p)))
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.r.Read(p)
+}
+
+func (s *readLog) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
+
+// TestContentWriterPrime: before the header of a 200 or of a 206 of one
+// range, the content's first bytes are read from a source that is not an
+// io.ReaderAt, in one Read of what the copy would ask first (the range's
+// length, at most 32 KiB), so that a source that fails at once (a remote
+// object gone) gives an error answer instead of a 200 that ends short. A
+// 206 of several ranges and an io.ReaderAt source are not read ahead.
+func TestContentWriterPrime(t *testing.T) {
+	content := make([]byte, 100_000)
+	for i := range content {
+		content[i] = byte(i*7 + i/251)
+	}
+	gone := fmt.Errorf("injected: %w", filestore.ErrNotFound)
+	tests := []struct {
+		name     string
+		method   string
+		rangeHdr string
+		err      error
+		status   int
+		want     []byte // nil: not checked (multipart)
+		reads    []string
+	}{
+		{name: "whole", status: 200, want: content,
+			reads: []string{"0+32768", "32768+32768", "65536+32768", "98304+1696"}},
+		{name: "4 KiB range", rangeHdr: "bytes=70000-74095", status: 206, want: content[70000:74096], reads: []string{"70000+4096"}},
+		{name: "range to the end", rangeHdr: "bytes=90000-", status: 206, want: content[90000:], reads: []string{"90000+10000"}},
+		{name: "two ranges", rangeHdr: "bytes=0-9,50000-50009", status: 206, reads: []string{"0+10", "50000+10"}},
+		{name: "head", method: "HEAD", status: 200, want: []byte{}, reads: []string{"0+32768"}},
+		{name: "range, object gone", rangeHdr: "bytes=70000-74095", err: gone, status: 404, reads: []string{"70000+4096"}},
+		{name: "whole, object gone", err: gone, status: 404, reads: []string{"0+32768"}},
+		{name: "range, unsatisfiable", rangeHdr: "bytes=200000-", status: 416},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &readLog{r: bytes.NewReader(content), err: tt.err}
+			cr := newContentReader(src, int64(len(content)))
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			req := httptest.NewRequest(method, "/", nil)
+			if tt.rangeHdr != "" {
+				req.Header.Set("Range", tt.rangeHdr)
+			}
+			rec := httptest.NewRecorder()
+			rec.Header().Set("Content-Type", "application/octet-stream")
+			cw := &contentWriter{ResponseWriter: rec, r: req, size: int64(len(content)), src: cr}
+			http.ServeContent(cw, req, "", time.Time{}, cr)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d; body %.200s", rec.Code, tt.status, rec.Body.Bytes())
+			}
+			if tt.want != nil && !bytes.Equal(rec.Body.Bytes(), tt.want) {
+				t.Errorf("body of %d bytes, want %d bytes of the content", rec.Body.Len(), len(tt.want))
+			}
+			if diff := cmp.Diff(tt.reads, src.reads); diff != "" {
+				t.Errorf("Reads of the source, position+length (-want +got):\n%s", diff)
+			}
+			if tt.err != nil {
+				if ct, cr := rec.Header().Get("Content-Type"), rec.Header().Get("Content-Range"); ct != problemType || cr != "" || !cw.failed {
+					t.Errorf("Content-Type %q, Content-Range %q, failed %v; want a problem, no Content-Range, failed", ct, cr, cw.failed)
+				}
+			}
+		})
+	}
+	t.Run("ReaderAt", func(t *testing.T) {
+		src := &countingSource{r: bytes.NewReader(content)}
+		cr := newContentReader(countingReaderAt{src}, int64(len(content)))
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Range", "bytes=70000-74095")
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(&contentWriter{ResponseWriter: rec, r: req, size: int64(len(content)), src: cr}, req, "", time.Time{}, cr)
+		if rec.Code != 206 || !bytes.Equal(rec.Body.Bytes(), content[70000:74096]) || src.reads != 0 || src.readAts != 1 {
+			t.Errorf("status %d, %d bytes, %d Reads, %d ReadAts; want 206, the range, 0 Reads and 1 ReadAt", rec.Code, rec.Body.Len(), src.reads, src.readAts)
+		}
+	})
 }

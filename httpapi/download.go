@@ -17,7 +17,10 @@ import (
 // http.ServeContent over the Store's seekable reader: single and multiple
 // ranges, conditional requests, If-Range. A Range header with more than
 // Config.MaxRanges ranges is ignored (the whole content, 200), which keeps
-// thousands of ranges as cheap as one GET (see fixRange). The content is
+// thousands of ranges as cheap as one GET (see fixRange). Before the header
+// of a 200 or of a 206 of one range, the content's first bytes are read
+// (see contentReader.prime): a remote object that has gone from the bucket
+// is answered 404, a bucket that does not answer 503. The content is
 // copied through Write in 32 KiB pieces, not handed to sendfile: over
 // loopback, sendfile of a local object's *os.File was measured slower (see
 // docs/benchmarks.md). A GET is counted in the downloads gate until it
@@ -68,8 +71,9 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 		}
 	}
 	src := newContentReader(rc, f.Size)
-	http.ServeContent(&contentWriter{ResponseWriter: w, r: r, size: f.Size}, r, "", f.CreatedAt, src)
-	if err := src.failure(); err != nil {
+	cw := &contentWriter{ResponseWriter: w, r: r, size: f.Size, src: src}
+	http.ServeContent(cw, r, "", f.CreatedAt, src)
+	if err := src.failure(); err != nil && !cw.failed {
 		// ServeContent drops a failed read: the answer had begun, so it
 		// ends short (net/http closes the connection), and the request's
 		// log line says why.
@@ -239,11 +243,40 @@ type contentWriter struct {
 	http.ResponseWriter
 	r         *http.Request
 	size      int64
+	src       *contentReader
 	swallowed bool
+	failed    bool // prime failed, and the answer is its error's
+}
+
+// prime has the source read the start of the content of an answer of
+// status code before its header goes (see contentReader.prime): of a 200,
+// or of a 206 of one range (Content-Range set), whose content is
+// Content-Length bytes from the position ServeContent has sought. A 206 of
+// several ranges, whose parts a goroutine of ServeContent reads, is not
+// read ahead.
+func (cw *contentWriter) prime(code int) error {
+	h := cw.Header()
+	if code != http.StatusOK && (code != http.StatusPartialContent || h.Get("Content-Range") == "") {
+		return nil
+	}
+	n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return cw.src.prime(n)
 }
 
 func (cw *contentWriter) WriteHeader(code int) {
 	if code < 400 {
+		if err := cw.prime(code); err != nil {
+			// Nothing was sent: the answer is the error's.
+			cw.swallowed, cw.failed = true, true
+			h := cw.Header()
+			h.Del("Content-Range")
+			h.Del("Accept-Ranges")
+			writeError(cw.ResponseWriter, cw.r, fmt.Errorf("httpapi: reading the content: %w", err))
+			return
+		}
 		cw.ResponseWriter.WriteHeader(code)
 		return
 	}

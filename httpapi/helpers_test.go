@@ -97,8 +97,9 @@ func (s *logSink) waitRequest(t *testing.T, route string) map[string]any {
 	}
 }
 
-// env is a running server over a real Store (SQLite and a file:// bucket
-// in a temporary directory).
+// env is a running server over a real Store (SQLite and, unless
+// envOptions.bucket says otherwise, a file:// bucket in a temporary
+// directory).
 type env struct {
 	t      testing.TB
 	srv    *httptest.Server
@@ -120,6 +121,8 @@ type envOptions struct {
 	wrapStore func(filestore.Store) filestore.Store
 	// listener replaces the test server's listener.
 	listener net.Listener
+	// bucket replaces the file:// bucket in the test's directory.
+	bucket string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -136,6 +139,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	so := o.store
 	so.Database = "sqlite://" + filepath.Join(dir, "filestore.db")
 	so.Bucket = "file://" + filepath.Join(dir, "blobs")
+	if o.bucket != "" {
+		so.Bucket = o.bucket
+	}
 	if so.Logger == nil {
 		so.Logger = slog.New(slog.DiscardHandler)
 	}

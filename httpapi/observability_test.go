@@ -160,13 +160,22 @@ func (s faultyStore) Get(ctx context.Context, owner, id string) (*filestore.File
 	if err != nil {
 		return nil, nil, err
 	}
-	return f, panicReader{rc}, nil
+	return f, &panicReader{ReadSeekCloser: rc}, nil
 }
 
-// panicReader panics on its second Read, after the answer has begun.
-type panicReader struct{ io.ReadSeekCloser }
+// panicReader panics on its second Read: the first is the Handler's read
+// of the content's start before the answer's header (which it reads
+// because panicReader is no io.ReaderAt), the second one after the
+// answer has begun.
+type panicReader struct {
+	io.ReadSeekCloser
+	reads int
+}
 
-func (p panicReader) Read(b []byte) (int, error) {
+func (p *panicReader) Read(b []byte) (int, error) {
+	if p.reads++; p.reads == 1 {
+		return p.ReadSeekCloser.Read(b)
+	}
 	panic("injected panic mid-body")
 }
 
@@ -206,7 +215,8 @@ func TestPanicRecovery(t *testing.T) {
 
 	// A panic after the answer has begun aborts the connection.
 	tok := base.token("alice")
-	f := base.upload(tok, "", "a.txt", []byte("some content"))
+	// Larger than what the Handler reads before the header.
+	f := base.upload(tok, "", "a.bin", randomBytes(100<<10, 5))
 	req, _ := http.NewRequest("GET", base.srv.URL+"/v1/files/"+f.ID+"/content", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := base.srv.Client().Do(req)

@@ -23,8 +23,13 @@ var (
 	ErrInvalidKey = errors.New("storage: invalid object key")
 	// ErrInvalidURL means Open could not use the bucket URL.
 	ErrInvalidURL = errors.New("storage: invalid bucket URL")
-	// ErrInvalidRange means a negative offset was given to ReadAt.
+	// ErrInvalidRange means a negative offset was given to ReadAt or Seek,
+	// or a negative size to OpenRange.
 	ErrInvalidRange = errors.New("storage: invalid range")
+	// ErrShortObject means an object ended before the size its reader was
+	// given (see Bucket.OpenRange): a damaged or replaced object, which
+	// reading again does not mend.
+	ErrShortObject = errors.New("storage: object shorter than its size")
 	// ErrClosed means a Writer was used after Close.
 	ErrClosed = errors.New("storage: writer closed")
 	// ErrExists means CreateMarker found a marker already there.
