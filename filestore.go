@@ -80,9 +80,9 @@ type Store interface {
 	// (see Options.InlineMax) came with the file's row; a remote object
 	// (S3, mem://) is read with no request until the first Read, and each
 	// Read after a seek asks for exactly the bytes it wants, while reads
-	// that go on ask for the rest of the object (a 4 KiB range is one
-	// request of 4 KiB, a whole file two requests). The caller must Close
-	// the reader. A remote object is read under ctx: its reads fail once
+	// that go on ask for the rest of the object, or up to the end set with
+	// ReadLimiter (a 4 KiB range is one request of 4 KiB, a whole file two
+	// requests). The caller must Close the reader. A remote object is read under ctx: its reads fail once
 	// ctx is done, so keep ctx alive until the reader is closed (a local
 	// object or an inline one is read whatever becomes of ctx). A trashed
 	// file, an unknown id and another owner's id give ErrNotFound. A remote
@@ -194,6 +194,19 @@ type ScanResult struct {
 	Version string
 	// Signature is the name of the malware found; empty when clean.
 	Signature string
+}
+
+// ReadLimiter is an optional interface of the reader that Store.Get
+// returns; the reader of a remote object (S3, mem://) implements it.
+// LimitReads tells the reader that the caller reads no further than byte
+// end (exclusive): Reads that go on from its current request then ask the
+// bucket for the bytes up to end instead of the rest of the object, so
+// that serving a large range of a large object asks for no byte it does
+// not send. A Read past end is still served, with a new request. An end
+// at or before the current position, or past the content's end, changes
+// nothing.
+type ReadLimiter interface {
+	LimitReads(end int64)
 }
 
 // Pinger is an optional interface of a Scanner: Store.Ping calls it when the

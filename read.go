@@ -49,13 +49,20 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*File, io.ReadSeek
 	return f, rd, nil
 }
 
-// remoteReader is Get's reader of a remote object, whose Read errors it
-// gives the Store's sentinels: ErrNotFound for an object gone since the
+// remoteReader is Get's reader of a remote object (a ReadLimiter), whose
+// Read errors it gives the Store's sentinels: ErrNotFound for an object gone since the
 // row was read, ErrUnavailable for a bucket that does not answer.
 type remoteReader struct {
 	io.ReadSeekCloser
 	s  *Service
 	op string
+}
+
+// LimitReads implements ReadLimiter.
+func (r *remoteReader) LimitReads(end int64) {
+	if l, ok := r.ReadSeekCloser.(ReadLimiter); ok {
+		l.LimitReads(end)
+	}
 }
 
 // Read implements io.Reader.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/filestore-go/filestore"
 	"github.com/filestore-go/filestore/internal/seek"
 )
 
@@ -70,6 +71,10 @@ const primeSize = 32 << 10
 func (r *contentReader) prime(n int64) error {
 	if r.ra != nil || n <= 0 || r.pos >= r.size {
 		return nil
+	}
+	if l, ok := r.rs.(filestore.ReadLimiter); ok {
+		// The rest of the part, not of the object, once the start is read.
+		l.LimitReads(r.pos + n)
 	}
 	buf := make([]byte, min(n, primeSize, r.size-r.pos))
 	at := r.pos

@@ -263,6 +263,9 @@ func (cw *contentWriter) prime(code int) error {
 	if err != nil {
 		return nil
 	}
+	if cw.r.Method == http.MethodHead {
+		n = min(n, 1) // whether the object is there, not its bytes
+	}
 	return cw.src.prime(n)
 }
 

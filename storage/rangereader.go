@@ -21,7 +21,8 @@ import (
 // one range request (retried on transient errors; a 4 KiB range GET is one
 // request of 4 KiB, read to its end so that its connection is kept),
 // while a Read that continues where the previous request ended opens the
-// rest of the object (a whole download is two requests). There, size
+// rest of the object (a whole download is two requests), or only up to
+// the end that the reader's LimitReads(end int64) method set. There, size
 // bounds the reads: a Read at or past size returns io.EOF without a
 // request, and an object that ends before size gives an error wrapping
 // ErrShortObject; a missing object is reported by the first Read,
@@ -65,6 +66,8 @@ type rangeReader struct {
 	left int64        // bytes r has left to give
 	end  int64        // where the last request ended, -1 before the first
 
+	limit int64 // LimitReads's end, or 0
+
 	closed bool
 }
 
@@ -101,8 +104,12 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	if r.r == nil {
 		n := int64(len(p))
 		if r.pos == r.end {
-			// This Read continues the previous request: the rest.
+			// This Read continues the previous request: the rest, or
+			// up to the limit.
 			n = r.size - r.pos
+			if r.limit > r.pos && r.limit < r.size {
+				n = r.limit - r.pos
+			}
 		}
 		if err := r.open(n); err != nil {
 			return 0, err
@@ -143,6 +150,12 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// LimitReads has Reads that go on from the current request ask for the
+// bytes up to end (exclusive) instead of the rest of the object; a Read
+// past end is still served, with a new request. An end at or before the
+// position of that Read, or past the object's size, changes nothing.
+func (r *rangeReader) LimitReads(end int64) { r.limit = end }
 
 // open starts a request for the n bytes at r.pos.
 func (r *rangeReader) open(n int64) error {

@@ -131,6 +131,52 @@ func TestOpenRangeRequests(t *testing.T) {
 	}
 }
 
+// TestOpenRangeLimitReads: after LimitReads(end), a Read that goes on asks
+// the S3 server for the bytes up to end, not for the rest of the object;
+// a Read past end is served with a request for the rest.
+func TestOpenRangeLimitReads(t *testing.T) {
+	const size = 1 << 20
+	data := content(size, 14)
+	b, err := storage.Open(t.Context(), testenv.S3URL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	key := b.NewKey()
+	put(t, b, key, data, 256<<10)
+
+	var q ranges
+	r, err := b.OpenRange(q.context(t.Context()), key, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l, ok := r.(interface{ LimitReads(end int64) })
+	if !ok {
+		t.Fatalf("OpenRange's reader %T has no LimitReads", r)
+	}
+	if _, err := r.Seek(1000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	l.LimitReads(101_000)
+	got := make([]byte, 100_010)
+	if _, err := io.ReadFull(r, got[:32768]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, got[32768:]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[1000:101_010]) {
+		t.Error("the bytes read differ from the object's")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	want := []string{"bytes=1000-33767", "bytes=33768-100999", "bytes=101000-1048575"}
+	if diff := cmp.Diff(want, q.sent); diff != "" {
+		t.Errorf("Range headers sent (-want +got):\n%s", diff)
+	}
+}
+
 func TestOpenRangeErrors(t *testing.T) {
 	data := content(10_000, 13)
 	forEachBackend(t, func(t *testing.T, b *storage.Bucket) {
