@@ -76,6 +76,20 @@ func (q *ranges) context(ctx context.Context) context.Context {
 	})
 }
 
+// s3WithObject opens a bucket of its own on the S3 server, closed when t
+// ends, and stores data there under the key it returns.
+func s3WithObject(t *testing.T, data []byte) (*storage.Bucket, string) {
+	t.Helper()
+	b, err := storage.Open(t.Context(), testenv.S3URL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	key := b.NewKey()
+	put(t, b, key, data, 256<<10)
+	return b, key
+}
+
 // TestOpenRangeRequests checks, on the S3 server, the requests that
 // OpenRange's reads make: one of exactly the bytes a Read after a seek
 // asks for, and the rest of the object for a Read that goes on. (Whether
@@ -84,13 +98,7 @@ func (q *ranges) context(ctx context.Context) context.Context {
 func TestOpenRangeRequests(t *testing.T) {
 	const size = 1 << 20
 	data := content(size, 12)
-	b, err := storage.Open(t.Context(), testenv.S3URL(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	key := b.NewKey()
-	put(t, b, key, data, 256<<10)
+	b, key := s3WithObject(t, data)
 
 	tests := []struct {
 		name   string
@@ -137,13 +145,7 @@ func TestOpenRangeRequests(t *testing.T) {
 func TestOpenRangeLimitReads(t *testing.T) {
 	const size = 1 << 20
 	data := content(size, 14)
-	b, err := storage.Open(t.Context(), testenv.S3URL(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	key := b.NewKey()
-	put(t, b, key, data, 256<<10)
+	b, key := s3WithObject(t, data)
 
 	var q ranges
 	r, err := b.OpenRange(q.context(t.Context()), key, size)
