@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/filestore-go/filestore/internal/clientaddr"
 )
@@ -82,6 +83,10 @@ type connLimit struct {
 	// closedIdle counts the idle connections closed for room, refused
 	// the connections refused at the per-address cap.
 	closedIdle, refused uint64
+	// refusalLines bounds the log lines of refusals (see logRefusal);
+	// unlogged counts the refusals without one since the last line.
+	refusalLines *rate.Limiter
+	unlogged     uint64
 	// full is set from the moment the cap is reached until a connection
 	// closes, or the cap is reached again, capCalm after it was last
 	// reached (an episode).
@@ -124,9 +129,11 @@ func newConnLimit(caps connCaps, logger *slog.Logger) *connLimit {
 		slots:  slots,
 		logger: logger,
 		now:    time.Now,
-		conns:  make(map[net.Conn]*trackedConn),
-		idle:   list.New(),
-		addrs:  make(map[netip.Prefix]*addrConns),
+		// A burst of refusals, then one line a second at most.
+		refusalLines: rate.NewLimiter(rate.Every(refusalLineEvery), refusalLineBurst),
+		conns:        make(map[net.Conn]*trackedConn),
+		idle:         list.New(),
+		addrs:        make(map[netip.Prefix]*addrConns),
 	}
 }
 
@@ -186,10 +193,39 @@ func (cl *capListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		l.freeSlot()
-		l.logger.Warn("connection refused: too many connections from one address",
-			"remote_addr", c.RemoteAddr().String(), "address", key.String(), "max_conns_per_ip", l.perIP)
+		if unlogged, ok := l.logRefusal(); ok {
+			attrs := []any{"remote_addr", c.RemoteAddr().String(), "address", key.String(), "max_conns_per_ip", l.perIP}
+			if unlogged > 0 {
+				attrs = append(attrs, "unlogged_refusals", unlogged)
+			}
+			l.logger.Warn("connection refused: too many connections from one address", attrs...)
+		}
 		l.turnAway.hand(c)
 	}
+}
+
+// refusalLineBurst and refusalLineEvery bound the log lines of the
+// connections refused at the per-address cap: the first refusalLineBurst
+// are logged, then one every refusalLineEvery at most, so that a client
+// opening connections as fast as it can (each refused in microseconds)
+// does not write the log as fast. filestore_http_connections_refused_total
+// counts them all.
+const (
+	refusalLineBurst = 10
+	refusalLineEvery = time.Second
+)
+
+// logRefusal reports whether a connection just refused gets a log line,
+// and how many refusals had none since the last line.
+func (l *connLimit) logRefusal() (unlogged uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.refusalLines.AllowN(l.now(), 1) {
+		l.unlogged++
+		return 0, false
+	}
+	unlogged, l.unlogged = l.unlogged, 0
+	return unlogged, true
 }
 
 // freeSlot gives back a slot taken for a connection not served.

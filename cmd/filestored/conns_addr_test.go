@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,5 +260,50 @@ func TestAddrKey(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: key %q, want %q", tt.remote, got, tt.want)
 		}
+	}
+}
+
+// refusalLines matches every log line of a refused connection; its
+// submatch is the count of refusals logged without a line before it.
+var refusalLines = regexp.MustCompile(`msg="connection refused: too many connections from one address" [^\n]*?max_conns_per_ip=1(?: unlogged_refusals=(\d+))?\n`)
+
+// TestConnsPerAddressLogBounded: refusals are logged in a burst of
+// refusalLineBurst lines, then one line per refusalLineEvery at most,
+// which says how many refusals went without one; the metric counts them
+// all. The clock moves only when the test moves it.
+func TestConnsPerAddressLogBounded(t *testing.T) {
+	s := startCapsServer(t, connCaps{perIP: 1})
+	var elapsed atomic.Int64
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.conns.mu.Lock()
+	s.conns.now = func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
+	s.conns.mu.Unlock()
+
+	dial(t, s.addr) // holds the address's one connection, sending nothing
+	s.waitCounts(t, 1, 0, 0)
+	refuse := func(n int) {
+		t.Helper()
+		for range n {
+			c := dial(t, s.addr)
+			c.send(t, "/")
+			res, body := c.answerFull(t) // the line, if any, is written before the answer
+			checkTurnedAway(t, res, body, "1")
+		}
+	}
+	lines := func() [][]string { return refusalLines.FindAllStringSubmatch(s.logs.String(), -1) }
+
+	refuse(refusalLineBurst + 5)
+	if got := lines(); len(got) != refusalLineBurst {
+		t.Fatalf("%d refusal lines after %d refusals at one instant, want %d:\n%s", len(got), refusalLineBurst+5, refusalLineBurst, s.logs)
+	}
+	elapsed.Add(int64(refusalLineEvery))
+	refuse(2) // one line, saying 5 went without one; then none
+	got := lines()
+	if len(got) != refusalLineBurst+1 || got[len(got)-1][1] != "5" {
+		t.Errorf("after a %s: %d lines, the last saying %q refusals unlogged; want %d, %q:\n%s",
+			refusalLineEvery, len(got), got[len(got)-1][1], refusalLineBurst+1, "5", s.logs)
+	}
+	if n := s.conns.refusedCount(); n != refusalLineBurst+7 {
+		t.Errorf("refused %d, want %d", n, refusalLineBurst+7)
 	}
 }
