@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -86,7 +87,8 @@ type ModelOptions struct {
 // RunModel applies random operations to st, a fresh and empty Store,
 // checking each answer against a model of what the Store must hold: Put
 // (with and without Overwrite, a digest or a declared size, right or
-// wrong, a size limit met or not), Get, Stat, Update, Delete, Restore,
+// wrong, a size limit met or not), Get (the whole content, then a seek
+// back and a range of it), Stat, Update, Delete, Restore,
 // Purge, List (a folder or a subtree, live or trashed, with a name query)
 // page by page, and Collect, over two owners whose paths and contents
 // overlap. After every operation Stats must match the model (files,
@@ -342,8 +344,29 @@ func (m *model) get() {
 	defer rd.Close()
 	m.checkFile(what, got, id, f)
 	b, err := io.ReadAll(rd)
-	if err != nil || !bytes.Equal(b, m.contents[f.content]) {
-		m.t.Errorf("%s: read %d bytes, %v; want content %d (%d bytes)", what, len(b), err, f.content, len(m.contents[f.content]))
+	want := m.contents[f.content]
+	if err != nil || !bytes.Equal(b, want) {
+		m.t.Errorf("%s: read %d bytes, %v; want content %d (%d bytes)", what, len(b), err, f.content, len(want))
+		return
+	}
+	if len(want) == 0 {
+		return
+	}
+	// Then a range, as http.ServeContent reads one: a seek back and a
+	// read, placed by the id (the sequence's random draws stay as they
+	// were).
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	x := h.Sum64()
+	off := int64(x % uint64(len(want)))
+	n := 1 + int64((x>>32)%uint64(int64(len(want))-off))
+	p := make([]byte, n)
+	if _, err := rd.Seek(off, io.SeekStart); err != nil {
+		m.t.Errorf("%s: Seek(%d): %v", what, off, err)
+		return
+	}
+	if k, err := io.ReadFull(rd, p); err != nil || !bytes.Equal(p, want[off:off+n]) {
+		m.t.Errorf("%s: bytes %d-%d: read %d, %v; want content %d's", what, off, off+n-1, k, err, f.content)
 	}
 }
 
