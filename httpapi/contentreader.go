@@ -33,8 +33,7 @@ type contentReader struct {
 	pos  int64 // the position of the next Read
 	at   int64 // rs's own position, when ra is nil
 
-	ahead    []byte // what prime read and Read has not given yet
-	aheadAt  int64  // the position of ahead's first byte
+	ahead    []byte // what prime read from pos on and Read has not given yet
 	primeErr error  // prime's failure, which every Read then returns
 
 	mu  sync.Mutex
@@ -51,6 +50,9 @@ func (r *contentReader) Seek(offset int64, whence int) (int64, error) {
 	abs, err := seek.Position(r.pos, r.size, offset, whence)
 	if err != nil {
 		return 0, fmt.Errorf("httpapi: seek of the content: %w", err)
+	}
+	if abs != r.pos {
+		r.ahead = nil
 	}
 	r.pos = abs
 	return abs, nil
@@ -86,7 +88,7 @@ func (r *contentReader) prime(n int64) error {
 		r.primeErr = err
 		return err
 	}
-	r.ahead, r.aheadAt = buf[:k], at
+	r.ahead = buf[:k]
 	return nil
 }
 
@@ -101,12 +103,9 @@ func (r *contentReader) Read(p []byte) (int, error) {
 		return 0, r.primeErr
 	}
 	if len(r.ahead) > 0 {
-		if r.pos == r.aheadAt {
-			n := copy(p, r.ahead)
-			r.ahead, r.aheadAt, r.pos = r.ahead[n:], r.aheadAt+int64(n), r.pos+int64(n)
-			return n, nil
-		}
-		r.ahead = nil // a seek elsewhere
+		n := copy(p, r.ahead)
+		r.ahead, r.pos = r.ahead[n:], r.pos+int64(n)
+		return n, nil
 	}
 	return r.read(p)
 }

@@ -71,9 +71,9 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 		}
 	}
 	src := newContentReader(rc, f.Size)
-	cw := &contentWriter{ResponseWriter: w, r: r, size: f.Size, src: src}
+	cw := &contentWriter{ResponseWriter: w, r: r, src: src}
 	http.ServeContent(cw, r, "", f.CreatedAt, src)
-	if err := src.failure(); err != nil && !cw.failed {
+	if err := src.failure(); err != nil && src.primeErr == nil {
 		// ServeContent drops a failed read: the answer had begun, so it
 		// ends short (net/http closes the connection), and the request's
 		// log line says why.
@@ -242,10 +242,8 @@ func attrChar(c byte) bool {
 type contentWriter struct {
 	http.ResponseWriter
 	r         *http.Request
-	size      int64
-	src       *contentReader
+	src       *contentReader // its size is the content's
 	swallowed bool
-	failed    bool // prime failed, and the answer is its error's
 }
 
 // prime has the source read the start of the content of an answer of
@@ -273,7 +271,7 @@ func (cw *contentWriter) WriteHeader(code int) {
 	if code < 400 {
 		if err := cw.prime(code); err != nil {
 			// Nothing was sent: the answer is the error's.
-			cw.swallowed, cw.failed = true, true
+			cw.swallowed = true
 			h := cw.Header()
 			h.Del("Content-Range")
 			h.Del("Accept-Ranges")
@@ -286,7 +284,7 @@ func (cw *contentWriter) WriteHeader(code int) {
 	cw.swallowed = true
 	switch code {
 	case http.StatusRequestedRangeNotSatisfiable:
-		cw.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(cw.size, 10))
+		cw.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(cw.src.size, 10))
 		writeProblem(cw.ResponseWriter, cw.r, code, codeRangeNotSatisfied, "the Range header is malformed or no range overlaps the content")
 	case http.StatusPreconditionFailed:
 		writeProblem(cw.ResponseWriter, cw.r, code, codePreconditionFailed, "a precondition (If-Match or If-Unmodified-Since) failed")

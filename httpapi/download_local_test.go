@@ -328,16 +328,23 @@ func TestDownloadObjectTruncated(t *testing.T) {
 	if err := os.Truncate(filepath.Join(e.dir, "blobs", objects[0]), size/2); err != nil {
 		t.Fatal(err)
 	}
-	res := e.openContent(t, tok, f.ID)
+	e.wantCutShort(t, tok, f.ID, size, size/2, "unexpected EOF")
+}
+
+// wantCutShort GETs file id's content, of size bytes, and checks that the
+// answer is a 200 declaring size bytes that ends with an error after at
+// bytes, and that its log line is a warning whose error contains why.
+func (e *env) wantCutShort(t *testing.T, tok, id string, size, at int64, why string) {
+	t.Helper()
+	res := e.openContent(t, tok, id)
 	n, err := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 || res.ContentLength != size || err == nil || n != size/2 {
+	if res.StatusCode != 200 || res.ContentLength != size || err == nil || n != at {
 		t.Errorf("client: status %d, Content-Length %d, read %d bytes, %v; want 200, %d, cut short at %d with an error",
-			res.StatusCode, res.ContentLength, n, err, size, size/2)
+			res.StatusCode, res.ContentLength, n, err, size, at)
 	}
 	line := e.logs.waitRequest(t, "GET /v1/files/{id}/content")
-	msg, _ := line["error"].(string)
-	if line["level"] != "WARN" || !strings.Contains(msg, "unexpected EOF") {
-		t.Errorf("log line: level %v, error %q; want WARN and unexpected EOF", line["level"], msg)
+	if msg, _ := line["error"].(string); line["level"] != "WARN" || !strings.Contains(msg, why) {
+		t.Errorf("log line: level %v, error %q; want WARN and %q", line["level"], msg, why)
 	}
 }

@@ -2,12 +2,9 @@ package httpapi_test
 
 import (
 	"bytes"
-	"io"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +14,13 @@ import (
 	"github.com/filestore-go/filestore/storage"
 )
 
-// s3Ranges records the Range header of each request to the S3 server that
-// the Handler makes while it serves a request.
-type s3Ranges struct {
-	mu   sync.Mutex
-	sent []string
-}
-
-// wrap has the Handler's requests to the S3 server recorded.
-func (q *s3Ranges) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
-			WroteHeaderField: func(key string, value []string) {
-				if key == "Range" {
-					q.mu.Lock()
-					q.sent = append(q.sent, value...)
-					q.mu.Unlock()
-				}
-			},
+// wrapRanges has the Handler's requests to the S3 server recorded in q.
+func wrapRanges(q *testenv.Ranges) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(q.Context(r.Context())))
 		})
-		h.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// take returns the Range headers recorded so far and forgets them.
-func (q *s3Ranges) take() []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	sent := q.sent
-	q.sent = nil
-	return sent
+	}
 }
 
 // s3Object opens the bucket of url and returns it with the key of its
@@ -84,11 +58,11 @@ func TestDownloadS3Requests(t *testing.T) {
 	const size = 1<<20 + 123
 	content := randomBytes(size, 21)
 	last := strconv.Itoa(size - 1)
-	var q s3Ranges
-	e := newEnv(t, envOptions{bucket: testenv.S3URL(t), wrap: q.wrap})
+	var q testenv.Ranges
+	e := newEnv(t, envOptions{bucket: testenv.S3URL(t), wrap: wrapRanges(&q)})
 	tok := e.token("alice")
 	f := e.upload(tok, "", "big.bin", content)
-	q.take()
+	q.Take()
 
 	type result struct {
 		Status int
@@ -130,7 +104,7 @@ func TestDownloadS3Requests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := e.do(tt.method, "/v1/files/"+f.ID+"/content", tok, nil, tt.header...)
-			got := result{Status: res.status, Length: res.header.Get("Content-Length"), Body: sum(res.body), S3: q.take()}
+			got := result{Status: res.status, Length: res.header.Get("Content-Length"), Body: sum(res.body), S3: q.Take()}
 			want := tt.want
 			if tt.name == "two ranges" {
 				// A multipart body: its parts are checked, not its sum.
@@ -232,15 +206,5 @@ func TestDownloadS3ObjectShort(t *testing.T) {
 		t.Errorf("range beyond: log line status %v, error %q; want 500 and the short object", line["status"], msg)
 	}
 
-	resp := e.openContent(t, tok, f.ID)
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.ContentLength != size || err == nil || n != size/2 {
-		t.Errorf("whole: status %d, Content-Length %d, read %d bytes, %v; want 200, %d, cut short at %d with an error",
-			resp.StatusCode, resp.ContentLength, n, err, size, size/2)
-	}
-	line = e.logs.waitRequest(t, "GET /v1/files/{id}/content")
-	if msg, _ := line["error"].(string); line["level"] != "WARN" || !strings.Contains(msg, "object shorter than its size") {
-		t.Errorf("whole: log line level %v, error %q; want WARN and the short object", line["level"], msg)
-	}
+	e.wantCutShort(t, tok, f.ID, size, size/2, "object shorter than its size")
 }

@@ -9,7 +9,7 @@
 # Without FILESTORE_TEST_S3 it starts versitygw with .ci/services/s3.sh
 # (as root). Each server gets a key prefix of its own in the bucket, which
 # is left there (the test bucket's objects are the tests' to clean).
-# Knobs: S3_OBJECT_SIZE (64MiB), RANGE_DURATION (10s), BENCH_ROUNDS (2),
+# Knobs: S3_OBJECT_SIZE (64MiB; KiB, MiB or GiB), RANGE_DURATION (10s), BENCH_ROUNDS (2),
 # LARGE_REPS (3 whole downloads per figure). Writes fsbench's lines and
 # machine.txt to BENCH_OUT (default /var/tmp/filestore-bench/s3-download-DATE).
 set -euo pipefail
@@ -53,7 +53,7 @@ cat "$OUT/machine.txt" >&2
 
 export FILESTORE_JWT_SECRET
 FILESTORE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-bytes=$(numfmt --from=iec "${SIZE%B}" 2>/dev/null || numfmt --from=iec "${SIZE%iB}")
+bytes=$(numfmt --from=iec "${SIZE%iB}") # 64MiB: numfmt reads 64M
 head -c "$bytes" /dev/urandom >"$OUT/object"
 
 measure() { # measure LABEL EXE

@@ -36,16 +36,7 @@ func FuzzOpenRange(f *testing.F) {
 			data[i] = byte(i*7 + i/256)
 		}
 		key := b.NewKey()
-		w, err := b.NewWriter(t.Context(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		put(t, b, key, data, 64<<10)
 		defer b.Delete(t.Context(), key)
 		r, err := b.OpenRange(t.Context(), key, int64(size))
 		if err != nil {

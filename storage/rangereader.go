@@ -61,8 +61,7 @@ type rangeReader struct {
 	size int64
 	pos  int64 // the position of the next Read
 
-	r    *blob.Reader // the open request, or nil
-	at   int64        // r's position
+	r    *blob.Reader // the open request, or nil; it stands at end-left
 	left int64        // bytes r has left to give
 	end  int64        // where the last request ended, -1 before the first
 
@@ -98,7 +97,7 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.size-r.pos {
 		p = p[:r.size-r.pos]
 	}
-	if r.r != nil && (r.at != r.pos || r.left == 0) {
+	if r.r != nil && (r.end-r.left != r.pos || r.left == 0) {
 		r.drop()
 	}
 	if r.r == nil {
@@ -116,7 +115,6 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := r.r.Read(p[:min(int64(len(p)), r.left)])
-	r.at += int64(n)
 	r.pos += int64(n)
 	r.left -= int64(n)
 	if err == nil && r.left == 0 {
@@ -176,7 +174,7 @@ func (r *rangeReader) open(n int64) error {
 	case err != nil:
 		return opError("read", r.key, err)
 	}
-	r.r, r.at, r.left, r.end = rd, r.pos, n, r.pos+n
+	r.r, r.left, r.end = rd, n, r.pos+n
 	return nil
 }
 

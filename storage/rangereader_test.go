@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http/httptrace"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -57,25 +55,6 @@ func TestOpenRangeMatchesBytesReader(t *testing.T) {
 	})
 }
 
-// ranges records the Range header of each request made under its
-// context.
-type ranges struct {
-	mu   sync.Mutex
-	sent []string
-}
-
-func (q *ranges) context(ctx context.Context) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteHeaderField: func(key string, value []string) {
-			if key == "Range" {
-				q.mu.Lock()
-				q.sent = append(q.sent, value...)
-				q.mu.Unlock()
-			}
-		},
-	})
-}
-
 // s3WithObject opens a bucket of its own on the S3 server, closed when t
 // ends, and stores data there under the key it returns.
 func s3WithObject(t *testing.T, data []byte) (*storage.Bucket, string) {
@@ -118,8 +97,8 @@ func TestOpenRangeRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var q ranges
-			r, err := b.OpenRange(q.context(t.Context()), key, size)
+			var q testenv.Ranges
+			r, err := b.OpenRange(q.Context(t.Context()), key, size)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,9 +109,7 @@ func TestOpenRangeRequests(t *testing.T) {
 			if diff := cmp.Diff(run(bytes.NewReader(data), tt.steps), got); diff != "" {
 				t.Errorf("the reader differs from bytes.Reader (-want +got):\n%s", diff)
 			}
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if diff := cmp.Diff(tt.ranges, q.sent); diff != "" {
+			if diff := cmp.Diff(tt.ranges, q.Take()); diff != "" {
 				t.Errorf("Range headers sent (-want +got):\n%s", diff)
 			}
 		})
@@ -147,8 +124,8 @@ func TestOpenRangeLimitReads(t *testing.T) {
 	data := content(size, 14)
 	b, key := s3WithObject(t, data)
 
-	var q ranges
-	r, err := b.OpenRange(q.context(t.Context()), key, size)
+	var q testenv.Ranges
+	r, err := b.OpenRange(q.Context(t.Context()), key, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +148,8 @@ func TestOpenRangeLimitReads(t *testing.T) {
 	if !bytes.Equal(got, data[1000:101_010]) {
 		t.Error("the bytes read differ from the object's")
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	want := []string{"bytes=1000-33767", "bytes=33768-100999", "bytes=101000-1048575"}
-	if diff := cmp.Diff(want, q.sent); diff != "" {
+	if diff := cmp.Diff(want, q.Take()); diff != "" {
 		t.Errorf("Range headers sent (-want +got):\n%s", diff)
 	}
 }
