@@ -32,13 +32,6 @@ func statsOf(v *Verifier) cacheStats {
 	return cacheStats{Hits: c.hits, Entries: len(c.entries)}
 }
 
-// Set sets the clock to t.
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 func TestCacheSizeConfig(t *testing.T) {
 	tests := []struct {
 		name     string

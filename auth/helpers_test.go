@@ -23,6 +23,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/filestore-go/filestore/internal/testenv"
 )
 
 // t0 is the fixed "now" of the tests.
@@ -174,25 +176,8 @@ func replaceFile(t testing.TB, path string, data []byte) {
 	}
 }
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{now: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns a settable clock at t.
+func newClock(t time.Time) *testenv.Clock { return testenv.NewClock(t) }
 
 // logRecord is what the tests check of a log record.
 type logRecord struct {

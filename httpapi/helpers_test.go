@@ -23,28 +23,12 @@ import (
 	"github.com/filestore-go/filestore/auth"
 	"github.com/filestore-go/filestore/filestoretest"
 	"github.com/filestore-go/filestore/httpapi"
+	"github.com/filestore-go/filestore/internal/testenv"
 )
 
-// fakeClock is the injected clock of the rate limiters.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock returns a settable clock at the tests' usual start.
+func newFakeClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 }
 
 // logSink is a slog.Handler that keeps every record's attributes and
@@ -106,7 +90,7 @@ type env struct {
 	store  *filestore.Service
 	dir    string
 	secret []byte
-	clock  *fakeClock
+	clock  *testenv.Clock
 	logs   *logSink
 	h      *httpapi.Handler
 }
