@@ -168,7 +168,8 @@ func TestPutCompareReadFaults(t *testing.T) {
 
 // TestPutCompareStoredCopyDeleted: on a local bucket the stored copy stays
 // readable through the file the comparison opened, so an upload still
-// succeeds if the stored copy is purged and collected while it arrives:
+// succeeds if the stored copy is purged and collected while it arrives
+// despite its pin (cleared here, as if it had expired: see dropPins):
 // one that differs late is staged whole, and one that is that very content
 // (whose commit then finds the object gone) is staged from the open file.
 func TestPutCompareStoredCopyDeleted(t *testing.T) {
@@ -212,6 +213,7 @@ func TestPutCompareStoredCopyDeleted(t *testing.T) {
 			if _, err := pw.Write(tc.body[:tc.split]); err != nil {
 				t.Fatal(err)
 			}
+			dropPins(t, "sqlite://"+filepath.Join(dir, "filestore.db"))
 			if err := st.Purge(ctx, "alice", old.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +247,7 @@ func TestPutCompareStoredCopyDeleted(t *testing.T) {
 // TestPutCompareRestage: an upload that is the stored content it compared
 // with (size declared) finds at its commit that the object's row is gone
 // (purged, between the pass and the commit, through a Store whose bucket
-// is elsewhere, so the bytes stay). Put then stages the content again from
+// is elsewhere, so the bytes stay, its pin cleared first: see dropPins). Put then stages the content again from
 // the stored copy and commits that. Before, on S3 the copy was read under
 // the pass's context, cancelled by then: the Put failed with
 // ErrUnavailable ("GetObject, context canceled").
@@ -264,6 +266,7 @@ func TestPutCompareRestage(t *testing.T) {
 				t.Fatal(err)
 			}
 			ex.hook = func() {
+				dropPins(t, dbURL)
 				if err := other.Purge(ctx, "alice", first.ID); err != nil {
 					t.Errorf("Purge: %v", err)
 				}

@@ -130,7 +130,9 @@ type Store interface {
 
 	// Purge removes a file (live or trashed) for good and drops its
 	// reference; the content's bytes are removed when the last reference
-	// goes. ErrNotFound for an unknown or foreign id.
+	// goes, or, while an upload that may turn out to be that content is
+	// in progress, when it ends without referencing them. ErrNotFound for
+	// an unknown or foreign id.
 	Purge(ctx context.Context, owner, id string) error
 
 	// Collect is the garbage collector: it purges trash older than the

@@ -69,7 +69,9 @@ func (s *Service) Restore(ctx context.Context, owner, id string) (*File, error) 
 
 // Purge implements Store.Purge. When the file held the content's last
 // reference, the bytes are deleted before Purge returns; if that fails (or
-// the process dies), the object stays marked and Collect finishes it.
+// the process dies), the object stays marked and Collect finishes it. An
+// object pinned by an upload in progress (see pin) stays until that
+// upload's unpin, which deletes it if the upload did not reference it.
 func (s *Service) Purge(ctx context.Context, owner, id string) error {
 	if err := s.check(); err != nil {
 		return err

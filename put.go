@@ -147,12 +147,21 @@ func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Read
 	// upload's course and timing never tell its owner what others stored.
 	existing := ""
 	if want != nil {
-		key, ok, err := s.cat.LiveObject(ctx, owner, hex.EncodeToString(want))
+		_, ok, err := s.cat.LiveObject(ctx, owner, hex.EncodeToString(want))
 		if err != nil {
 			return nil, s.translate("put", err)
 		}
 		if ok {
-			existing = key
+			// Pinned, so that a purge of its last reference during the
+			// upload leaves it for the commit.
+			pinned, shas, err := s.pin(ctx, []string{hex.EncodeToString(want)})
+			if err != nil {
+				return nil, err
+			}
+			defer s.unpin(ctx, shas)
+			if len(pinned) == 1 {
+				existing = pinned[0].Key
+			}
 		}
 	}
 	// Without a digest, content of a size declared in advance may still be
@@ -164,6 +173,12 @@ func (s *Service) put(ctx context.Context, owner, folder, name string, r io.Read
 		if err != nil {
 			return nil, s.translate("put", err)
 		}
+		// Pinned, as above: the upload may turn out to be one of them.
+		var shas []string
+		if cands, shas, err = s.pinCandidates(ctx, cands); err != nil {
+			return nil, err
+		}
+		defer s.unpin(ctx, shas)
 	}
 	// With an extractor that can, the type policy runs on the first
 	// HeadSize bytes, so that refused content is not read to its end.
@@ -821,7 +836,9 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 }
 
 // restage stages the content of st, an upload that matched a stored object
-// whose row has since gone away, and returns it as a new staged object. It
+// whose row has since gone away (which its pin prevents, unless the pin
+// expired or a server without pins removed it: see pin), and returns it as
+// a new staged object. It
 // reads the object's bytes under ctx if they are still in the bucket (the
 // copy the comparison read was opened under the pass's context, which has
 // ended: an S3 copy, which opens the object again to read from its start,

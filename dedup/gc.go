@@ -62,20 +62,26 @@ func (c *Catalog) PurgeTrash(ctx context.Context, before int64, limit int) (purg
 }
 
 // MarkUnreferenced marks up to limit objects with no reference "deleting"
-// (skipping rows that a commit holds locked) and returns them together with
+// (skipping rows that a commit holds locked, and objects pinned by an
+// upload in progress: see Pin) and returns them together with
 // every object already marked (by a purge, or by a collector that crashed).
 // The caller deletes their bytes, then calls RemoveObject for each.
 func (c *Catalog) MarkUnreferenced(ctx context.Context, limit int) ([]Doomed, error) {
 	var doomed []Doomed
 	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		doomed = nil
+		now := Micros(c.now())
 		pick := tx.NewSelect().Model((*object)(nil)).Column("sha256").
-			Where("ref_count = 0").Where("state = ?", stateLive).Limit(int64(limit))
+			Where("ref_count = 0").Where("state = ?", stateLive).Where(unpinnedWhere, now).Limit(int64(limit))
 		if c.pg {
 			pick = pick.For("UPDATE SKIP LOCKED")
 		}
+		// The conditions again, checked on the row as it is once locked
+		// (PostgreSQL rechecks an UPDATE's own conditions on a row a
+		// concurrent transaction changed).
 		if _, err := tx.NewUpdate().Model((*object)(nil)).Set("state = ?", stateDeleting).
-			Where("sha256 IN (?)", pick).Exec(ctx); err != nil {
+			Where("sha256 IN (?)", pick).
+			Where("ref_count = 0").Where("state = ?", stateLive).Where(unpinnedWhere, now).Exec(ctx); err != nil {
 			return err
 		}
 		var rows []object

@@ -169,11 +169,14 @@ func (c *Catalog) purgeTx(ctx context.Context, tx bun.Tx, f *File) (*Doomed, err
 		return nil, err
 	}
 	var obj object
-	if err := c.forUpdate(tx.NewSelect().Model(&obj).Column("sha256", "key", "ref_count").ColumnExpr(inlineColumn).
+	if err := c.forUpdate(tx.NewSelect().Model(&obj).Column("sha256", "key", "ref_count", "pins", "pinned_until").ColumnExpr(inlineColumn).
 		Where("sha256 = ?", f.SHA256)).Scan(ctx); err != nil {
 		return nil, err
 	}
-	if obj.RefCount > 1 {
+	if obj.RefCount > 1 || obj.pinned(Micros(c.now())) {
+		// Another file references the object, or an upload in progress
+		// may (see Pin): it stays live, and the last Unpin, or Collect
+		// once the pins expire, deletes it if nothing references it.
 		_, err := tx.NewUpdate().Model((*object)(nil)).Set("ref_count = ref_count - 1").
 			Where("sha256 = ?", f.SHA256).Exec(ctx)
 		return nil, err

@@ -75,6 +75,10 @@ func migrations() [][]string {
 			`CREATE TABLE filestore_catalog (id TEXT NOT NULL)`,
 			`INSERT INTO filestore_catalog (id) VALUES ({RANDOM_ID})`,
 		},
+		{ // 7: pins, which keep an object that an upload in progress may reference from being deleted (Catalog.Pin).
+			`ALTER TABLE objects ADD COLUMN pins BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE objects ADD COLUMN pinned_until BIGINT`,
+		},
 	}
 }
 

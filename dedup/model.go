@@ -50,6 +50,11 @@ type object struct {
 	// Data holds the content of an inline object; NULL when the content
 	// is in the bucket under Key.
 	Data []byte `bun:"data,nullzero"`
+	// Pins counts the uploads that may reference the object without
+	// having staged its bytes (see Catalog.Pin); they hold it until
+	// PinnedUntil (Unix microseconds) at the latest.
+	Pins        int64  `bun:"pins"`
+	PinnedUntil *int64 `bun:"pinned_until"`
 	// Inline is read instead of Data where only the kind matters (select
 	// inlineColumn): the content may be 64 KiB.
 	Inline bool `bun:"inline,scanonly"`

@@ -32,12 +32,10 @@ func TestThreeServersOneTruth(t *testing.T) {
 	secret := strings.Repeat("cluster-secret-", 5)
 	env := append(os.Environ(), "FILESTORE_JWT_SECRET="+secret)
 	var addrs []string
-	logs := map[string]*logBuffer{}
 	for range 3 {
-		_, addr, log := startProcess(t, bin, t.TempDir(), env, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
+		_, addr, _ := startProcess(t, bin, t.TempDir(), env, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
 			"--database", dbURL, "--bucket", bucketURL, "--rate-ip", "0", "--rate-user", "0")
 		addrs = append(addrs, addr)
-		logs[addr] = log
 	}
 
 	owners := []string{"alice", "bob", "carol"}
@@ -60,7 +58,7 @@ func TestThreeServersOneTruth(t *testing.T) {
 	c := &loadClient{http: &http.Client{Timeout: time.Minute}, tokens: tokens}
 	// About a minute, as issue 6 asks, and at most 1200 operations per
 	// worker.
-	load := &mixedLoad{addrs: addrs, owners: owners, contents: contents, workers: 9, duration: time.Minute, maxOps: 1200, seed: 7, logs: logs}
+	load := &mixedLoad{addrs: addrs, owners: owners, contents: contents, workers: 9, duration: time.Minute, maxOps: 1200, seed: 7}
 	out := load.run(t, c)
 
 	// Every acknowledged upload: purged, or readable through every server

@@ -7,8 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,32 +56,6 @@ type mixedLoad struct {
 	duration time.Duration
 	maxOps   int    // per worker
 	seed     uint64 // of the workers' choices
-	// logs are the servers' logs by address, for lostRace; nil: none
-	// is looked at, and every upload must be answered 201.
-	logs map[string]*logBuffer
-}
-
-// lostRace reports whether an upload answered status with body through
-// addr lost the one race that Put answers 503 by design (a client tries
-// again): its content matched a stored object that a purge through
-// another server removed, bytes and all, before the upload's commit, and
-// the copy it had compared could not be read again to stage the content
-// anew (on S3 it was opened under the comparison's context, which has
-// ended; see Service.restage). The server's log line of the request says
-// so.
-func (l *mixedLoad) lostRace(t *testing.T, addr string, status int, body []byte) bool {
-	logs := l.logs[addr]
-	if status != http.StatusServiceUnavailable || logs == nil {
-		return false
-	}
-	var p struct {
-		RequestID string `json:"request_id"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil || p.RequestID == "" {
-		return false
-	}
-	line := logs.waitFor(t, regexp.MustCompile(`(?m)^.*request_id=`+regexp.QuoteMeta(p.RequestID)+`.*$`))[0]
-	return strings.Contains(line, "rereading the stored copy")
 }
 
 // loadUpload is an upload the server acknowledged (201).
@@ -138,10 +110,6 @@ func (l *mixedLoad) run(t *testing.T, c *loadClient) *loadOutcome {
 					ci := r.IntN(len(l.contents))
 					owner := l.owners[r.IntN(len(l.owners))]
 					status, body := c.do(t, addr, owner, "POST", fmt.Sprintf("/v1/files?folder=w%d&name=f%d", w, i), l.contents[ci])
-					if l.lostRace(t, addr, status, body) {
-						count("upload (lost to a purge)", status)
-						continue
-					}
 					count("upload", status)
 					if status != http.StatusCreated {
 						t.Errorf("upload through %s: %d %s", addr, status, body)
