@@ -36,6 +36,11 @@ type contentReader struct {
 	ahead    []byte // what prime read from pos on and Read has not given yet
 	primeErr error  // prime's failure, which every Read then returns
 
+	// partEnds are the ends of a multipart answer's parts by their first
+	// byte (see partEnds): a Seek to a part's start limits the source's
+	// reads to the part (filestore.ReadLimiter). nil: one part.
+	partEnds map[int64]int64
+
 	mu  sync.Mutex
 	err error
 }
@@ -55,6 +60,11 @@ func (r *contentReader) Seek(offset int64, whence int) (int64, error) {
 		r.ahead = nil
 	}
 	r.pos = abs
+	if end, ok := r.partEnds[abs]; ok {
+		if l, ok := r.rs.(filestore.ReadLimiter); ok {
+			l.LimitReads(end)
+		}
+	}
 	return abs, nil
 }
 

@@ -71,6 +71,10 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request, c *auth.Caller
 		}
 	}
 	src := newContentReader(rc, f.Size)
+	if v := r.Header.Get("Range"); strings.Contains(v, ",") {
+		// Several ranges: each part's reads end with it.
+		src.partEnds = partEnds(v, f.Size)
+	}
 	cw := &contentWriter{ResponseWriter: w, r: r, src: src}
 	http.ServeContent(cw, r, "", f.CreatedAt, src)
 	if err := src.failure(); err != nil && src.primeErr == nil {
@@ -154,6 +158,55 @@ func fixRange(v string, size int64, maxRanges int) string {
 		return "bytes=" + strconv.FormatInt(size, 10) + "-"
 	}
 	return "bytes=" + strings.Join(kept, ",")
+}
+
+// partEnds returns, for the ranges of v (a Range value as fixRange left
+// it), the end (exclusive) of the part that starts at each first byte, as
+// http.ServeContent reads them: the greatest, when several start there.
+// Ranges that ServeContent finds unsatisfiable are left out, and a value it
+// cannot parse gives nil (it answers 416).
+func partEnds(v string, size int64) map[int64]int64 {
+	specs, ok := strings.CutPrefix(v, "bytes=")
+	if !ok {
+		return nil
+	}
+	ends := map[int64]int64{}
+	for spec := range strings.SplitSeq(specs, ",") {
+		spec = textproto.TrimString(spec)
+		if spec == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(spec, "-")
+		if !ok {
+			return nil
+		}
+		first, last = textproto.TrimString(first), textproto.TrimString(last)
+		var start, end int64
+		if first == "" {
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 {
+				return nil
+			}
+			start, end = size-min(n, size), size
+		} else {
+			var err error
+			if start, err = strconv.ParseInt(first, 10, 64); err != nil || start < 0 {
+				return nil
+			}
+			if start >= size {
+				continue
+			}
+			end = size
+			if last != "" {
+				if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
+					return nil
+				}
+				end = min(end+1, size)
+			}
+		}
+		ends[start] = max(ends[start], end)
+	}
+	return ends
 }
 
 // tooLarge reports whether s is a number of digits too large for an

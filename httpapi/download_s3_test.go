@@ -49,8 +49,10 @@ func s3Object(t *testing.T, url string) (*storage.Bucket, string) {
 // exact bytes and ask the server for no byte they do not send: a 4 KiB
 // range is one request of those 4 KiB; a whole download, or a larger
 // range, one request of the first 32 KiB (read before the answer's
-// header, see TestDownloadS3ObjectGone) and one of the rest of it; a HEAD
-// one of a byte. Before, the Store opened
+// header, see TestDownloadS3ObjectGone) and one of the rest of it, and
+// each part of a multipart answer the same; a HEAD one of a byte. Before,
+// a part of a multipart answer asked, after its first 32 KiB, for the
+// rest of the object. Before that, the Store opened
 // the object from its first byte to its last, and the range's first read
 // opened it again from the range's first byte to the last; both answers
 // were abandoned after the range.
@@ -74,6 +76,7 @@ func TestDownloadS3Requests(t *testing.T) {
 		name   string
 		method string
 		header []string
+		parts  [][]byte // of a multipart answer, whose parts are checked, not its sum
 		want   result
 	}{
 		{name: "whole", method: "GET", want: result{
@@ -91,8 +94,12 @@ func TestDownloadS3Requests(t *testing.T) {
 		{name: "suffix range", method: "GET", header: []string{"Range", "bytes=-100"}, want: result{
 			Status: 206, Length: "100", Body: sum(content[size-100:]),
 			S3: []string{"bytes=" + strconv.Itoa(size-100) + "-" + last}}},
-		{name: "two ranges", method: "GET", header: []string{"Range", "bytes=0-9,2000-2099"}, want: result{
-			Status: 206, S3: []string{"bytes=0-9", "bytes=2000-2099"}}},
+		{name: "two ranges", method: "GET", header: []string{"Range", "bytes=0-9,2000-2099"},
+			parts: [][]byte{content[0:10], content[2000:2100]}, want: result{
+				Status: 206, S3: []string{"bytes=0-9", "bytes=2000-2099"}}},
+		{name: "two 100 KiB ranges", method: "GET", header: []string{"Range", "bytes=0-102399,500000-602399"},
+			parts: [][]byte{content[0:102400], content[500000:602400]}, want: result{
+				Status: 206, S3: []string{"bytes=0-32767", "bytes=32768-102399", "bytes=500000-532767", "bytes=532768-602399"}}},
 		{name: "If-Range mismatch: whole", method: "GET", header: []string{"If-Range", `"other"`, "Range", "bytes=0-1"}, want: result{
 			Status: 200, Length: strconv.Itoa(size), Body: sum(content),
 			S3: []string{"bytes=0-32767", "bytes=32768-" + last}}},
@@ -106,12 +113,11 @@ func TestDownloadS3Requests(t *testing.T) {
 			res := e.do(tt.method, "/v1/files/"+f.ID+"/content", tok, nil, tt.header...)
 			got := result{Status: res.status, Length: res.header.Get("Content-Length"), Body: sum(res.body), S3: q.Take()}
 			want := tt.want
-			if tt.name == "two ranges" {
-				// A multipart body: its parts are checked, not its sum.
+			if tt.parts != nil {
 				want.Length, want.Body = got.Length, got.Body
-				for _, part := range [][]byte{content[0:10], content[2000:2100]} {
+				for i, part := range tt.parts {
 					if !bytes.Contains(res.body, part) {
-						t.Errorf("the multipart answer lacks the part %x", part)
+						t.Errorf("the multipart answer lacks part %d", i)
 					}
 				}
 			}

@@ -303,3 +303,31 @@ func TestETagMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestPartEnds: the end of each part of a multipart answer, by its first
+// byte, as http.ServeContent reads the parts of a Range value that
+// fixRange left.
+func TestPartEnds(t *testing.T) {
+	tests := []struct {
+		give string
+		size int64
+		want map[int64]int64
+	}{
+		{"bytes=0-9,20-29", 100, map[int64]int64{0: 10, 20: 30}},
+		{"bytes= 0-9 , -5 ,90-", 100, map[int64]int64{0: 10, 95: 100, 90: 100}},
+		{"bytes=0-9,0-49,0-4", 100, map[int64]int64{0: 50}},
+		{"bytes=50-500,-500", 100, map[int64]int64{50: 100, 0: 100}},
+		{"bytes=100-,5-6", 100, map[int64]int64{5: 7}},
+		{"bytes=+5-+6,-+3", 100, map[int64]int64{5: 7, 97: 100}},
+		{"bytes=0-9,,20-29", 100, map[int64]int64{0: 10, 20: 30}},
+		{"bytes=0-9,x", 100, nil},
+		{"bytes=9-0,1-2", 100, nil},
+		{"bytes=-x,1-2", 100, nil},
+		{"items=0-9,1-2", 100, nil},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, partEnds(tt.give, tt.size)); diff != "" {
+			t.Errorf("partEnds(%q, %d) (-want +got):\n%s", tt.give, tt.size, diff)
+		}
+	}
+}
