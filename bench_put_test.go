@@ -327,3 +327,40 @@ func BenchmarkPutDedup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutDedupSmall: uploads of 1 MiB already stored, announced by
+// their digest or by their size (compared), on SQLite and PostgreSQL,
+// where the pins of the stored object (taken before, released after) are
+// a larger share than at largeSize. No reference: compare builds.
+func BenchmarkPutDedupSmall(b *testing.B) {
+	pat := benchPattern()
+	const size = 1 << 20
+	gen := func() *genReader { return &genReader{pat: pat, seed: 7, size: size} }
+	for _, db := range []string{"sqlite", "postgres"} {
+		for _, announce := range []string{"digest", "size"} {
+			b.Run(db+"-"+announce, func(b *testing.B) {
+				dbURL := ""
+				if db == "postgres" {
+					dbURL = testenv.PostgresDatabase(b)
+				}
+				st := openBenchOn(b, dbURL, "", 0)
+				first, err := st.Put(context.Background(), "bench", "", "original", gen(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts := &filestore.PutOptions{}
+				if announce == "digest" {
+					opts.SHA256 = first.SHA256
+				} else {
+					opts.Size = size
+				}
+				b.SetBytes(size)
+				for i := 0; b.Loop(); i++ {
+					if _, err := st.Put(context.Background(), "bench", "", "copy"+strconv.Itoa(i), gen(), opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -2,7 +2,11 @@ package dedup
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -22,9 +26,13 @@ const unpinnedWhere = "(pins = 0 OR pinned_until IS NULL OR pinned_until <= ?)"
 // It returns the objects it pinned, those live, with their keys (which may
 // have changed since the caller looked: an object taken over by a commit
 // after its deletion): an object being deleted, or that does not exist,
-// is not pinned. Each returned SHA-256 is to be given to Unpin once. A retry of an attempt whose outcome
-// was lost may pin an object twice: Unpin then leaves it pinned until
-// until.
+// is not pinned. Each returned SHA-256 is to be given to Unpin once. A
+// retry of an attempt whose outcome was lost may pin an object twice:
+// Unpin then leaves it pinned until until.
+//
+// A pin is visible to every catalogue at once but not made durable (see
+// unsynced): one lost with the database server's crash costs only the
+// protection, and the fallback that Put had before pins is left.
 func (c *Catalog) Pin(ctx context.Context, sha256s []string, until int64) ([]StoredObject, error) {
 	if len(sha256s) == 0 {
 		return nil, nil
@@ -34,10 +42,10 @@ func (c *Catalog) Pin(ctx context.Context, sha256s []string, until int64) ([]Sto
 		greatest = "GREATEST"
 	}
 	var pinned []StoredObject
-	err := c.do(ctx, func(ctx context.Context) error {
+	err := c.unsynced(ctx, func(ctx context.Context, db bun.IDB) error {
 		pinned = nil
 		now := Micros(c.now())
-		return c.db.NewUpdate().Model((*object)(nil)).
+		return db.NewUpdate().Model((*object)(nil)).
 			Set("pins = CASE WHEN pinned_until > ? THEN pins + 1 ELSE 1 END", now).
 			Set("pinned_until = "+greatest+"(COALESCE(pinned_until, 0), ?)", until).
 			Where("sha256 IN (?)", bun.List(sha256s)).Where("state = ?", stateLive).
@@ -54,23 +62,39 @@ func (c *Catalog) Pin(ctx context.Context, sha256s []string, until int64) ([]Sto
 // purged while it was pinned, and the pinner's commit did not reference
 // it) is marked "deleting" and returned, as Purge returns one: the caller
 // deletes its bytes and calls RemoveObject. An object no longer pinned
-// (its pin expired, and Collect may have deleted it) is left alone.
+// (its pin expired, and Collect may have deleted it) is left alone. The
+// release, like the pin, is not made durable; the marking is, before
+// Unpin returns.
 func (c *Catalog) Unpin(ctx context.Context, sha256s []string) ([]Doomed, error) {
 	if len(sha256s) == 0 {
 		return nil, nil
 	}
-	var doomed []Doomed
-	err := c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		doomed = nil
-		now := Micros(c.now())
-		if _, err := tx.NewUpdate().Model((*object)(nil)).Set("pins = pins - 1").
-			Where("sha256 IN (?)", bun.List(sha256s)).Where("pins > 0").Exec(ctx); err != nil {
-			return err
+	var released []object
+	err := c.unsynced(ctx, func(ctx context.Context, db bun.IDB) error {
+		released = nil
+		return db.NewUpdate().Model((*object)(nil)).Set("pins = CASE WHEN pins > 0 THEN pins - 1 ELSE 0 END").
+			Where("sha256 IN (?)", bun.List(sha256s)).
+			Returning("sha256, ref_count, state").Scan(ctx, &released)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: unpin: %w", err)
+	}
+	var unreferenced []string
+	for _, o := range released {
+		if o.RefCount == 0 && o.State == stateLive {
+			unreferenced = append(unreferenced, o.SHA256)
 		}
+	}
+	if len(unreferenced) == 0 {
+		return nil, nil
+	}
+	var doomed []Doomed
+	err = c.do(ctx, func(ctx context.Context) error {
+		doomed = nil
 		var rows []object
-		if err := tx.NewUpdate().Model((*object)(nil)).Set("state = ?", stateDeleting).
-			Where("sha256 IN (?)", bun.List(sha256s)).Where("state = ?", stateLive).
-			Where("ref_count = 0").Where(unpinnedWhere, now).
+		if err := c.db.NewUpdate().Model((*object)(nil)).Set("state = ?", stateDeleting).
+			Where("sha256 IN (?)", bun.List(unreferenced)).Where("state = ?", stateLive).
+			Where("ref_count = 0").Where(unpinnedWhere, Micros(c.now())).
 			Returning("sha256, key, "+inlineColumn).Scan(ctx, &rows); err != nil {
 			return err
 		}
@@ -84,6 +108,55 @@ func (c *Catalog) Unpin(ctx context.Context, sha256s []string) ([]Doomed, error)
 	}
 	return doomed, nil
 }
+
+// unsynced runs fn, whose statements change only pins, in a transaction
+// (PostgreSQL) or on a connection (SQLite) whose commits are not waited
+// for to reach stable storage: PostgreSQL's synchronous_commit off for the
+// transaction, SQLite's synchronous NORMAL (in WAL mode, no sync at commit;
+// checkpoints still sync) for fn's statements. Either database writes its
+// log in order, so a later durable commit makes such a commit durable
+// too, and one lost in a crash is lost with nothing after it. A pin lost
+// so costs only its protection; the catalogue stays consistent.
+func (c *Catalog) unsynced(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+	if c.pg {
+		return c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return err
+			}
+			return fn(ctx, tx)
+		})
+	}
+	return c.do(ctx, func(ctx context.Context) error {
+		conn, err := c.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		var level int
+		if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+			return err
+		}
+		if level <= sqliteSyncNormal {
+			return fn(ctx, conn)
+		}
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return err
+		}
+		ferr := fn(ctx, conn)
+		// The connection goes back to the pool: its level must be the
+		// one it had, whatever happened to ctx, or it must go.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, "PRAGMA synchronous = "+strconv.Itoa(level)); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			return errors.Join(ferr, fmt.Errorf("restoring synchronous: %w", err))
+		}
+		return ferr
+	})
+}
+
+// sqliteSyncNormal is PRAGMA synchronous's value for NORMAL.
+const sqliteSyncNormal = 1
 
 // pinned reports whether a pin holds o at now (Unix microseconds).
 func (o *object) pinned(now int64) bool {

@@ -2,6 +2,9 @@ package dedup_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,4 +172,55 @@ func TestPinExpires(t *testing.T) {
 			t.Errorf("MarkUnreferenced once the pin expired (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestPinLeavesSQLiteDurable: Pin and Unpin commit with synchronous NORMAL
+// on SQLite, and give every connection back to the pool at the level it
+// had: FULL, as OpenDB sets it, or what the URL chose.
+func TestPinLeavesSQLiteDurable(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{{"", 2}, {"?_pragma=synchronous(EXTRA)", 3}, {"?_pragma=synchronous(OFF)", 0}} {
+		t.Run(tt.query, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(t.TempDir(), "c.db")+tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			c, err := dedup.New(ctx, db, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			commit(t, c, "a", "a", "k1")
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for range 10 {
+						if _, err := c.Pin(ctx, []string{sha}, dedup.Micros(time.Now().Add(time.Hour))); err != nil {
+							t.Error(err)
+						}
+						if _, err := c.Unpin(ctx, []string{sha}); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if o := pins(t, c); o.Pins != 0 || o.RefCount != 1 || o.State != "live" {
+				t.Errorf("object after 40 pins and unpins: %+v", o)
+			}
+			eachConn(t, db, 8, func(i int, conn *sql.Conn) {
+				var level int
+				if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+					t.Fatal(err)
+				}
+				if level != tt.want {
+					t.Errorf("connection %d: synchronous %d, want %d", i, level, tt.want)
+				}
+			})
+		})
+	}
 }
