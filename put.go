@@ -838,13 +838,12 @@ func (s *Service) commit(ctx context.Context, st *staged, id, owner, folder, nam
 // restage stages the content of st, an upload that matched a stored object
 // whose row has since gone away (which its pin prevents, unless the pin
 // expired or a server without pins removed it: see pin), and returns it as
-// a new staged object. It
-// reads the object's bytes under ctx if they are still in the bucket (the
-// copy the comparison read was opened under the pass's context, which has
-// ended: an S3 copy, which opens the object again to read from its start,
-// would fail), and otherwise the copy (a local object's open file, readable
-// after it is deleted). If neither can be read, the error wraps
-// ErrUnavailable and nothing is left behind.
+// a new staged object. It reads the object's bytes under ctx if they are
+// still in the bucket (the copy the comparison read was opened under the
+// pass's context, which has ended: an S3 copy, which opens the object
+// again to read from its start, would fail), and otherwise the copy (a
+// local object's open file, readable after it is deleted). If neither can
+// be read, the error wraps ErrUnavailable and nothing is left behind.
 func (s *Service) restage(ctx context.Context, st *staged) (*staged, error) {
 	src, done, err := s.storedBytes(ctx, st)
 	if err != nil {
