@@ -48,19 +48,8 @@ func pinTimes(t *testing.T, c *dedup.Catalog, n int, until int64) {
 func forEachDialectClock(t *testing.T, fn func(t *testing.T, c *dedup.Catalog, clk *testenv.Clock)) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
-			ctx := context.Background()
-			db, err := dedup.OpenDB(ctx, d.url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
 			clk := testenv.NewClock(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
-			c, err := dedup.New(ctx, db, &dedup.Options{Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			fn(t, c, clk)
+			fn(t, openCatalogOpts(t, d.url(t), &dedup.Options{Now: clk.Now}), clk)
 		})
 	}
 }
@@ -184,16 +173,8 @@ func TestPinLeavesSQLiteDurable(t *testing.T) {
 	}{{"", 2}, {"?_pragma=synchronous(EXTRA)", 3}, {"?_pragma=synchronous(OFF)", 0}} {
 		t.Run(tt.query, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(t.TempDir(), "c.db")+tt.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			c, err := dedup.New(ctx, db, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			c := openCatalog(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db")+tt.query)
+			db := c.DB()
 			commit(t, c, "a", "a", "k1")
 			var wg sync.WaitGroup
 			for range 4 {

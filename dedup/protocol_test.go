@@ -28,6 +28,13 @@ var dialects = []struct {
 // openCatalog opens a Catalog on url whose queries run hooks.
 func openCatalog(t *testing.T, url string, hooks ...bun.QueryHook) *dedup.Catalog {
 	t.Helper()
+	return openCatalogOpts(t, url, nil, hooks...)
+}
+
+// openCatalogOpts opens a Catalog on url with opts, whose queries run
+// hooks; both close when t ends.
+func openCatalogOpts(t *testing.T, url string, opts *dedup.Options, hooks ...bun.QueryHook) *dedup.Catalog {
+	t.Helper()
 	db, err := dedup.OpenDB(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func openCatalog(t *testing.T, url string, hooks ...bun.QueryHook) *dedup.Catalo
 	for _, h := range hooks {
 		db = db.WithQueryHook(h)
 	}
-	c, err := dedup.New(context.Background(), db, nil)
+	c, err := dedup.New(context.Background(), db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
