@@ -147,10 +147,15 @@ func (c *Catalog) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.
 // do runs a single statement or read with retries, each try within
 // tryTimeout.
 func (c *Catalog) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return c.doRetrying(ctx, IsTransient, fn)
+}
+
+// doRetrying is do, retrying only the errors for which retryable is true.
+func (c *Catalog) doRetrying(ctx context.Context, retryable func(error) bool, fn func(ctx context.Context) error) error {
 	if c.tryTimeout <= 0 {
-		return retry.Do(ctx, c.retry, IsTransient, fn)
+		return retry.Do(ctx, c.retry, retryable, fn)
 	}
-	return retry.Do(ctx, c.retry, IsTransient, func(ctx context.Context) error {
+	return retry.Do(ctx, c.retry, retryable, func(ctx context.Context) error {
 		tctx, cancel := context.WithTimeoutCause(ctx, c.tryTimeout, errTryTimeout)
 		defer cancel()
 		err := fn(tctx)

@@ -61,6 +61,31 @@ func IsTransient(err error) bool {
 	return errors.As(err, &connectErr)
 }
 
+// refusedTransient reports whether err is transient (IsTransient) and
+// also says that the statement or commit it answers took no effect: the
+// database refused it (a PostgreSQL error other than one of a connection
+// or of a server going away, which may come after a commit took effect; a
+// SQLite error), or it was never sent (no connection could be opened, pgx
+// sent nothing, or database/sql found the connection bad before using
+// it). A connection lost while waiting for the reply leaves the outcome
+// unknown, as does a try that ran out of time (ErrNoAnswer): a retry of a
+// change that is not idempotent would then risk making it twice.
+func refusedTransient(err error) bool {
+	if !IsTransient(err) {
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57")
+	}
+	var sqliteErr *sqlite.Error
+	return errors.As(err, &sqliteErr) || pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn)
+}
+
 // isUniqueViolation reports whether err is a unique-constraint violation.
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError

@@ -16,3 +16,7 @@ func MigrateTo(ctx context.Context, db *bun.DB, n int) error {
 func ObjectsOfSizeSQL(c *Catalog, owner string, size int64) string {
 	return c.objectsOfSize(owner, size).String()
 }
+
+// RefusedTransient is refusedTransient, for the tests of the errors it
+// accepts.
+var RefusedTransient = refusedTransient

@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -27,8 +28,9 @@ const unpinnedWhere = "(pins = 0 OR pinned_until IS NULL OR pinned_until <= ?)"
 // have changed since the caller looked: an object taken over by a commit
 // after its deletion): an object being deleted, or that does not exist,
 // is not pinned. Each returned SHA-256 is to be given to Unpin once. A
-// retry of an attempt whose outcome was lost may pin an object twice:
-// Unpin then leaves it pinned until until.
+// retry of an attempt whose outcome was lost (the connection went away
+// while its reply was awaited) may pin an object twice: Unpin then leaves
+// it pinned until until, which delays only its deletion.
 //
 // A pin is visible to every catalogue at once but not made durable (see
 // unsynced): one lost with the database server's crash costs only the
@@ -42,7 +44,7 @@ func (c *Catalog) Pin(ctx context.Context, sha256s []string, until int64) ([]Sto
 		greatest = "GREATEST"
 	}
 	var pinned []StoredObject
-	err := c.unsynced(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := c.unsynced(ctx, IsTransient, func(ctx context.Context, db bun.IDB) error {
 		pinned = nil
 		now := Micros(c.now())
 		return db.NewUpdate().Model((*object)(nil)).
@@ -65,12 +67,18 @@ func (c *Catalog) Pin(ctx context.Context, sha256s []string, until int64) ([]Sto
 // (its pin expired, and Collect may have deleted it) is left alone. The
 // release, like the pin, is not made durable; the marking is, before
 // Unpin returns.
+//
+// The release is retried only after errors that say it took no effect: a
+// second release of the same pin after one whose outcome was lost would
+// release another upload's pin, and with it that upload's protection.
+// Then, and when the database does not answer, Unpin returns the error and
+// the pins it may not have released stay until they expire.
 func (c *Catalog) Unpin(ctx context.Context, sha256s []string) ([]Doomed, error) {
 	if len(sha256s) == 0 {
 		return nil, nil
 	}
 	var released []object
-	err := c.unsynced(ctx, func(ctx context.Context, db bun.IDB) error {
+	err := c.unsynced(ctx, refusedTransient, func(ctx context.Context, db bun.IDB) error {
 		released = nil
 		return db.NewUpdate().Model((*object)(nil)).Set("pins = CASE WHEN pins > 0 THEN pins - 1 ELSE 0 END").
 			Where("sha256 IN (?)", bun.List(sha256s)).
@@ -116,17 +124,20 @@ func (c *Catalog) Unpin(ctx context.Context, sha256s []string) ([]Doomed, error)
 // checkpoints still sync) for fn's statements. Either database writes its
 // log in order, so a later durable commit makes such a commit durable
 // too, and one lost in a crash is lost with nothing after it. A pin lost
-// so costs only its protection; the catalogue stays consistent.
-func (c *Catalog) unsynced(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+// so costs only its protection; the catalogue stays consistent. The
+// errors for which retryable is true are retried.
+func (c *Catalog) unsynced(ctx context.Context, retryable func(error) bool, fn func(ctx context.Context, db bun.IDB) error) error {
 	if c.pg {
-		return c.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
-			return fn(ctx, tx)
+		return c.doRetrying(ctx, retryable, func(ctx context.Context) error {
+			return c.db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
+				if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+					return err
+				}
+				return fn(ctx, tx)
+			})
 		})
 	}
-	return c.do(ctx, func(ctx context.Context) error {
+	return c.doRetrying(ctx, retryable, func(ctx context.Context) error {
 		conn, err := c.db.Conn(ctx)
 		if err != nil {
 			return err

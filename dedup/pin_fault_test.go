@@ -1,0 +1,165 @@
+package dedup_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/filestore-go/filestore/dedup"
+	"github.com/filestore-go/filestore/internal/faults"
+	"github.com/filestore-go/filestore/internal/retry"
+	"github.com/filestore-go/filestore/internal/testenv"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"modernc.org/sqlite"
+)
+
+// openFaultCatalog opens a Catalog on a new database of dialect whose
+// calls fail as in's rules say, on clk, retrying without delay.
+func openFaultCatalog(t *testing.T, dialect string, in *faults.Injector, clk *testenv.Clock) *dedup.Catalog {
+	t.Helper()
+	ctx := context.Background()
+	var db *bun.DB
+	switch dialect {
+	case "sqlite":
+		path := filepath.Join(t.TempDir(), "c.db")
+		// OpenDB creates the file in WAL mode, a property of the file; the
+		// connector has OpenDB's settings of each connection.
+		init, err := dedup.OpenDB(ctx, "sqlite://"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		init.Close()
+		conn, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)" +
+			"&_txlock=immediate&_pragma=synchronous(FULL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = bun.NewDB(sql.OpenDB(faults.NewConnector(conn, in)), sqlitedialect.New())
+	case "postgres":
+		cfg, err := pgx.ParseConfig(testenv.PostgresDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // as OpenDB
+		db = bun.NewDB(sql.OpenDB(faults.NewConnector(stdlib.GetConnector(*cfg), in)), pgdialect.New())
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := dedup.New(ctx, db, &dedup.Options{Now: clk.Now, Retry: retry.Policy{Attempts: 3, Base: time.Microsecond, Max: time.Microsecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestUnpinReleasesOnce: an Unpin whose release fails is retried only
+// when the database says that the release took no effect. After a
+// release whose reply was lost, a second one would release another
+// upload's pin: the object, its last file then purged, would be deleted
+// under that upload (before, Unpin retried it, and the purge doomed the
+// object). Unpin reports the error instead, and its pin, if it was not
+// released, waits for its expiry.
+func TestUnpinReleasesOnce(t *testing.T) {
+	// The release's statement: on PostgreSQL it commits with its
+	// transaction, on SQLite alone.
+	release := func(q string) bool { return strings.Contains(q, "pins - 1") }
+	// applied is a rule that makes the release take effect and then fail
+	// with err, as when the connection goes away before its reply.
+	applied := func(err error) func(dialect string) faults.Rule {
+		return func(dialect string) faults.Rule {
+			if dialect == "postgres" {
+				return faults.Rule{Op: faults.OpCommit, Applied: true, Err: err}
+			}
+			return faults.Rule{Op: faults.OpQuery, Match: release, Applied: true, Err: err}
+		}
+	}
+	tests := []struct {
+		name    string
+		rule    func(dialect string) faults.Rule
+		wantErr error
+	}{{
+		name: "refused once, retried",
+		rule: func(string) faults.Rule {
+			return faults.Rule{Op: faults.OpQuery, Match: release, Err: faults.SerializationFailure()}
+		},
+	}, {
+		name:    "applied, connection closed before the reply",
+		rule:    applied(faults.ConnClosed()),
+		wantErr: pgconn.ErrConnClosed,
+	}, {
+		name:    "applied, connection reset before the reply",
+		rule:    applied(faults.Unavailable()),
+		wantErr: faults.Unavailable().Err,
+	}}
+	for _, d := range []string{"sqlite", "postgres"} {
+		for _, tt := range tests {
+			t.Run(d+"/"+tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				in := faults.New()
+				clk := testenv.NewClock(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+				c := openFaultCatalog(t, d, in, clk)
+				commit(t, c, "a", "a", "k1")
+				until := dedup.Micros(clk.Now().Add(time.Hour))
+				pinTimes(t, c, 2, until) // two uploads
+				rule := tt.rule(d)
+				in.Arm(rule)
+				doomed, err := c.Unpin(ctx, []string{sha})
+				if !errors.Is(err, tt.wantErr) || tt.wantErr == nil && err != nil || len(doomed) != 0 {
+					t.Fatalf("Unpin: %+v, %v; want nothing doomed and an error wrapping %v", doomed, err, tt.wantErr)
+				}
+				if n := in.Fired(rule.Op); n != 1 {
+					t.Errorf("the rule fired %d times, want 1", n)
+				}
+				in.Disarm()
+				// The other upload's pin holds the object through the
+				// purge of its last file.
+				if d, err := c.Purge(ctx, "o", "a"); err != nil || d != nil {
+					t.Fatalf("Purge of the last file: %+v, %v; want nothing doomed", d, err)
+				}
+				if diff := cmp.Diff(&pinState{"k1", 0, "live", 1, &until}, pins(t, c)); diff != "" {
+					t.Fatalf("object after one upload's Unpin and the purge (-want +got):\n%s", diff)
+				}
+				if doomed, err := c.Unpin(ctx, []string{sha}); err != nil || len(doomed) != 1 {
+					t.Errorf("the other upload's Unpin: %+v, %v; want the object doomed", doomed, err)
+				}
+			})
+		}
+	}
+}
+
+// TestRefusedTransient: the errors after which a change that is not
+// idempotent may be retried.
+func TestRefusedTransient(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		give error
+		want bool
+	}{
+		{"serialization failure", faults.SerializationFailure(), true},
+		{"connection refused", faults.ConnRefused(), true},
+		{"bad connection", driver.ErrBadConn, true},
+		{"connection closed, reply lost", faults.ConnClosed(), false},
+		{"connection reset", faults.Unavailable(), false},
+		{"no answer", dedup.ErrNoAnswer, false},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, false},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, false},
+		{"unique violation, not transient", &pgconn.PgError{Code: "23505"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := dedup.RefusedTransient(tt.give); got != tt.want {
+				t.Errorf("refusedTransient(%v) = %v, want %v", tt.give, got, tt.want)
+			}
+		})
+	}
+}
