@@ -2,8 +2,6 @@ package filestore_test
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,18 +9,11 @@ import (
 	"time"
 
 	"github.com/filestore-go/filestore"
-	"github.com/filestore-go/filestore/dedup"
 	"github.com/filestore-go/filestore/internal/faults"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/filestore-go/filestore/storage"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
-	"modernc.org/sqlite"
 )
 
 // faultEnv is a Store whose bucket (a local directory) and database (SQLite
@@ -63,40 +54,15 @@ func newFaultEnv(t *testing.T, db string, attempts int, adjust ...func(*filestor
 	env.bucketURL = "file://" + dir
 	t.Cleanup(func() { env.bkt.Close() })
 
-	var conn driver.Connector
-	var bdb *bun.DB
 	switch db {
 	case "sqlite":
-		path := filepath.Join(t.TempDir(), "filestore.db")
-		env.dbURL = "sqlite://" + path
-		// dedup.OpenDB creates the file in WAL mode (a property of the
-		// file); the connector then has the per-connection settings of
-		// dedup.OpenDB for sqlite://PATH.
-		init, err := dedup.OpenDB(ctx, env.dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		init.Close()
-		conn, err = sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)" +
-			"&_txlock=immediate&_pragma=synchronous(FULL)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sqldb := sql.OpenDB(faults.NewConnector(conn, in))
-		sqldb.SetMaxOpenConns(8)
-		bdb = bun.NewDB(sqldb, sqlitedialect.New())
+		env.dbURL = "sqlite://" + filepath.Join(t.TempDir(), "filestore.db")
 	case "postgres":
 		env.dbURL = testenv.PostgresDatabase(t)
-		cfg, err := pgx.ParseConfig(env.dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // as dedup.OpenDB
-		bdb = bun.NewDB(sql.OpenDB(faults.NewConnector(stdlib.GetConnector(*cfg), in)), pgdialect.New())
 	default:
 		t.Fatalf("no database %q", db)
 	}
-	t.Cleanup(func() { bdb.Close() })
+	bdb := faults.OpenDB(t, env.dbURL, in)
 
 	opts := filestore.Options{
 		Logger: quietLogger(), RetryAttempts: attempts, RetryBaseDelay: faultRetryBase, RetryMaxDelay: faultRetryMax,

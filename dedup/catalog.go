@@ -139,7 +139,13 @@ func (c *Catalog) Ping(ctx context.Context) error {
 // transient errors. SQLite transactions begin with the write lock
 // (BEGIN IMMEDIATE, set when the database is opened).
 func (c *Catalog) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return c.do(ctx, func(ctx context.Context) error {
+	return c.inTxRetrying(ctx, IsTransient, fn)
+}
+
+// inTxRetrying is inTx, retrying only the errors for which retryable is
+// true.
+func (c *Catalog) inTxRetrying(ctx context.Context, retryable func(error) bool, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return c.doRetrying(ctx, retryable, func(ctx context.Context) error {
 		return c.db.RunInTx(ctx, &sql.TxOptions{}, fn)
 	})
 }

@@ -2,7 +2,6 @@ package dedup
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -128,13 +127,11 @@ func (c *Catalog) Unpin(ctx context.Context, sha256s []string) ([]Doomed, error)
 // errors for which retryable is true are retried.
 func (c *Catalog) unsynced(ctx context.Context, retryable func(error) bool, fn func(ctx context.Context, db bun.IDB) error) error {
 	if c.pg {
-		return c.doRetrying(ctx, retryable, func(ctx context.Context) error {
-			return c.db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
-				if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-					return err
-				}
-				return fn(ctx, tx)
-			})
+		return c.inTxRetrying(ctx, retryable, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return err
+			}
+			return fn(ctx, tx)
 		})
 	}
 	return c.doRetrying(ctx, retryable, func(ctx context.Context) error {

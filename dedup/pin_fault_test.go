@@ -2,7 +2,6 @@ package dedup_test
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"path/filepath"
@@ -15,47 +14,19 @@ import (
 	"github.com/filestore-go/filestore/internal/retry"
 	"github.com/filestore-go/filestore/internal/testenv"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"modernc.org/sqlite"
 )
 
 // openFaultCatalog opens a Catalog on a new database of dialect whose
 // calls fail as in's rules say, on clk, retrying without delay.
 func openFaultCatalog(t *testing.T, dialect string, in *faults.Injector, clk *testenv.Clock) *dedup.Catalog {
 	t.Helper()
-	ctx := context.Background()
-	var db *bun.DB
-	switch dialect {
-	case "sqlite":
-		path := filepath.Join(t.TempDir(), "c.db")
-		// OpenDB creates the file in WAL mode, a property of the file; the
-		// connector has OpenDB's settings of each connection.
-		init, err := dedup.OpenDB(ctx, "sqlite://"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		init.Close()
-		conn, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)" +
-			"&_txlock=immediate&_pragma=synchronous(FULL)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db = bun.NewDB(sql.OpenDB(faults.NewConnector(conn, in)), sqlitedialect.New())
-	case "postgres":
-		cfg, err := pgx.ParseConfig(testenv.PostgresDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // as OpenDB
-		db = bun.NewDB(sql.OpenDB(faults.NewConnector(stdlib.GetConnector(*cfg), in)), pgdialect.New())
+	url := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+	if dialect == "postgres" {
+		url = testenv.PostgresDatabase(t)
 	}
-	t.Cleanup(func() { db.Close() })
-	c, err := dedup.New(ctx, db, &dedup.Options{Now: clk.Now, Retry: retry.Policy{Attempts: 3, Base: time.Microsecond, Max: time.Microsecond}})
+	c, err := dedup.New(context.Background(), faults.OpenDB(t, url, in),
+		&dedup.Options{Now: clk.Now, Retry: retry.Policy{Attempts: 3, Base: time.Microsecond, Max: time.Microsecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
