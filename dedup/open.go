@@ -22,7 +22,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 )
 
 // OpenDB opens a catalogue database from a URL:
@@ -53,12 +53,21 @@ import (
 // SQLite decode %XX and end the path at '#': a PATH whose file does not
 // exist while that other file does is refused, naming both.
 // A URL of another scheme, or whose parameters OpenDB or pgx refuse,
-// gives an error wrapping ErrInvalidURL.
+// gives an error wrapping ErrInvalidURL. Options (see WithConnector)
+// apply in order; a nil option is ignored. OpenDB opens a first
+// connection, and on SQLite puts the file in WAL mode, within ctx: its
+// end stops that and returns its error.
 // The caller closes the returned *bun.DB.
-func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
+func OpenDB(ctx context.Context, rawURL string, opts ...OpenOption) (*bun.DB, error) {
+	var o openOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
-		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"))
+		return openSQLite(ctx, strings.TrimPrefix(rawURL, "sqlite://"), o)
 	case isPostgres(rawURL):
 		cfg, maxConns, timeoutSet, err := pgConfig(rawURL)
 		if err != nil {
@@ -77,11 +86,11 @@ func OpenDB(ctx context.Context, rawURL string) (*bun.DB, error) {
 			// as the request's context lives.
 			cfg.ConnectTimeout = defaultConnectTimeout
 		}
-		var opts []stdlib.OptionOpenDB
+		var connOpts []stdlib.OptionOpenDB
 		if _, chosen := cfg.RuntimeParams["synchronous_commit"]; !chosen {
-			opts = append(opts, stdlib.OptionAfterConnect(durableCommits))
+			connOpts = append(connOpts, stdlib.OptionAfterConnect(durableCommits))
 		}
-		sqldb := stdlib.OpenDB(*cfg, opts...)
+		sqldb := sql.OpenDB(o.wrap(stdlib.GetConnector(*cfg, connOpts...)))
 		sqldb.SetMaxOpenConns(maxConns)
 		sqldb.SetMaxIdleConns(maxConns)
 		db := bun.NewDB(sqldb, pgdialect.New())
@@ -230,7 +239,7 @@ func checkLegacyPath(path string) error {
 	return fmt.Errorf("dedup: sqlite: %s does not exist, but %s does: builds before 2026-11-30 opened that file for this URL (SQLite decoded %%XX and ended the path at '#'); rename it to the path as written, or name it in the URL", path, legacy)
 }
 
-func openSQLite(ctx context.Context, rest string) (*bun.DB, error) {
+func openSQLite(ctx context.Context, rest string, o openOptions) (*bun.DB, error) {
 	path, userPragmas, err := parseSQLiteURL(ctx, rest)
 	if err != nil {
 		return nil, err
@@ -289,11 +298,11 @@ func openSQLite(ctx context.Context, rest string) (*bun.DB, error) {
 	for _, p := range userPragmas {
 		params.Add("_pragma", p.value)
 	}
-	dsn := file + "?" + params.Encode()
-	sqldb, err := sql.Open("sqlite", dsn)
+	conn, err := sqlite.NewConnector(file + "?" + params.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("dedup: sqlite: %w", err)
 	}
+	sqldb := sql.OpenDB(o.wrap(conn))
 	if memory {
 		sqldb.SetMaxOpenConns(1)
 	} else {
