@@ -3,6 +3,7 @@ package dedup_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"io/fs"
 	"net"
@@ -21,10 +22,18 @@ import (
 )
 
 // TestOpenSQLiteSettings checks the settings OpenDB promises on every pooled
-// connection of a SQLite file database, not only the first one.
+// connection of a SQLite file database, not only the first one, and the
+// same through a wrapper of its connections (WithConnector).
 func TestOpenSQLiteSettings(t *testing.T) {
+	passThrough := dedup.WithConnector(func(c driver.Connector) driver.Connector { return loggedConnector{Connector: c, log: new(connectLog)} })
+	for name, opts := range map[string][]dedup.OpenOption{"plain": nil, "wrapped": {passThrough}} {
+		t.Run(name, func(t *testing.T) { testOpenSQLiteSettings(t, opts) })
+	}
+}
+
+func testOpenSQLiteSettings(t *testing.T, opts []dedup.OpenOption) {
 	ctx := context.Background()
-	db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(t.TempDir(), "sub", "c.db"))
+	db, err := dedup.OpenDB(ctx, "sqlite://"+filepath.Join(t.TempDir(), "sub", "c.db"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

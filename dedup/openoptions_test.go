@@ -45,10 +45,10 @@ func (c loggedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // TestOpenWithConnector: WithConnector's wrappers see every connection
 // the pool opens, OpenDB's own first one included, the last option
-// outermost, nil ones ignored; and the connections they wrap keep every
-// setting OpenDB promises (SQLite's pragmas and WAL mode; on PostgreSQL
-// synchronous_commit turned on where the database has it off, and the
-// pool's size).
+// outermost, nil ones (and a wrap that returns nil) ignored; and the pool
+// keeps OpenDB's size and, on PostgreSQL, synchronous_commit turned on
+// where the database has it off (SQLite's settings through a wrapper:
+// TestOpenSQLiteSettings).
 func TestOpenWithConnector(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -60,14 +60,7 @@ func TestOpenWithConnector(t *testing.T) {
 		{
 			name: "sqlite",
 			url:  func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "c.db") },
-			settings: map[string]string{
-				"PRAGMA journal_mode":       "wal",
-				"PRAGMA synchronous":        "2",
-				"PRAGMA busy_timeout":       "15000",
-				"PRAGMA foreign_keys":       "1",
-				"PRAGMA wal_autocheckpoint": "4000",
-				"PRAGMA journal_size_limit": "67108864",
-			},
+			// Its settings through a wrapper: TestOpenSQLiteSettings.
 			maxConns: 8,
 		},
 		{
@@ -99,8 +92,9 @@ func TestOpenWithConnector(t *testing.T) {
 					return loggedConnector{Connector: c, name: name, log: &log}
 				}
 			}
+			returnsNil := dedup.WithConnector(func(driver.Connector) driver.Connector { return nil })
 			db, err := dedup.OpenDB(ctx, tt.url(t), dedup.WithConnector(wrapper("inner")), nil,
-				dedup.WithConnector(nil), dedup.WithConnector(wrapper("outer")))
+				dedup.WithConnector(nil), returnsNil, dedup.WithConnector(wrapper("outer")))
 			if err != nil {
 				t.Fatal(err)
 			}

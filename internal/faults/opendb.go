@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"database/sql/driver"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 // rules added before OpenDB see them. An error fails t.
 func OpenDB(t testing.TB, rawURL string, in *Injector) *bun.DB {
 	t.Helper()
-	db, err := dedup.OpenDB(context.Background(), rawURL, dedup.WithConnector(func(c driver.Connector) driver.Connector {
+	db, err := dedup.OpenDB(t.Context(), rawURL, dedup.WithConnector(func(c driver.Connector) driver.Connector {
 		return NewConnector(c, in)
 	}))
 	if err != nil {
